@@ -1,0 +1,41 @@
+# wsbench — every target uses a local virtual environment that this Makefile creates.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= quick
+STAMP  := $(VENV)/.wsbench-installed
+
+.PHONY: help venv reproduce test bench gt clean
+
+help:
+	@echo "make reproduce [PROFILE=quick|full]   train + score the main job, print the results table"
+	@echo "make test                             run the test suite"
+	@echo "make bench                            pytest-benchmark suite of the hot paths (CPU shapes)"
+	@echo "make gt                               ground-truth sources of NB201 and their agreement"
+
+venv: $(STAMP)
+
+# The CPU build of torch is installed first on machines without an NVIDIA GPU, so the
+# torch requirement below is already satisfied and pip never pulls the multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q "torch>=2.2,<2.15"; fi
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(VENV)/bin/wsbench reproduce --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only
+
+gt: $(STAMP)
+	$(VENV)/bin/wsbench gt nb201
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,65 @@
+"""Where data, caches and results live. Paths come from environment settings, never hard-coded.
+
+- ``WSBENCH_DATA``: a folder laid out like the project's shared data folder (``cifar10/``,
+  ``nb201/``, ``nb101/``, ``SHA256SUMS``, ...) and/or holding the standard downloads users have
+  (``cifar-10-batches-py/``, ``NAS-Bench-201-v1_1-096897.pth``, ...).
+- ``WSBENCH_CACHE``: decoded arrays and downloads (default ``~/.cache/wsbench``).
+- ``WSBENCH_RESULTS``: run outputs (default ``results/`` of the current directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.errors import DataMissingError
+
+DATA_ENV = "WSBENCH_DATA"
+CACHE_ENV = "WSBENCH_CACHE"
+RESULTS_ENV = "WSBENCH_RESULTS"
+
+
+def data_root(required: bool = True) -> Path | None:
+    """The folder ``WSBENCH_DATA`` points at; raise a one-line error when unset or missing."""
+    value = os.environ.get(DATA_ENV, "").strip()
+    if not value:
+        if required:
+            raise DataMissingError(
+                f"{DATA_ENV} is not set; point it at your data folder, "
+                f"e.g. export {DATA_ENV}=/path/to/data"
+            )
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        if required:
+            raise DataMissingError(
+                f"{DATA_ENV}={value} is not a folder; point {DATA_ENV} at your data folder"
+            )
+        return None
+    return path
+
+
+def data_file(relative: str, what: str) -> Path:
+    """A file under the data root, or a one-line error naming the setting and the expected path."""
+    root = data_root(required=True)
+    assert root is not None
+    path = root / relative
+    if not path.exists():
+        raise DataMissingError(
+            f"{what} not found at {path}; put it there or point {DATA_ENV} at a folder holding {relative}"
+        )
+    return path
+
+
+def cache_dir() -> Path:
+    """Folder for decoded arrays and downloads; created on first use."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    path = Path(value).expanduser() if value else Path.home() / ".cache" / "wsbench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir() -> Path:
+    """Folder that run outputs go under (``runs/``, ``reports/``)."""
+    value = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(value).expanduser() if value else Path("results")

@@ -1,0 +1,1 @@
+"""Weight-sharing strategies: small registered, versioned plugins; the harness owns the loop."""
