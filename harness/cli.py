@@ -26,6 +26,43 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from harness.reproduce import reproduce
+
+    print(reproduce(args.profile, device=args.device))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.protocols import PROTOCOLS
+    from harness.train import CellSpec, run_cell
+
+    protocol = PROTOCOLS.get(args.protocol)
+    changes = {k: v for k, v in (("epochs", args.epochs), ("C", args.C), ("N", args.N)) if v is not None}
+    if "epochs" in changes:
+        # A shorter run snapshots at its own last epochs (same count as the protocol).
+        k = len(protocol.snapshot_epochs)
+        changes["snapshot_epochs"] = tuple(range(max(1, changes["epochs"] - k + 1), changes["epochs"] + 1))
+    if args.archset:
+        kind, _, n = args.archset.partition(":")
+        changes["archset"], changes["archset_n"] = kind, int(n) if n else None
+    if changes:
+        protocol = protocol.replace(name=f"{protocol.name}+" + ",".join(f"{k}={v}" for k, v in sorted(changes.items()) if k != "snapshot_epochs"), **changes)
+    options = dict(o.split("=", 1) for o in args.option)
+    spec = CellSpec(args.space, args.strategy, protocol, args.seed, options, device=args.device)
+    result = run_cell(spec, progress=not _ci())
+    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=2))
+    return 0
+
+
+def _ci() -> bool:
+    import os
+
+    return bool(os.environ.get("CI"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="wsbench", description="Benchmark weight-sharing NAS rankings.")
@@ -36,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
     g.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     g.set_defaults(func=_cmd_gt)
+
+    r = sub.add_parser("reproduce", help="run the main job (a profile) and print its results table")
+    r.add_argument("--profile", default="quick", help="quick (CPU, minutes) or full (GPU, paper scale)")
+    r.add_argument("--device", default=None, help="override the profile's device (cpu, cuda, cuda:1)")
+    r.set_defaults(func=_cmd_reproduce)
+
+    t = sub.add_parser("train", help="train and score one matrix cell (resumes if interrupted)")
+    t.add_argument("--space", default="nb201")
+    t.add_argument("--strategy", default="spos")
+    t.add_argument("--protocol", default="quick")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
+    t.add_argument("--C", type=int, default=None, help="override the protocol's channels")
+    t.add_argument("--N", type=int, default=None, help="override the protocol's cells per stage")
+    t.add_argument("--archset", default=None, help="all, unique, or sample:N")
+    t.add_argument("--option", action="append", default=[], help="strategy option key=value")
+    t.set_defaults(func=_cmd_train)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)

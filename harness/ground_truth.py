@@ -144,3 +144,10 @@ def load_ground_truth(space: str, source: str, dataset: str, split: str, metric:
     cls = GROUND_TRUTHS.get(f"{space}/{source}")
     query = GroundTruthQuery(space, source, dataset, split, metric, seed_reduction)
     return cls().load(query)
+
+
+# Every known source, registered lazily ("<space>/<source>" -> "module:attr").
+GROUND_TRUTHS.add_lazy("nb201/csv", "spaces.nb201.ground_truth:NB201CsvSource")
+GROUND_TRUTHS.add_lazy("nb201/analog", "spaces.nb201.ground_truth:AnalogNASBenchSource")
+GROUND_TRUTHS.add_lazy("nb201/nb201-pth", "spaces.nb201.ground_truth:NB201PthSource")
+GROUND_TRUTHS.add_lazy("nb201/nats", "spaces.nb201.ground_truth:NATSBenchSource")

@@ -1,0 +1,31 @@
+"""The fixed set of architectures a space's cells are scored on, shared by every cell.
+
+``all``: every architecture string; ``unique``: one representative per isomorphism class
+(functionally identical strings would only duplicate ties); ``sample``: a fixed sample of
+``n`` isomorphism classes drawn with the archset seed (independent of the run seed, so every
+strategy and seed is scored on the very same architectures).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.errors import WsbenchError
+from harness.seeding import numpy_stream
+
+
+def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0) -> list[tuple[int, ...]]:
+    """The architectures to score, in a deterministic order."""
+    if kind == "all":
+        return space.all_archs()
+    reps = space.unique_representatives()
+    if kind == "unique":
+        return reps
+    if kind == "sample":
+        if n is None or not 1 <= n <= len(reps):
+            raise WsbenchError(f"archset sample size must be in 1..{len(reps)} for {space.name}, got {n}")
+        idx = numpy_stream(seed, "archset").choice(len(reps), size=n, replace=False)
+        return [reps[i] for i in np.sort(idx)]
+    raise WsbenchError(f"unknown archset kind {kind!r}; use all, unique or sample")

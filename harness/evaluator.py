@@ -1,0 +1,119 @@
+"""The shared-weight evaluator: score architectures with a supernet's weights.
+
+Batch-norm handling is an explicit, recorded choice, because it changes rankings:
+- ``recalibrate``: reset every BN's running statistics and re-estimate them for *this*
+  architecture on fixed training batches (cumulative average, train-mode forward without
+  gradients), then evaluate in eval mode — the common protocol (e.g. 25 batches x 400 images).
+- ``batch``: evaluate in train mode, i.e. with each evaluation batch's own statistics.
+- ``running``: evaluate in eval mode with the running statistics accumulated during supernet
+  training (a mixture over all sampled paths).
+The supernet's BN buffers are restored afterwards, so scoring never changes the training state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+BN_MODES = ("recalibrate", "batch", "running")
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ArchScore:
+    """Accuracy (percent) and mean cross-entropy of one architecture on the evaluation batches."""
+
+    accuracy: float
+    loss: float
+
+
+def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[None]:
+    """Restore BN buffers, BN momenta and the train/eval flag on exit."""
+    bns = _bn_layers(model)
+    saved = [{k: v.detach().clone() for k, v in m.named_buffers(recurse=False)} for m in bns]
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    try:
+        yield
+    finally:
+        for m, buf, mom in zip(bns, saved, momenta):
+            for k, v in buf.items():
+                getattr(m, k).copy_(v)
+            m.momentum = mom
+        model.train(was_training)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, arch: object, batches: Sequence[Batch]) -> None:
+    """Re-estimate BN running statistics for ``arch`` as the exact average over ``batches``."""
+    for m in _bn_layers(model):
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+    model.train()
+    for x, _ in batches:
+        model(x, arch)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, arch: object, batches: Sequence[Batch], bn_mode: str) -> ArchScore:
+    """Accuracy and loss of ``arch`` on ``batches`` (model already prepared for ``bn_mode``)."""
+    if bn_mode == "batch":
+        # Train mode uses batch statistics; momentum 0 keeps the running buffers untouched.
+        for m in _bn_layers(model):
+            m.momentum = 0.0
+        model.train()
+    else:
+        model.eval()
+    correct = 0
+    loss_sum = 0.0
+    n = 0
+    for x, y in batches:
+        logits = model(x, arch).float()
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        n += int(y.numel())
+    return ArchScore(accuracy=100.0 * correct / n, loss=loss_sum / n)
+
+
+def score_architectures(
+    model: nn.Module,
+    archs: Sequence[object],
+    arch_ids: Sequence[str],
+    eval_batches: Sequence[Batch],
+    bn_mode: str,
+    calib_batches: Sequence[Batch] = (),
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Score each architecture; returns a frame with columns arch, accuracy, loss (in input order)."""
+    if bn_mode not in BN_MODES:
+        from harness.errors import unknown
+
+        raise unknown("BN mode", bn_mode, BN_MODES)
+    if bn_mode == "recalibrate" and not calib_batches:
+        raise ValueError("bn_mode 'recalibrate' needs calibration batches")
+    acc = np.empty(len(archs))
+    loss = np.empty(len(archs))
+    it = range(len(archs))
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="scoring", unit="arch", leave=False)
+    with preserved_state(model):
+        for i in it:
+            if bn_mode == "recalibrate":
+                recalibrate_bn(model, archs[i], calib_batches)
+            s = evaluate(model, archs[i], eval_batches, bn_mode)
+            acc[i], loss[i] = s.accuracy, s.loss
+    return pd.DataFrame({"arch": list(arch_ids), "accuracy": acc, "loss": loss})

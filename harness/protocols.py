@@ -1,0 +1,138 @@
+"""Named training and scoring protocols, each a small frozen config.
+
+A protocol fixes everything about *how* a supernet is trained and scored, except the strategy
+and the seed. The literature protocols are transcribed from the papers; where a paper leaves a
+value open we say so in ``notes`` rather than pretend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import WsbenchError
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Training + scoring configuration of one matrix cell (minus strategy and seed)."""
+
+    name: str
+    description: str
+    # network
+    C: int = 16
+    N: int = 5
+    # data
+    split: str = "nb201-cifar10-valid"
+    train_part: str = "train"
+    eval_part: str = "valid"
+    subset: int | None = None  # keep at most this many images per part (class-balanced)
+    augment: bool = True
+    # optimisation (per-step cosine from lr to lr_min, as NB201's supernet training)
+    epochs: int = 250
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    grad_clip: float | None = 5.0
+    # scoring: which epochs (1-based; after that epoch) are snapshots that get scored
+    snapshot_epochs: tuple[int, ...] = (250,)
+    bn_mode: str = "recalibrate"  # recalibrate | batch | running
+    calib_batches: int = 25
+    calib_batch_size: int = 400
+    eval_images: int | None = None  # None: the whole eval part
+    eval_batch_size: int = 1000
+    # the fixed architecture set, shared by every cell of the space
+    archset: str = "unique"  # all | unique | sample
+    archset_n: int | None = None
+    archset_seed: int = 0
+    notes: str = ""
+    references: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise WsbenchError(f"protocol {self.name!r}: epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise WsbenchError(f"protocol {self.name!r}: batch_size must be >= 1, got {self.batch_size}")
+        bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.epochs]
+        if bad or not self.snapshot_epochs:
+            raise WsbenchError(
+                f"protocol {self.name!r}: snapshot epochs {list(self.snapshot_epochs)} must be non-empty and within 1..{self.epochs}"
+            )
+        if self.bn_mode not in ("recalibrate", "batch", "running"):
+            raise WsbenchError(f"protocol {self.name!r}: bn_mode must be recalibrate, batch or running, got {self.bn_mode!r}")
+        if self.archset not in ("all", "unique", "sample"):
+            raise WsbenchError(f"protocol {self.name!r}: archset must be all, unique or sample, got {self.archset!r}")
+        if self.archset == "sample" and not self.archset_n:
+            raise WsbenchError(f"protocol {self.name!r}: archset 'sample' needs archset_n")
+
+    def replace(self, **changes: Any) -> "Protocol":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for provenance and hashing."""
+        return dataclasses.asdict(self)
+
+
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
+
+QUICK = PROTOCOLS.register("quick")(
+    Protocol(
+        name="quick",
+        description="wsbench CPU protocol: reduced network and data, minutes on 2 cores",
+        C=8,
+        N=1,
+        subset=10000,
+        epochs=12,
+        batch_size=128,
+        lr=0.05,
+        lr_min=0.001,
+        snapshot_epochs=(8, 10, 12),
+        calib_batches=2,
+        calib_batch_size=256,
+        eval_images=1000,
+        eval_batch_size=500,
+        archset="sample",
+        archset_n=300,
+        notes="Our own reduced setting for CPUs and CI; rankings are expected to be weak.",
+    )
+)
+
+NB201_RS = PROTOCOLS.register("nb201-rs")(
+    Protocol(
+        name="nb201-rs",
+        description="NAS-Bench-201 paper's random-sampling (RSPS) supernet: 250 epochs, batch 64, SGD Nesterov",
+        epochs=250,
+        batch_size=64,
+        lr=0.025,
+        lr_min=0.001,
+        snapshot_epochs=(200, 225, 250),
+        notes="Dong & Yang, ICLR 2020, appendix: SGD Nesterov momentum 0.9, lr 0.025 cosine to 0.001, "
+        "wd 5e-4, batch 64, trained on the cifar10-valid train half; our split is NB201-style (seeded), "
+        "not the benchmark's split file.",
+        references=("Dong & Yang, NAS-Bench-201, ICLR 2020",),
+    )
+)
+
+FEWSHOT_ONESHOT = PROTOCOLS.register("fewshot-oneshot")(
+    Protocol(
+        name="fewshot-oneshot",
+        description="Few-shot NAS paper's one-shot NB201 supernet: 600 epochs",
+        split="train-test",
+        train_part="train",
+        eval_part="test",
+        epochs=600,
+        batch_size=48,
+        lr=0.025,
+        lr_min=0.001,
+        snapshot_epochs=(500, 550, 600),
+        notes="Zhao et al., ICML 2021. 600 epochs at batch 48 over the 50k training images (~625k steps); "
+        "optimiser values other than epochs/batch follow NB201's and are not checked against the authors' code.",
+        references=("Zhao et al., Few-shot Neural Architecture Search, ICML 2021",),
+    )
+)

@@ -1,0 +1,147 @@
+"""Building blocks of NB201 networks and the per-cell execution plan shared by supernet and network.
+
+Semantics follow the official NB201 network (xautodl ``InferCell`` / ``TinyNetwork``): node i is the
+sum over j < i of ``op_{i<-j}(node j)``; ``none`` multiplies by zero. Two facts about that function
+let a path skip work without changing a single output value:
+
+* a node that cannot reach the cell output (through non-``none`` edges) never affects it, so the
+  edges into it are *dead* and are not computed;
+* a node whose inputs are all ``none`` is exactly zero, so ``skip_connect`` and ``avg_pool_3x3`` out
+  of it give zero and are skipped. A ``nor_conv`` out of it is NOT zero: ReLU(0) -> conv -> BN gives
+  BN's per-channel shift (``beta`` in training mode), which the official network computes and trains.
+  Those edges are kept (on a zeros tensor), so a path is the official function exactly. (NB201's
+  isomorphism string treats such an edge as zero; the functions differ by that learned constant.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from spaces.nb201.encoding import EDGES, OPS, Arch, as_arch
+
+CONV_OPS: frozenset[str] = frozenset({"nor_conv_1x1", "nor_conv_3x3"})
+#: Ops whose output is zero when their input is zero (and that have no parameters).
+_LINEAR_PARAMLESS = frozenset({"skip_connect", "avg_pool_3x3"})
+
+
+def edge_key(target: int, source: int) -> str:
+    """Module name of the edge ``target <- source`` (``'2_1'``); '.' is not allowed in module names."""
+    return f"{target}_{source}"
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv(k x k, no bias) -> BatchNorm(affine, tracked stats), as NB201's ``nor_conv``."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            # Not inplace: a node tensor feeds several edges and must stay intact.
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+        )
+
+
+class ResidualReduction(nn.Module):
+    """NB201's reduction block: a stride-2 ResNet basic block with an avg-pool + 1x1 conv shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, stride=1)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(c_in, c_out, kernel_size=1, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_b(self.conv_a(x)) + self.downsample(x)
+
+
+def make_op(name: str, channels: int) -> nn.Module:
+    """One candidate op of a cell edge (``none`` has no module: callers never build it)."""
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3)
+    if name == "avg_pool_3x3":
+        # count_include_pad=False as in NB201: border pixels average only real neighbours.
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    if name == "skip_connect":
+        return nn.Identity()
+    raise ValueError(f"make_op: no module for op {name!r}")  # internal misuse, not user input
+
+
+@dataclass(frozen=True)
+class Step:
+    """One edge to compute: ``node[target] += op(node[source])``."""
+
+    key: str
+    target: int
+    source: int
+    op: str
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """What a cell instantiates (``edges``) and what its forward computes (``steps``), in edge order."""
+
+    arch: Arch
+    edges: tuple[Step, ...]
+    steps: tuple[Step, ...]
+
+
+def nodes_reaching_output(arch: Arch) -> frozenset[int]:
+    """Nodes with a path of non-``none`` edges to node 3 (node 3 included)."""
+    reach = {3}
+    # Reverse edge order visits every edge out of a node before the edges into it.
+    for (target, source), op in zip(reversed(EDGES), reversed(arch)):
+        if OPS[op] != "none" and target in reach:
+            reach.add(source)
+    return frozenset(reach)
+
+
+@lru_cache(maxsize=4096)
+def _plan(arch: Arch, keep_dead_ops: bool) -> CellPlan:
+    live = nodes_reaching_output(arch)
+    nonzero = {0}
+    edges: list[Step] = []
+    steps: list[Step] = []
+    for (target, source), op_index in zip(EDGES, arch):
+        op = OPS[op_index]
+        if op == "none" or (not keep_dead_ops and target not in live):
+            continue
+        step = Step(edge_key(target, source), target, source, op)
+        edges.append(step)
+        if source not in nonzero and op in _LINEAR_PARAMLESS:
+            continue  # zero in, zero out
+        steps.append(step)
+        nonzero.add(target)
+    return CellPlan(arch, tuple(edges), tuple(steps))
+
+
+def cell_plan(arch: Arch | str, keep_dead_ops: bool = False) -> CellPlan:
+    """The plan of a cell; ``keep_dead_ops`` also instantiates/computes edges into dead nodes (official)."""
+    return _plan(as_arch(arch), bool(keep_dead_ops))
+
+
+def run_cell(x: torch.Tensor, steps: tuple[Step, ...], modules: list[nn.Module]) -> torch.Tensor:
+    """Compute a cell's output from its plan's steps and the module of each step."""
+    nodes: list[torch.Tensor | None] = [x, None, None, None]
+    zeros: torch.Tensor | None = None
+    for step, module in zip(steps, modules):
+        h = nodes[step.source]
+        if h is None:  # only a conv reads a zero node (see the module docstring)
+            if zeros is None:
+                # x * 0 (as the official Zero op) rather than zeros_like: it keeps upstream layers
+                # in the autograd graph, so every path parameter gets a (zero) gradient.
+                zeros = x * 0.0
+            h = zeros
+        out = h if step.op == "skip_connect" else module(h)
+        prev = nodes[step.target]
+        nodes[step.target] = out if prev is None else prev + out
+    out = nodes[3]
+    return x * 0.0 if out is None else out

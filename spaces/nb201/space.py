@@ -1,0 +1,75 @@
+"""The NB201 space as the harness sees it: sampling, enumeration, ids, isomorphism, supernet."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from spaces.nb201 import encoding
+
+Arch = encoding.Arch
+
+
+class NB201Space:
+    """NAS-Bench-201 / NATS-Bench topology space (15,625 cells, 6 edges x 5 ops)."""
+
+    name = "nb201"
+    version = 1
+    num_archs = encoding.NUM_ARCHS
+    #: Ground truths a run scores against by default, as (source, dataset, split, metric, seed_reduction).
+    default_ground_truths = (
+        ("analog", "cifar10", "test", "accuracy", "as-published"),
+        ("csv", "cifar10", "test", "accuracy", "mean"),
+    )
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """One cell uniformly over the 15,625 strings."""
+        return tuple(int(x) for x in rng.integers(0, len(encoding.OPS), size=encoding.NUM_EDGES))  # type: ignore[return-value]
+
+    def all_archs(self) -> list[Arch]:
+        """All cells in lexicographic tuple order."""
+        return list(encoding.enumerate_archs())
+
+    def arch_id(self, arch: Arch | str) -> str:
+        """The official arch string, which ground-truth tables are keyed by."""
+        return encoding.to_arch_str(encoding.as_arch(arch))
+
+    def parse(self, arch: Arch | str) -> Arch:
+        """Accept an official string or a 6-tuple; malformed input is a one-line error."""
+        return encoding.as_arch(arch)
+
+    def isomorphism_classes(self) -> list[list[Arch]]:
+        """Cells grouped by canonical form; classes ordered by their smallest member."""
+        return [list(c) for c in _classes()]
+
+    def unique_representatives(self) -> list[Arch]:
+        """One cell per isomorphism class: its smallest member in lexicographic order."""
+        return [c[0] for c in _classes()]
+
+    def build_supernet(self, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0) -> Any:
+        """The weight-sharing supernet of the standard NB201 network, initialised from ``seed``."""
+        from spaces.nb201.supernet import NB201Supernet
+
+        return NB201Supernet(C=C, N=N, num_classes=num_classes, seed=seed)
+
+    def cost(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10) -> Any:
+        """FLOPs and parameters of the stand-alone network of a cell."""
+        from spaces.nb201.cost import arch_cost
+
+        return arch_cost(encoding.as_arch(arch), C=C, N=N, num_classes=num_classes)
+
+    def describe(self) -> dict[str, Any]:
+        """Name and version for provenance."""
+        return {"name": self.name, "version": self.version}
+
+
+@lru_cache(maxsize=1)
+def _classes() -> tuple[tuple[Arch, ...], ...]:
+    from spaces.nb201.isomorphism import canonical
+
+    groups: dict[str, list[Arch]] = {}
+    for arch in encoding.enumerate_archs():
+        groups.setdefault(canonical(arch), []).append(arch)
+    return tuple(sorted((tuple(g) for g in groups.values()), key=lambda g: encoding.lex_index(g[0])))

@@ -1,0 +1,267 @@
+"""The NB201 weight-sharing supernet, the stand-alone network of one cell, and FLOP/param counters.
+
+Macro skeleton (NB201 ``TinyNetwork``): stem Conv3x3(3->C)+BN; three stages of N cells at C, 2C, 4C
+channels (32, 16, 8 px) separated by two stride-2 residual blocks; BN+ReLU, global average pool,
+Linear(4C, classes). Every cell of a network uses the same arch. BatchNorm everywhere uses torch's
+defaults (momentum 0.1, eps 1e-5) as the official code does, with ``track_running_stats=True`` so a
+caller can choose batch or running statistics at evaluation time.
+
+Which ops a network holds (``keep_dead_ops``):
+
+* ``True`` (the default for ``NB201Network``) is the official network: every non-``none`` op of the
+  cell is instantiated and run, even on edges into nodes that cannot reach the cell output. The
+  official parameter counts (0.073M-1.531M on CIFAR-10) and FLOPs (7.78M-220.12M) count them.
+* ``False`` holds only the ops a path actually uses -- what ``NB201Supernet.path_parameters`` returns
+  and what a supernet forward computes. Both settings give identical outputs (dead nodes never reach
+  the output); see ``spaces.nb201.ops`` for the exact rules.
+
+Weight init reproduces torch's default init but draws from a private ``torch.Generator`` seeded by
+``seed``, and construction never advances the global RNG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from harness.errors import WsbenchError
+from spaces.nb201.encoding import EDGES, OPS, Arch, as_arch
+from spaces.nb201.ops import (
+    CellPlan,
+    ResidualReduction,
+    cell_plan,
+    edge_key,
+    make_op,
+    run_cell,
+)
+
+__all__ = [
+    "NB201ConfigError",
+    "NB201Network",
+    "NB201Supernet",
+    "count_flops",
+    "count_params",
+]
+
+
+class NB201ConfigError(WsbenchError):
+    """A bad NB201 network configuration or input."""
+
+
+def _check_config(C: int, N: int, num_classes: int) -> None:
+    for name, value in (("C", C), ("N", N), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise NB201ConfigError(f"NB201 network needs {name} to be a positive integer, got {value!r}")
+
+
+def _check_input(x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise NB201ConfigError(
+            f"NB201 network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}; "
+            "add a batch dimension or convert to RGB"
+        )
+
+
+def _init_parameters(module: nn.Module, seed: int) -> None:
+    """Torch's default init for conv/linear/BN, drawn from a generator seeded by ``seed``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            # Same distribution as nn.Conv2d/nn.Linear.reset_parameters, but on our own stream.
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=gen)
+            if m.bias is not None:
+                fan_in = m.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                with torch.no_grad():
+                    m.bias.uniform_(-bound, bound, generator=gen)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()
+
+
+class _Backbone(nn.Module):
+    """Stem, cells interleaved with the two reduction blocks, and the head; cells come from a factory."""
+
+    def __init__(self, C: int, N: int, num_classes: int, make_cell: Callable[[int], nn.Module], seed: int) -> None:
+        super().__init__()
+        _check_config(C, N, num_classes)
+        self.C, self.N, self.num_classes = C, N, num_classes
+        # Building modules runs torch's own init on the global RNG; fork it so callers' streams
+        # are untouched, then re-draw every weight from the private generator.
+        with torch.random.fork_rng(devices=[]):
+            self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+            layers: list[nn.Module] = []
+            for stage, channels in enumerate((C, 2 * C, 4 * C)):
+                if stage:
+                    layers.append(ResidualReduction(channels // 2, channels))
+                layers.extend(make_cell(channels) for _ in range(N))
+            # Index kept as "cells" (reductions included) like the official network's state dict.
+            self.cells = nn.ModuleList(layers)
+            self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=True))
+            self.classifier = nn.Linear(4 * C, num_classes)
+        _init_parameters(self, seed)
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        h = self.lastact(h)
+        return self.classifier(h.mean(dim=(2, 3)))
+
+
+class SupernetCell(nn.Module):
+    """A cell whose every edge holds all four non-``none`` candidate ops."""
+
+    def __init__(self, C: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleDict(
+            {edge_key(t, s): nn.ModuleDict({op: make_op(op, C) for op in OPS if op != "none"}) for t, s in EDGES}
+        )
+
+    def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+        return run_cell(x, plan.steps, [self.edges[s.key][s.op] for s in plan.steps])
+
+
+class NB201Supernet(_Backbone):
+    """Weight-sharing NB201 network; ``forward(x, arch)`` runs only that cell's path."""
+
+    def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, *, seed: int = 0) -> None:
+        super().__init__(C, N, num_classes, SupernetCell, seed)
+        self._is_cell = tuple(isinstance(m, SupernetCell) for m in self.cells)
+
+    def forward(self, x: torch.Tensor, arch: Arch | str) -> torch.Tensor:
+        """Logits of the path ``arch`` (6-tuple or official string), the same cell in every stage."""
+        plan = cell_plan(arch)
+        _check_input(x)
+        h = self.stem(x)
+        for layer, is_cell in zip(self.cells, self._is_cell):
+            h = layer(h, plan) if is_cell else layer(h)
+        return self._head(h)
+
+    def _path_modules(self, arch: Arch | str, keep_dead_ops: bool) -> Iterator[tuple[str, nn.Module]]:
+        """(stand-alone module name, supernet module) of every module the path holds, in network order."""
+        plan = cell_plan(arch, keep_dead_ops)
+        yield "stem", self.stem
+        for i, (layer, is_cell) in enumerate(zip(self.cells, self._is_cell)):
+            if is_cell:
+                for e in plan.edges:
+                    yield f"cells.{i}.edges.{e.key}", layer.edges[e.key][e.op]
+            else:
+                yield f"cells.{i}", layer
+        yield "lastact", self.lastact
+        yield "classifier", self.classifier
+
+    def path_parameters(self, arch: Arch | str, keep_dead_ops: bool = False) -> list[nn.Parameter]:
+        """The parameters a forward of ``arch`` uses, in ``NB201Network(arch, keep_dead_ops=False)`` order."""
+        return [p for _, m in self._path_modules(arch, keep_dead_ops) for p in m.parameters()]
+
+    def path_state_dict(self, arch: Arch | str, keep_dead_ops: bool = False) -> dict[str, torch.Tensor]:
+        """The path's weights and BN buffers under ``NB201Network(arch, keep_dead_ops=...)``'s keys."""
+        return {
+            f"{prefix}.{k}": v
+            for prefix, m in self._path_modules(arch, keep_dead_ops)
+            for k, v in m.state_dict().items()
+        }
+
+    def extract(self, arch: Arch | str, keep_dead_ops: bool = False) -> NB201Network:
+        """A stand-alone network of ``arch`` holding a copy of the path's weights (e.g. to fine-tune)."""
+        net = NB201Network(arch, self.C, self.N, self.num_classes, keep_dead_ops=keep_dead_ops)
+        net.load_state_dict(self.path_state_dict(arch, keep_dead_ops), strict=True)
+        return net.to(next(self.parameters()).device)
+
+
+class NB201Cell(nn.Module):
+    """A fixed cell holding only its own ops."""
+
+    def __init__(self, plan: CellPlan, C: int) -> None:
+        super().__init__()
+        self.plan = plan
+        self.edges = nn.ModuleDict({e.key: make_op(e.op, C) for e in plan.edges})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_cell(x, self.plan.steps, [self.edges[s.key] for s in self.plan.steps])
+
+
+class NB201Network(_Backbone):
+    """The stand-alone NB201 network of one cell (official when ``keep_dead_ops=True``)."""
+
+    def __init__(
+        self,
+        arch: Arch | str,
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        *,
+        keep_dead_ops: bool = True,
+        seed: int = 0,
+    ) -> None:
+        plan = cell_plan(arch, keep_dead_ops)
+        super().__init__(C, N, num_classes, lambda channels: NB201Cell(plan, channels), seed)
+        self.arch: Arch = plan.arch
+        self.keep_dead_ops = bool(keep_dead_ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits."""
+        _check_input(x)
+        h = self.stem(x)
+        for layer in self.cells:
+            h = layer(h)
+        return self._head(h)
+
+
+def count_params(model_or_params: nn.Module | Iterable[torch.Tensor]) -> float:
+    """Number of parameters in millions (1e6, NB201's published unit); BN buffers not counted."""
+    params = model_or_params.parameters() if isinstance(model_or_params, nn.Module) else model_or_params
+    seen: set[int] = set()
+    total = 0
+    for p in params:
+        if id(p) not in seen:  # a shared tensor counts once
+            seen.add(id(p))
+            total += p.numel()
+    return total / 1e6
+
+
+def count_flops(
+    model: nn.Module, arch: Arch | str | None = None, input_size: Sequence[int] = (1, 3, 32, 32)
+) -> float:
+    """Multiply-accumulates per image, in millions, of the conv and linear layers one forward runs.
+
+    NB201's convention (xautodl ``get_model_infos``): conv = k*k*C_in/groups*C_out*H_out*W_out
+    (+C_out*H_out*W_out with a bias), linear = in*out (+out with a bias); pooling, BN, ReLU and
+    additions are not counted. Only modules the forward actually executes are counted, so a
+    supernet with ``arch`` gives that path's cost. Runs in eval mode under no_grad, so BN statistics
+    are not touched; each module's train/eval flag is restored afterwards.
+    """
+    size = tuple(int(s) for s in input_size)
+    if len(size) != 4 or size[0] < 1:
+        raise NB201ConfigError(f"count_flops input_size must be (batch, 3, H, W), got {tuple(input_size)}")
+    total = 0.0
+
+    def conv_hook(m: nn.Conv2d, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += out.numel() * (m.in_channels // m.groups) * kh * kw + (out.numel() if m.bias is not None else 0)
+
+    def linear_hook(m: nn.Linear, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        total += out.numel() * m.in_features + (out.numel() if m.bias is not None else 0)
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    modes = [(m, m.training) for m in model.modules()]
+    first = next(model.parameters(), None)
+    x = torch.zeros(size, device=first.device if first is not None else None,
+                    dtype=first.dtype if first is not None else None)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x) if arch is None else model(x, arch)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+    return total / size[0] / 1e6

@@ -1,0 +1,51 @@
+"""The strategy contract: a strategy decides *which paths* are trained at each step.
+
+The harness owns the loop (data, optimizer, schedule, checkpoints, scoring). A strategy gets the
+space and its own architecture-sampling random stream, and each step returns the list of paths
+whose gradients are accumulated before one optimizer update. Everything a strategy needs to
+resume exactly is in ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import WsbenchError
+
+
+class Strategy:
+    """Base class of weight-sharing strategies (registered in ``strategies.STRATEGIES``)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    #: Option names and defaults; unknown options are errors.
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        unknown_opts = sorted(set(options) - set(self.defaults))
+        if unknown_opts:
+            raise WsbenchError(
+                f"unknown option(s) {', '.join(unknown_opts)} for strategy {self.name!r}; "
+                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
+            )
+        self.space = space
+        self.rng = rng
+        self.options = {**self.defaults, **options}
+
+    def paths(self, step: int) -> list[tuple[int, ...]]:
+        """Architectures trained at this step; their gradients are summed (each loss / len)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and resolved options, for provenance and cell hashing."""
+        return {"name": self.name, "version": self.version, "options": dict(sorted(self.options.items()))}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: by default the sampling RNG state."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.rng.bit_generator.state = state["rng"]

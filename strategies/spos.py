@@ -1,0 +1,44 @@
+"""SPOS: single-path one-shot with uniform sampling.
+
+Guo et al., "Single Path One-Shot Neural Architecture Search with Uniform Sampling", ECCV 2020.
+Each step trains one path drawn uniformly at random. Compute per step: one forward/backward of
+one path (the unit every other strategy's compute is stated in).
+
+``sampling="uniform"`` draws uniformly over the space's architecture strings (on NB201, the
+15,625 cells). Because many strings are isomorphic, that over-trains functions with many
+isomorphic strings; Ning et al. ("Evaluating Efficient Performance Estimators of Neural
+Architectures", NeurIPS 2021) document the bias and propose de-isomorphic sampling:
+``sampling="deisomorphic"`` draws an isomorphism class uniformly, then a member of that class
+uniformly (so the weights of every isomorphic string still get trained).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from strategies.base import Strategy
+
+
+class SPOS(Strategy):
+    """Uniform single-path sampling; one path per step."""
+
+    name = "spos"
+    version = 1
+    defaults = {"sampling": "uniform"}
+
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        super().__init__(space, rng, **options)
+        sampling = self.options["sampling"]
+        if sampling not in ("uniform", "deisomorphic"):
+            from harness.errors import unknown
+
+            raise unknown("SPOS sampling", sampling, ["uniform", "deisomorphic"])
+        self._classes = space.isomorphism_classes() if sampling == "deisomorphic" else None
+
+    def paths(self, step: int) -> list[tuple[int, ...]]:
+        if self._classes is None:
+            return [self.space.sample(self.rng)]
+        members = self._classes[int(self.rng.integers(len(self._classes)))]
+        return [members[int(self.rng.integers(len(members)))]]
