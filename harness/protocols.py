@@ -30,6 +30,7 @@ class Protocol:
     eval_part: str = "valid"
     subset: int | None = None  # keep at most this many images per part (class-balanced)
     augment: bool = True
+    channels_last: bool = True  # NHWC activations: about 2x faster on CPU for this network
     # optimisation (per-step cosine from lr to lr_min, as NB201's supernet training)
     epochs: int = 250
     batch_size: int = 64
@@ -88,17 +89,17 @@ QUICK = PROTOCOLS.register("quick")(
         C=8,
         N=1,
         subset=10000,
-        epochs=12,
+        epochs=20,
         batch_size=128,
         lr=0.05,
         lr_min=0.001,
-        snapshot_epochs=(8, 10, 12),
+        snapshot_epochs=(16, 18, 20),
         calib_batches=2,
-        calib_batch_size=256,
+        calib_batch_size=200,
         eval_images=1000,
         eval_batch_size=500,
         archset="sample",
-        archset_n=300,
+        archset_n=200,
         notes="Our own reduced setting for CPUs and CI; rankings are expected to be weak.",
     )
 )

@@ -162,11 +162,15 @@ class CellData:
         xev, yev, _ = parts[protocol.eval_part]
         self.train = TensorBatches(
             xtr, ytr, device=device, batch_size=protocol.batch_size, augment=protocol.augment,
-            shuffle=True, drop_last=True, generator=torch_stream(seed, "data"),
+            shuffle=True, drop_last=True, generator=torch_stream(seed, "data"), channels_last=protocol.channels_last,
         )
-        calib = TensorBatches(xtr, ytr, device=device, batch_size=protocol.calib_batch_size)
+        calib = TensorBatches(
+            xtr, ytr, device=device, batch_size=protocol.calib_batch_size, channels_last=protocol.channels_last
+        )
         self.calib_batches = calib.fixed_batches(protocol.calib_batches, torch_stream(0, "scoring"), augment=False)
-        self.eval_batches = list(TensorBatches(xev, yev, device=device, batch_size=protocol.eval_batch_size))
+        self.eval_batches = list(
+            TensorBatches(xev, yev, device=device, batch_size=protocol.eval_batch_size, channels_last=protocol.channels_last)
+        )
         self.n_train, self.n_eval = len(ytr), len(yev)
 
 
@@ -215,6 +219,8 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     device = torch.device(spec.device)
     p = spec.protocol
     space = SPACES.get(spec.space)
+    # Validate the strategy (name, options) before anything is written.
+    strategy = STRATEGIES.get(spec.strategy)(space, numpy_stream(spec.seed, "arch"), **spec.strategy_options)
     tables, skipped = available_ground_truths(spec.space, spec.resolved_ground_truths())
     if not tables:
         raise WsbenchError(f"no ground truth available for {spec.space}: {'; '.join(skipped)}")
@@ -234,7 +240,8 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     arch_ids = [space.arch_id(a) for a in archs]
 
     model = space.build_supernet(C=p.C, N=p.N, num_classes=10, seed=stream_seed(spec.seed, "init")).to(device)
-    strategy = STRATEGIES.get(spec.strategy)(space, numpy_stream(spec.seed, "arch"), **spec.strategy_options)
+    if p.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     steps_per_epoch = len(data.train)

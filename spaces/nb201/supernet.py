@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from harness.errors import WsbenchError
-from spaces.nb201.encoding import EDGES, OPS, Arch, as_arch
+from spaces.nb201.encoding import EDGES, OPS, Arch
 from spaces.nb201.ops import (
     CellPlan,
     ResidualReduction,
