@@ -19,6 +19,28 @@ def _cmd_gt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_arch(args: argparse.Namespace) -> int:
+    from harness.ground_truth import GROUND_TRUTHS, load_ground_truth
+    from spaces import SPACES
+
+    space = SPACES.get(args.space)
+    arch = space.parse(args.arch)
+    info = space.describe_arch(arch)
+    for key, value in info.items():
+        print(f"{key:>22}: {value}")
+    for name in GROUND_TRUTHS.names(f"{args.space}/*"):
+        source = GROUND_TRUTHS.get(name)()
+        ok, _ = source.available()
+        if not ok:
+            continue
+        for (dataset, split), metrics in sorted(source.options.items()):
+            for red in source.seed_reductions[:1]:
+                table = load_ground_truth(args.space, source.source, dataset, split, metrics[0], red)
+                if space.arch_id(arch) in table._index:
+                    print(f"{table.query.label()}: {table.lookup([space.arch_id(arch)])[0]:.3f}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugins import list_plugins
 
@@ -91,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--archset", default=None, help="all, unique, or sample:N")
     t.add_argument("--option", action="append", default=[], help="strategy option key=value")
     t.set_defaults(func=_cmd_train)
+
+    a = sub.add_parser("arch", help="facts about one architecture: encodings, class, costs, ground truth")
+    a.add_argument("space", help="search space, e.g. nb201")
+    a.add_argument("arch", help="architecture, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'")
+    a.set_defaults(func=_cmd_arch)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)

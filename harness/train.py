@@ -215,7 +215,6 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     done = out / "result.json"
     if done.exists():
         return json.loads(done.read_text())
-    out.mkdir(parents=True, exist_ok=True)
     device = torch.device(spec.device)
     p = spec.protocol
     space = SPACES.get(spec.space)
@@ -275,8 +274,11 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
                 loss = crit(logits, y) / len(paths)
                 loss.backward()
                 loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(1) == y).sum()
+                hits = (logits.argmax(1) == y).sum()
+                correct += hits
                 path_samples += len(y)
+                if strategy.wants_feedback:
+                    strategy.observe(step, arch, float(loss) * len(paths), 100.0 * float(hits) / len(y))
             if p.grad_clip:
                 nn.utils.clip_grad_norm_(params, p.grad_clip)
             opt.step()

@@ -22,6 +22,10 @@ class Strategy:
     version: ClassVar[int]
     #: Option names and defaults; unknown options are errors.
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Set True to receive ``observe`` calls (costs a device sync per path on a GPU).
+    wants_feedback: ClassVar[bool] = False
+    #: Forward/backward passes per step relative to SPOS (one path), for fair-compute reports.
+    paths_per_step: ClassVar[float] = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         unknown_opts = sorted(set(options) - set(self.defaults))
@@ -37,6 +41,9 @@ class Strategy:
     def paths(self, step: int) -> list[tuple[int, ...]]:
         """Architectures trained at this step; their gradients are summed (each loss / len)."""
         raise NotImplementedError
+
+    def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:
+        """Feedback after each trained path (loss, batch accuracy in percent); only if ``wants_feedback``."""
 
     def describe(self) -> dict[str, Any]:
         """Name, version and resolved options, for provenance and cell hashing."""

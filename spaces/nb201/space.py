@@ -60,6 +60,23 @@ class NB201Space:
 
         return arch_cost(encoding.as_arch(arch), C=C, N=N, num_classes=num_classes)
 
+    def describe_arch(self, arch: Arch | str) -> dict[str, Any]:
+        """Human-readable facts about one cell (for ``wsbench arch``)."""
+        from spaces.nb201.isomorphism import canonical, representative
+        from spaces.nb201.official_order import official_index
+
+        a = encoding.as_arch(arch)
+        cost = self.cost(a)
+        return {
+            "arch string": self.arch_id(a),
+            "tuple": a,
+            "official index": official_index(a),
+            "isomorphism class": canonical(a),
+            "class representative": self.arch_id(representative(a)),
+            "params (M, C=16 N=5)": round(cost.params_m, 6),
+            "FLOPs (M, C=16 N=5)": round(cost.flops_m, 6),
+        }
+
     def describe(self) -> dict[str, Any]:
         """Name and version for provenance."""
         return {"name": self.name, "version": self.version}
