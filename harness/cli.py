@@ -13,9 +13,28 @@ from harness.errors import WsbenchError
 
 
 def _cmd_gt(args: argparse.Namespace) -> int:
-    from harness.gt_report import gt_report
+    fields = (args.source, args.dataset, args.split, args.metric, args.seed_reduction)
+    if not any(fields):
+        from harness.gt_report import gt_report
 
-    print(gt_report(args.space, bootstrap=args.bootstrap, seed=args.seed))
+        print(gt_report(args.space, bootstrap=args.bootstrap, seed=args.seed))
+        return 0
+    if not all(fields):
+        # Every field is explicit: no defaults that silently change what is being compared against.
+        raise WsbenchError(
+            "a ground-truth query needs all of --source, --dataset, --split, --metric and --seed-reduction"
+        )
+    from harness.fileio import atomic_write_text
+    from harness.ground_truth import load_ground_truth
+
+    table = load_ground_truth(args.space, *fields)
+    series = table.as_series().sort_values(ascending=not table.higher_is_better)
+    print(f"{table.query.label()}: {len(table)} architectures, fingerprint {table.fingerprint}")
+    print(f"provenance: {table.provenance}")
+    print(series.head(args.top).to_string())
+    if args.out:
+        atomic_write_text(args.out, table.as_series().to_csv())
+        print(f"written: {args.out}")
     return 0
 
 
@@ -94,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("space", help="search space, e.g. nb201")
     g.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
     g.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    g.add_argument("--source", help="query one table: source (e.g. csv, analog, nb201-pth, nats)")
+    g.add_argument("--dataset", help="e.g. cifar10, cifar10-valid, cifar100, ImageNet16-120")
+    g.add_argument("--split", help="e.g. valid, test")
+    g.add_argument("--metric", help="e.g. accuracy")
+    g.add_argument("--seed-reduction", dest="seed_reduction", help="e.g. mean, as-published, seed:777")
+    g.add_argument("--top", type=int, default=5, help="print the best N architectures of the table")
+    g.add_argument("--out", help="write the table as CSV (arch, value)")
     g.set_defaults(func=_cmd_gt)
 
     r = sub.add_parser("reproduce", help="run the main job (a profile) and print its results table")

@@ -62,3 +62,43 @@ def test_list_names_every_registry():
     proc = _run(["list"])
     assert proc.returncode == 0
     assert "nb201" in proc.stdout and "spos" in proc.stdout and "quick" in proc.stdout and "nb201/analog" in proc.stdout
+
+
+@needs_data()
+@pytest.mark.parametrize(
+    "query,needles",
+    [
+        (["--source", "csv", "--dataset", "cifar1O", "--split", "test", "--metric", "accuracy", "--seed-reduction", "mean"], ["unknown dataset", "did you mean 'cifar10'"]),
+        (["--source", "csv", "--dataset", "cifar10", "--split", "valid", "--metric", "accuracy", "--seed-reduction", "mean"], ["unknown split", "test"]),
+        (["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "acc", "--seed-reduction", "mean"], ["unknown metric"]),
+        (["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy", "--seed-reduction", "max"], ["seed reduction"]),
+        (["--source", "csv", "--dataset", "cifar10"], ["needs all of"]),
+    ],
+)
+def test_bad_ground_truth_queries_are_one_line(query, needles):
+    _assert_one_line_error(_run(["gt", "nb201", *query]), *needles)
+
+
+def test_corrupt_ground_truth_file_is_one_line(tmp_path):
+    import shutil
+
+    data = os.environ.get("WSBENCH_DATA")
+    if not data:
+        pytest.skip("WSBENCH_DATA is not set")
+    (tmp_path / "nb201").mkdir()
+    src = os.path.join(data, "nb201", "nb201-test-acc-200ep.csv")
+    text = open(src).read()
+    (tmp_path / "nb201" / "nb201-test-acc-200ep.csv").write_text(text[: len(text) // 2])  # truncated
+    shutil.copy(os.path.join(data, "SHA256SUMS"), tmp_path / "SHA256SUMS")
+    q = ["gt", "nb201", "--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy", "--seed-reduction", "mean"]
+    _assert_one_line_error(_run(q, WSBENCH_DATA=str(tmp_path)), "nb201-test-acc-200ep.csv")
+
+
+@needs_data()
+def test_ground_truth_query_writes_table(tmp_path):
+    out = tmp_path / "t.csv"
+    proc = _run(["gt", "nb201", "--source", "analog", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy",
+                 "--seed-reduction", "as-published", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert "15625 architectures" in proc.stdout
+    assert len(out.read_text().splitlines()) == 15626

@@ -1,0 +1,407 @@
+"""Matrix files: which cells (space x strategy x seed, under a protocol) one job runs.
+
+A matrix is a strict TOML file (read with the standard library's ``tomllib``). Every key is
+checked: an unknown key, an unknown plugin name or a bad value is a one-line error naming the
+file and the key. Schema::
+
+    name = "quick"              # optional; default: the file's stem
+    description = "..."         # optional
+    seeds = [0, 1]              # required: distinct integers >= 0
+    device = "cpu"              # cpu | cuda | auto (cuda when a GPU is visible); default cpu
+    workers = 1                 # cells run at once (worker processes; per GPU on a GPU); default 1
+    data = "/path/to/data"      # optional: overrides WSBENCH_DATA for the run (relative: to this file)
+
+    [[spaces]]                  # one or more
+    name = "nb201"              # a registered search space
+    protocol = "quick"          # a registered Protocol
+    overrides = { epochs = 20, snapshot_epochs = [18, 20] }
+                                # any Protocol field, type-checked here, validated by Protocol;
+                                # without ``name`` the protocol becomes "<protocol>+<matrix name>"
+    ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
+                                # optional: (source, dataset, split, metric, seed_reduction) each;
+                                # default: the space's defaults
+
+    [[strategies]]              # one or more
+    name = "spos"               # a registered strategy
+    label = "spos-deiso"        # optional (default: name); tells option variants apart in reports
+    options = { sampling = "deisomorphic" }   # the strategy's options, checked by the strategy
+    spaces = ["nb201"]          # optional: default every space of the matrix
+
+TOML has no null, so protocol fields whose default is ``None`` (``subset``, ``eval_images``,
+``archset_n``, ``grad_clip``) can be set to a value but not back to ``None``. The matrix's
+``data`` folder is not part of a cell's identity (the cell records its data source and sha256
+in ``config.json``). Shipped matrices live in the repository's ``matrices/`` folder and are
+found by name (``resolve_matrix("quick")``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UnknownNameError, WsbenchError, did_you_mean
+from harness.train import CellSpec, GTSpec
+
+MATRICES_DIR = Path(__file__).resolve().parent.parent / "matrices"
+
+TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "spaces", "strategies")
+SPACE_KEYS = ("name", "protocol", "overrides", "ground_truths")
+STRATEGY_KEYS = ("name", "label", "options", "spaces")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    """One ``[[spaces]]`` table: a space, its resolved protocol and its ground truths."""
+
+    name: str
+    protocol: Any  # harness.protocols.Protocol
+    ground_truths: tuple[GTSpec, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """One ``[[strategies]]`` table: a strategy with options, the label reports use, its spaces."""
+
+    name: str
+    label: str
+    options: dict[str, Any]
+    spaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A loaded, validated matrix file."""
+
+    name: str
+    description: str
+    path: Path | None
+    seeds: tuple[int, ...]
+    device: str
+    workers: int
+    data: Path | None
+    spaces: tuple[SpaceEntry, ...]
+    strategies: tuple[StrategyEntry, ...]
+    _labels: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def resolved_device(self) -> str:
+        """``cpu`` or ``cuda``: ``auto`` becomes ``cuda`` when a GPU is visible."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def labelled_cells(self) -> list[tuple[str, CellSpec]]:
+        """(strategy label, cell) pairs, ordered by space, strategy label, seed."""
+        device = self.resolved_device()
+        cells = []
+        for sp in self.spaces:
+            for st in sorted(self.strategies, key=lambda s: s.label):
+                if sp.name not in st.spaces:
+                    continue
+                for seed in self.seeds:
+                    spec = CellSpec(sp.name, st.name, sp.protocol, seed, dict(st.options), sp.ground_truths, device)
+                    cells.append((st.label, spec))
+        cells.sort(key=lambda c: (c[1].space, c[0], c[1].seed))
+        return cells
+
+    def cells(self) -> list[CellSpec]:
+        """The matrix's cells in a deterministic order (space, strategy label, seed)."""
+        return [spec for _, spec in self.labelled_cells()]
+
+    def label(self, spec: CellSpec) -> str:
+        """The strategy label of one of this matrix's cells (falls back to the strategy name)."""
+        if not self._labels:
+            self._labels.update({s.cell_hash(): lab for lab, s in self.labelled_cells()})
+        return self._labels.get(spec.cell_hash(), spec.strategy)
+
+
+def shipped_matrices() -> dict[str, Path]:
+    """Matrices shipped with wsbench (``matrices/*.toml`` of the repository), by name."""
+    return {p.stem: p for p in sorted(MATRICES_DIR.glob("*.toml"))}
+
+
+def resolve_matrix(target: str | Path) -> Path:
+    """A matrix file from a path, or a shipped matrix's name (``quick``, ``ci``, ``full``)."""
+    path = Path(target).expanduser()
+    if path.is_file():
+        return path
+    shipped = shipped_matrices()
+    if str(target) in shipped:
+        return shipped[str(target)]
+    if path.suffix == ".toml" or "/" in str(target):
+        raise WsbenchError(f"matrix file {target} not found; give an existing .toml path or a shipped matrix: {', '.join(shipped)}")
+    raise UnknownNameError(
+        f"unknown matrix {str(target)!r}{did_you_mean(str(target), shipped)}; "
+        f"shipped: {', '.join(shipped) or 'none'} (or give a path to a .toml file)"
+    )
+
+
+def load_matrix(target: str | Path) -> Matrix:
+    """Read and validate a matrix file (a path or a shipped matrix's name)."""
+    path = resolve_matrix(target)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"at line (\d+)", msg)
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        hint = "; a key or table is set twice" if "overwrite" in msg or "twice" in msg or "Duplicate" in msg else ""
+        raise WsbenchError(f"{where}: invalid TOML: {msg}{hint}") from None
+    except UnicodeDecodeError:
+        raise WsbenchError(f"{path}: not a UTF-8 text file; a matrix is a TOML file") from None
+    return parse_matrix(raw, path)
+
+
+def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
+    """Validate a decoded matrix table; errors name ``path`` and the offending key."""
+    src = str(path) if path is not None else "<matrix>"
+
+    def fail(key: str, problem: str) -> WsbenchError:
+        return WsbenchError(f"{src}: {key}: {problem}")
+
+    _check_keys(raw, TOP_KEYS, "the top level", src)
+    name = _get(raw, "name", str, path.stem if path is not None else "matrix", src)
+    description = _get(raw, "description", str, "", src)
+    seeds = _get(raw, "seeds", list, None, src)
+    if seeds is None:
+        raise fail("seeds", "missing; add e.g. seeds = [0, 1]")
+    if not seeds or any(type(s) is not int or s < 0 for s in seeds):
+        raise fail("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds", f"{seeds!r} repeats a seed; list each seed once")
+    device = _get(raw, "device", str, "cpu", src)
+    if device not in DEVICES:
+        raise fail("device", f"must be one of {', '.join(DEVICES)}, got {device!r}{did_you_mean(device, DEVICES)}")
+    workers = _get(raw, "workers", int, 1, src)
+    if workers < 1:
+        raise fail("workers", f"must be >= 1, got {workers}")
+    data = _get(raw, "data", str, None, src)
+    data_path = None
+    if data is not None:
+        data_path = Path(data).expanduser()
+        if not data_path.is_absolute() and path is not None:
+            data_path = path.resolve().parent / data_path
+        if not data_path.is_dir():
+            raise fail("data", f"folder {data_path} does not exist; fix the path or remove the key to use WSBENCH_DATA")
+
+    space_tables = _tables(raw, "spaces", src)
+    spaces = tuple(_parse_space(t, f"spaces[{i}]", name, src) for i, t in enumerate(space_tables))
+    space_names = [s.name for s in spaces]
+    if len(set(space_names)) != len(space_names):
+        raise fail("spaces", f"a space is listed twice ({', '.join(space_names)}); list each space once")
+    strategies = tuple(
+        _parse_strategy(t, f"strategies[{i}]", space_names, src) for i, t in enumerate(_tables(raw, "strategies", src))
+    )
+    labels = [s.label for s in strategies]
+    for i, lab in enumerate(labels):
+        if lab in labels[:i]:
+            raise fail(f"strategies[{i}].label", f"{lab!r} is used twice; give each strategy variant its own label")
+    matrix = Matrix(
+        name=name, description=description, path=path, seeds=tuple(seeds), device=device, workers=workers,
+        data=data_path, spaces=spaces, strategies=strategies,
+    )
+    _check_distinct_cells(matrix, src)
+    return matrix
+
+
+def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str, src: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise UnknownNameError(
+                f"{src}: unknown key {key!r} in {where}{did_you_mean(key, allowed)}; known: {', '.join(allowed)}"
+            )
+
+
+def _get(table: dict[str, Any], key: str, kind: type, default: Any, src: str, where: str = "") -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    # bool is an int subclass in Python; a TOML boolean is never a count.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise WsbenchError(f"{src}: {where}{key}: must be {_kind_name(kind)}, got {value!r} ({_toml_type(value)})")
+    return value
+
+
+def _tables(raw: dict[str, Any], key: str, src: str) -> list[dict[str, Any]]:
+    tables = raw.get(key)
+    if tables is None:
+        raise WsbenchError(f"{src}: {key}: missing; add at least one [[{key}]] table")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise WsbenchError(f"{src}: {key}: must be one or more [[{key}]] tables, got {tables!r}")
+    return tables
+
+
+def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> SpaceEntry:
+    from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery
+    from harness.protocols import PROTOCOLS
+    from spaces import SPACES
+
+    _check_keys(t, SPACE_KEYS, where, src)
+    name = _get(t, "name", str, None, src, f"{where}.")
+    if name is None:
+        raise WsbenchError(f"{src}: {where}.name: missing; name the search space, e.g. name = \"nb201\"")
+    try:
+        SPACES.get(name)
+    except UnknownNameError as e:
+        raise UnknownNameError(f"{src}: {where}.name: {e}") from None
+    proto_name = _get(t, "protocol", str, None, src, f"{where}.")
+    if proto_name is None:
+        raise WsbenchError(f"{src}: {where}.protocol: missing; name a protocol, e.g. protocol = \"quick\"")
+    try:
+        protocol = PROTOCOLS.get(proto_name)
+    except UnknownNameError as e:
+        raise UnknownNameError(f"{src}: {where}.protocol: {e}") from None
+    overrides = _get(t, "overrides", dict, {}, src, f"{where}.")
+    if overrides:
+        changes = _protocol_changes(overrides, f"{where}.overrides", src)
+        changes.setdefault("name", f"{proto_name}+{matrix_name}")
+        try:
+            protocol = protocol.replace(**changes)
+        except WsbenchError as e:
+            hint = "; set overrides.snapshot_epochs too" if "snapshot" in str(e) and "snapshot_epochs" not in overrides else ""
+            raise WsbenchError(f"{src}: {where}.overrides: {e}{hint}") from None
+    gts = _get(t, "ground_truths", list, None, src, f"{where}.")
+    specs = None
+    if gts is not None:
+        specs = []
+        for j, g in enumerate(gts):
+            key = f"{where}.ground_truths[{j}]"
+            if not isinstance(g, list) or len(g) != 5 or not all(isinstance(x, str) for x in g):
+                raise WsbenchError(
+                    f"{src}: {key}: must be 5 strings [source, dataset, split, metric, seed_reduction], got {g!r}"
+                )
+            try:
+                cls = GROUND_TRUTHS.get(f"{name}/{g[0]}")
+                cls().validate(GroundTruthQuery(name, *g))
+            except UnknownNameError as e:
+                raise UnknownNameError(f"{src}: {key}: {e}") from None
+            specs.append(tuple(g))
+        if not specs:
+            raise WsbenchError(f"{src}: {where}.ground_truths: empty; list at least one or remove the key for the defaults")
+        if len(set(specs)) != len(specs):
+            raise WsbenchError(f"{src}: {where}.ground_truths: a ground truth is listed twice")
+    return SpaceEntry(name, protocol, tuple(specs) if specs is not None else None)
+
+
+def _protocol_changes(overrides: dict[str, Any], where: str, src: str) -> dict[str, Any]:
+    """Type-check protocol overrides against the Protocol dataclass's annotations."""
+    from harness.protocols import Protocol
+
+    hints = typing.get_type_hints(Protocol)
+    fields = tuple(f.name for f in dataclasses.fields(Protocol))
+    changes = {}
+    for key, value in overrides.items():
+        if key not in hints:
+            raise UnknownNameError(
+                f"{src}: unknown protocol field {key!r} in {where}{did_you_mean(key, fields)}; known: {', '.join(fields)}"
+            )
+        ok, converted = _coerce(value, hints[key])
+        if not ok:
+            raise WsbenchError(
+                f"{src}: {where}.{key}: must be {_hint_name(hints[key])}, got {value!r} ({_toml_type(value)})"
+            )
+        changes[key] = converted
+    return changes
+
+
+def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(True, value in the annotated type) or (False, None); lists become tuples."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        for arm in typing.get_args(hint):
+            if arm is type(None):
+                continue
+            ok, v = _coerce(value, arm)
+            if ok:
+                return True, v
+        return False, None
+    if typing.get_origin(hint) is tuple:
+        inner = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            return False, None
+        items = [_coerce(v, inner) for v in value]
+        return (True, tuple(v for _, v in items)) if all(ok for ok, _ in items) else (False, None)
+    if hint is bool:
+        return (True, value) if isinstance(value, bool) else (False, None)
+    if hint is int:
+        return (True, value) if type(value) is int else (False, None)
+    if hint is float:
+        return (True, float(value)) if type(value) in (int, float) else (False, None)
+    if hint is str:
+        return (True, value) if isinstance(value, str) else (False, None)
+    return False, None
+
+
+def _parse_strategy(t: dict[str, Any], where: str, space_names: list[str], src: str) -> StrategyEntry:
+    import numpy as np
+
+    from spaces import SPACES
+    from strategies import STRATEGIES
+
+    _check_keys(t, STRATEGY_KEYS, where, src)
+    name = _get(t, "name", str, None, src, f"{where}.")
+    if name is None:
+        raise WsbenchError(f"{src}: {where}.name: missing; name the strategy, e.g. name = \"spos\"")
+    try:
+        cls = STRATEGIES.get(name)
+    except UnknownNameError as e:
+        raise UnknownNameError(f"{src}: {where}.name: {e}") from None
+    label = _get(t, "label", str, name, src, f"{where}.")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", label):
+        raise WsbenchError(f"{src}: {where}.label: {label!r} must be letters, digits and _ . + - (it names report rows)")
+    options = _get(t, "options", dict, {}, src, f"{where}.")
+    spaces = _get(t, "spaces", list, list(space_names), src, f"{where}.")
+    if not spaces:
+        raise WsbenchError(f"{src}: {where}.spaces: empty; list the spaces it runs on or remove the key for all")
+    for s in spaces:
+        if s not in space_names:
+            raise UnknownNameError(
+                f"{src}: {where}.spaces: {s!r} is not a space of this matrix{did_you_mean(str(s), space_names)}; "
+                f"its spaces: {', '.join(space_names)}"
+            )
+    # The strategy checks its own options (names and values) when built; do it now, not mid-run.
+    for s in spaces:
+        try:
+            cls(SPACES.get(s), np.random.default_rng(0), **options)
+        except WsbenchError as e:
+            raise WsbenchError(f"{src}: {where}.options: {e}") from None
+    return StrategyEntry(name, label, dict(options), tuple(spaces))
+
+
+def _check_distinct_cells(matrix: Matrix, src: str) -> None:
+    """Two strategy entries that resolve to the same config would train the same cells twice."""
+    seen: dict[str, str] = {}
+    first_seed = matrix.seeds[:1]
+    probe = dataclasses.replace(matrix, seeds=first_seed)
+    for label, spec in probe.labelled_cells():
+        h = spec.cell_hash()
+        if h in seen:
+            raise WsbenchError(
+                f"{src}: strategies {seen[h]!r} and {label!r} resolve to the same configuration on {spec.space}; remove one"
+            )
+        seen[h] = label
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", list: "a list", dict: "a table"}.get(kind, kind.__name__)
+
+
+def _hint_name(hint: Any) -> str:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return " or ".join(_hint_name(a) for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_hint_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _toml_type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,190 @@
+"""``wsbench report``: the stability table of every finished cell in a results folder, with plots.
+
+Writes ``<out>/<name>.md`` (Markdown table + verdicts + plots), ``<out>/<name>.csv`` (the same
+numbers with separate mean and sd columns) and three PNGs. The verdict lines say plainly when a
+supernet does not beat ranking by parameter count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import plots
+from harness.fileio import atomic_write_text
+from harness.settings import results_dir
+from harness.stability import Analysis, analyse, table_columns
+
+#: Column -> description of the report CSV (for results/README.md).
+REPORT_SCHEMA: dict[str, str] = {
+    "space": "search space",
+    "protocol": "protocol name",
+    "kind": "supernet (a strategy's runs), params (parameter count as the estimator) or ceiling (another "
+            "ground truth of the same dataset family as the estimator)",
+    "label": "strategy label, 'params (baseline)' or 'ceiling (<other ground truth>)'",
+    "ground_truth": "ground truth the ranking is compared with",
+    "score": "estimator of the supernet rows: accuracy or neg_loss",
+    "n_seeds": "number of runs (cells) averaged; 0 for fixed estimators",
+    "seeds": "their seeds, comma-separated",
+    "epochs": "snapshot epochs used within a run (the last K)",
+    "final_epoch": "the final snapshot epoch",
+    "n_archs": "architectures ranked",
+    "tau_mean / tau_sd": "Kendall tau at the final snapshot: mean and sd (ddof=1) over seeds",
+    "tau_lastk_mean / tau_lastk_sd": "Kendall tau over the last K snapshots within a run: mean and sd per run, averaged over seeds",
+    "seed_pairwise_tau": "mean Kendall tau between the final-snapshot rankings of different seeds (no ground truth involved)",
+    "snapshot_pairwise_tau": "mean Kendall tau between the rankings of different snapshots of one run, averaged over seeds",
+    "<metric>_mean / <metric>_sd": "spearman_rho, hit@1%, hit@5%, hit@10%, br@1% (lower is better), tau_top10% at the "
+                                   "final snapshot: mean and sd over seeds",
+}
+
+
+@dataclass
+class ReportFiles:
+    """What ``write_report`` wrote, and the Markdown text."""
+
+    markdown: Path
+    csv: Path
+    plots: list[Path] = field(default_factory=list)
+    text: str = ""
+
+    def paths(self) -> list[Path]:
+        """Every written file."""
+        return [self.markdown, self.csv, *self.plots]
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pm(mean: float, sd: float, digits: int = 3) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if sd is None or not np.isfinite(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def _short_gt(label: str) -> str:
+    return label.split("/", 1)[-1].rsplit("/", 1)[0]
+
+
+HEADER = [
+    "strategy", "ground truth", "tau (final)", "tau (last K, within run)", "seed-vs-seed tau",
+    "snapshot-vs-snapshot tau", "hit@1%", "hit@5%", "hit@10%", "BR@1%", "tau top10%", "seeds", "epochs",
+]
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The Markdown table of one (space, protocol) block: strategies, then params and ceiling rows."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * 2 + "---:|" * (len(HEADER) - 2)]
+    for _, r in table.iterrows():
+        label = f"**{r['label']}**" if r["kind"] != "supernet" else str(r["label"])
+        cells = [
+            label, _short_gt(r["ground_truth"]), _pm(r["tau_mean"], r["tau_sd"]), _pm(r["tau_lastk_mean"], r["tau_lastk_sd"]),
+            _f(r["seed_pairwise_tau"]), _f(r["snapshot_pairwise_tau"]),
+            *(_pm(r[f"{m}_mean"], r[f"{m}_sd"]) for m in ("hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")),
+            str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-", r["epochs"] or "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(table: pd.DataFrame) -> list[str]:
+    """One line per strategy and ground truth: does its final tau beat the params baseline, and by how much."""
+    out = []
+    for (space, protocol, gt), sub in table.groupby(["space", "protocol", "ground_truth"], sort=False):
+        base = sub[sub["kind"] == "params"]["tau_mean"]
+        ceiling = sub[sub["kind"] == "ceiling"]
+        for _, r in sub[sub["kind"] == "supernet"].iterrows():
+            head = f"- {space}/{protocol} {r['label']} vs {_short_gt(gt)}: tau {_pm(r['tau_mean'], r['tau_sd'])}"
+            if base.empty or not np.isfinite(r["tau_mean"]):
+                out.append(head + " (no params baseline to compare with here).")
+                continue
+            b = float(base.iloc[0])
+            sd = r["tau_sd"] if np.isfinite(r["tau_sd"]) else 0.0
+            if r["tau_mean"] <= b:
+                verdict = f"does NOT beat the params baseline ({b:.3f}): ranking by parameter count is better"
+            elif r["tau_mean"] - sd <= b:
+                verdict = f"beats the params baseline ({b:.3f}) on average, but within one sd over seeds"
+            else:
+                verdict = f"beats the params baseline ({b:.3f}) by more than one sd over seeds"
+            if not ceiling.empty:
+                verdict += f"; ground-truth ceiling {float(ceiling['tau_mean'].iloc[0]):.3f}"
+            out.append(f"{head} {verdict}.")
+    return out
+
+
+def render(analysis: Analysis, root: Path, plot_files: list[Path], out_dir: Path) -> str:
+    """The Markdown report text."""
+    t = analysis.table
+    n_cells = analysis.aggregate["cell_hash"].nunique()
+    k_txt = f"the last {analysis.last_k}" if analysis.last_k else "all"
+    lines = [
+        "# wsbench report",
+        "",
+        f"Results folder `{root}`: {n_cells} finished cells. Estimator: shared-weight "
+        f"{'accuracy' if analysis.score == 'accuracy' else 'negative loss'}. Final-snapshot metrics are mean ± sd "
+        f"(ddof=1) over seeds; within-run numbers use {k_txt} snapshots of each run. Pairwise taus compare rankings "
+        "with each other (no ground truth): seed-vs-seed at the final snapshot, snapshot-vs-snapshot within a run. "
+        "`params (baseline)` ranks by parameter count of the standard network; `ceiling` rows use another ground truth "
+        "of the same dataset family as the estimator (the most any estimator can be expected to reach).",
+    ]
+    for (space, protocol), block in t.groupby(["space", "protocol"], sort=True):
+        sup = block[block["kind"] == "supernet"]
+        n_archs = int(sup["n_archs"].max()) if not sup.empty else int(block["n_archs"].max())
+        lines += ["", f"## {space} · protocol `{protocol}` ({n_archs} architectures)", "", markdown_table(block), ""]
+        lines += verdicts(block)
+    lines += ["", "## Plots", ""]
+    for p in plot_files:
+        try:
+            rel = p.relative_to(out_dir)
+        except ValueError:
+            rel = p
+        lines.append(f"![{p.stem}]({rel})")
+    if analysis.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in analysis.notes]
+    if analysis.skipped:
+        lines += ["", "## Cell folders left out", ""]
+        lines += [f"- `{_rel(p, root)}`: {why}" for p, why in analysis.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return str(p.relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def write_report(
+    root: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    last_k: int | None = None,
+    name: str = "report",
+    cells: list[str] | None = None,
+    score: str = "accuracy",
+) -> ReportFiles:
+    """Analyse the finished cells under ``root`` and write ``<out>/<name>.{md,csv}`` and three PNGs.
+
+    ``out_dir`` defaults to ``<root>/reports``; ``cells`` restricts the report to these cell hashes.
+    """
+    root = Path(root) if root is not None else results_dir()
+    analysis = analyse(root, last_k=last_k, score=score, cells=cells)
+    out = Path(out_dir) if out_dir is not None else root / "reports"
+    pngs = [
+        plots.plot_tau_vs_epoch(analysis.curves, analysis.table, out / f"{name}-tau-vs-epoch.png"),
+        plots.plot_score_vs_truth(analysis.scatter, out / f"{name}-score-vs-truth.png", score=score),
+        plots.plot_hit_rates(analysis.table, out / f"{name}-hit-rates.png"),
+    ]
+    text = render(analysis, root, pngs, out)
+    files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs, text)
+    atomic_write_text(files.csv, analysis.table[table_columns()].to_csv(index=False))
+    atomic_write_text(files.markdown, text)
+    return files
+
+
+def report_command(root: str | None, out: str | None, last_k: int | None) -> str:
+    """``wsbench report``: write the report and return its Markdown plus the list of written files."""
+    files = write_report(root, out, last_k)
+    return files.text + "\nwritten:\n" + "\n".join(f"  {p}" for p in files.paths()) + "\n"

@@ -1,0 +1,252 @@
+"""The results store: find the finished cells under a results folder and gather them into one table.
+
+A cell folder (``runs/<space>/<strategy>/<protocol>/seed<k>-<hash10>/``, see results/README.md)
+is finished iff its ``result.json`` exists; anything else (still running, interrupted, crashed,
+damaged) is listed with the reason and left out, never guessed at. The aggregate is long format:
+one row per (cell, snapshot epoch, ground truth, score kind, metric), the metric values exactly as
+the cell runner computed them, beside the cell's identity and provenance.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import WsbenchError
+from harness.fileio import atomic_write_bytes, atomic_write_text
+from harness.settings import results_dir
+
+#: Column -> description of the aggregate table (``aggregate.csv``), in column order.
+AGGREGATE_SCHEMA: dict[str, str] = {
+    "space": "search space name (e.g. nb201)",
+    "strategy": "strategy name (e.g. spos)",
+    "strategy_options": "the strategy's resolved options (defaults included) as a JSON object with sorted keys",
+    "label": "display name of the strategy variant: the matrix's label when it set one, else the name plus "
+             "its non-default options, e.g. spos[sampling=deisomorphic]",
+    "protocol": "protocol name (the folder under the strategy)",
+    "seed": "run seed",
+    "cell_hash": "SHA-256 of the cell's resolved config (the folder name holds its first 10 hex digits)",
+    "epoch": "snapshot epoch (1-based; the supernet after that epoch)",
+    "ground_truth": "ground-truth label space/source:dataset/split/metric@seed_reduction",
+    "gt_fingerprint": "first 16 hex digits of the SHA-256 of the ground-truth table's content",
+    "score": "estimator: accuracy (shared-weight accuracy) or neg_loss (minus its cross-entropy)",
+    "metric": "metric name from harness.metrics (kendall_tau, hit@5%, br@1%, ...)",
+    "value": "metric value (orientation as documented in harness.metrics; br@1% lower is better)",
+    "wsbench_version": "wsbench version that ran the cell",
+    "git": "git commit of the code that ran the cell (empty when unknown)",
+    "git_dirty": "whether that checkout had uncommitted changes",
+    "device": "torch device the cell ran on (cpu, cuda:0, ...)",
+    "torch_version": "PyTorch version",
+    "run_dir": "the cell folder, relative to the results folder",
+}
+
+
+@dataclass
+class Cell:
+    """One finished cell folder: where it is, its config, its summary and its display label."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    result: dict[str, Any]
+    label: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(space, label, protocol): the cells that differ only by seed."""
+        return (self.config["space"]["name"], self.label, self.config["protocol"]["name"])
+
+    @property
+    def seed(self) -> int:
+        """The run seed."""
+        return int(self.config["seed"])
+
+    @property
+    def cell_hash(self) -> str:
+        """Full SHA-256 of the resolved config."""
+        return str(self.config["cell_hash"])
+
+
+@dataclass
+class Scan:
+    """What a results folder holds: finished cells, and the folders left out with the reason."""
+
+    root: Path
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def strategy_label(name: str, options: dict[str, Any]) -> str:
+    """``name`` plus the options that differ from the strategy's defaults, e.g. ``spos[sampling=deisomorphic]``."""
+    try:
+        from strategies import STRATEGIES
+
+        defaults = dict(STRATEGIES.get(name).defaults)
+    except WsbenchError:
+        defaults = {}  # an unregistered strategy: show every option, hide nothing
+    extra = {k: v for k, v in sorted(options.items()) if k not in defaults or defaults[k] != v}
+    if not extra:
+        return name
+    return f"{name}[{','.join(f'{k}={v}' for k, v in extra.items())}]"
+
+
+def _cell_label(config: dict[str, Any]) -> str:
+    # A label set by whoever launched the cell (e.g. the matrix) wins over the derived one.
+    label = config.get("label") or config.get("strategy", {}).get("label")
+    if label:
+        return str(label)
+    strat = config["strategy"]
+    return strategy_label(strat["name"], strat.get("options", {}))
+
+
+def _read_cell(folder: Path) -> Cell:
+    """Read a finished cell folder; raise WsbenchError naming what is wrong with it."""
+    files = {}
+    for name in ("config.json", "result.json"):
+        try:
+            files[name] = json.loads((folder / name).read_text())
+        except FileNotFoundError:
+            raise WsbenchError(f"{name} is missing") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise WsbenchError(f"{name} is unreadable ({exc})") from None
+    config = files["config.json"]
+    for key in ("space", "strategy", "protocol", "seed", "cell_hash"):
+        if key not in config:
+            raise WsbenchError(f"config.json lacks {key!r}")
+    if not (folder / "metrics.csv").is_file():
+        raise WsbenchError("metrics.csv is missing")
+    return Cell(folder, config, files["result.json"], _cell_label(config))
+
+
+def scan(root: str | Path | None = None, require_finished: bool = True) -> Scan:
+    """Every cell folder under ``<root>/runs``: readable finished cells, and the others with why.
+
+    With ``require_finished=False`` a folder whose ``metrics.csv`` exists but whose ``result.json``
+    does not (a crash in the last write) is accepted too, with an empty summary.
+    """
+    root = Path(root) if root is not None else results_dir()
+    out = Scan(root)
+    runs = root / "runs"
+    if not runs.is_dir():
+        return out
+    # Cell folders are exactly four levels below runs/ and always hold config.json first.
+    for folder in sorted(p.parent for p in runs.glob("*/*/*/*/config.json")):
+        if not (folder / "result.json").exists():
+            if require_finished or not (folder / "metrics.csv").is_file():
+                state = "interrupted or running (checkpoint.pt present)" if (folder / "checkpoint.pt").exists() else "unfinished"
+                out.skipped.append((folder, f"{state}: no result.json"))
+                continue
+            try:
+                config = json.loads((folder / "config.json").read_text())
+                out.cells.append(Cell(folder, config, {}, _cell_label(config)))
+            except (OSError, json.JSONDecodeError, KeyError) as exc:
+                out.skipped.append((folder, f"damaged: config.json unreadable ({exc})"))
+            continue
+        try:
+            out.cells.append(_read_cell(folder))
+        except WsbenchError as exc:
+            out.skipped.append((folder, f"damaged: {exc}"))
+    return out
+
+
+def _no_cells_error(sc: Scan) -> WsbenchError:
+    where = sc.root / "runs"
+    extra = f" ({len(sc.skipped)} unfinished or damaged cell folders)" if sc.skipped else ""
+    return WsbenchError(
+        f"no finished cells under {where}{extra}; run a matrix first (e.g. wsbench reproduce) "
+        f"or point --root / WSBENCH_RESULTS at a results folder"
+    )
+
+
+def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
+    """The aggregate rows of one cell: its metrics.csv with identity and provenance columns."""
+    try:
+        metrics = pd.read_csv(cell.run_dir / "metrics.csv")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise WsbenchError(f"{cell.run_dir / 'metrics.csv'} is unreadable ({exc}); delete the cell folder and run it again") from None
+    cfg = cell.config
+    prov = cfg.get("provenance", {})
+    try:
+        rel = str(cell.run_dir.relative_to(root)) if root is not None else str(cell.run_dir)
+    except ValueError:
+        rel = str(cell.run_dir)
+    ident = {
+        "space": cfg["space"]["name"],
+        "strategy": cfg["strategy"]["name"],
+        "strategy_options": json.dumps(cfg["strategy"].get("options", {}), sort_keys=True),
+        "label": cell.label,
+        "protocol": cfg["protocol"]["name"],
+        "seed": int(cfg["seed"]),
+        "cell_hash": cell.cell_hash,
+    }
+    tail = {
+        "wsbench_version": prov.get("wsbench", cfg.get("wsbench_version")),
+        "git": prov.get("git") or "",
+        "git_dirty": prov.get("git_dirty"),
+        "device": prov.get("device", cfg.get("device_type")),
+        "torch_version": prov.get("torch"),
+        "run_dir": rel,
+    }
+    frame = metrics.assign(**ident, **tail)
+    return frame[list(AGGREGATE_SCHEMA)]
+
+
+def collect(root: str | Path | None = None, require_finished: bool = True) -> pd.DataFrame:
+    """The aggregate long-format table (columns ``AGGREGATE_SCHEMA``) over every finished cell."""
+    sc = scan(root, require_finished)
+    return frame_of(sc)
+
+
+def frame_of(sc: Scan) -> pd.DataFrame:
+    """The aggregate table of an existing scan; one-line error when it found no cell."""
+    if not sc.cells:
+        raise _no_cells_error(sc)
+    frames = [cell_frame(c, sc.root) for c in sc.cells]
+    df = pd.concat(frames, ignore_index=True)
+    return df.sort_values(["space", "label", "protocol", "seed", "cell_hash", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def read_aggregate(path: str | Path) -> pd.DataFrame:
+    """Read an ``aggregate.csv`` back with the column types ``collect`` produces."""
+    return pd.read_csv(path, dtype={"strategy_options": str, "git": str, "cell_hash": str}, keep_default_na=False,
+                       na_values={"value": ["", "nan", "NaN"]})
+
+
+def write_aggregate(root: str | Path | None = None) -> list[Path]:
+    """Write ``<root>/aggregate.csv`` (and ``aggregate.parquet`` when pyarrow is importable), atomically."""
+    root = Path(root) if root is not None else results_dir()
+    df = collect(root)
+    written = [root / "aggregate.csv"]
+    atomic_write_text(written[0], df.to_csv(index=False))
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return written
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(root / "aggregate.parquet", buf.getvalue())
+    written.append(root / "aggregate.parquet")
+    return written
+
+
+def load_scores(run_dir: str | Path) -> pd.DataFrame:
+    """Every snapshot's architecture scores of one cell: columns epoch, arch, accuracy, loss."""
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / "scores").glob("epoch_*.csv"))
+    if not files:
+        raise WsbenchError(f"no score files in {run_dir / 'scores'}; the cell has not reached a snapshot epoch yet")
+    frames = []
+    for f in files:
+        try:
+            frames.append(pd.read_csv(f))
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise WsbenchError(f"{f} is unreadable ({exc}); delete the cell folder and run it again") from None
+    df = pd.concat(frames, ignore_index=True)
+    missing = {"epoch", "arch", "accuracy", "loss"} - set(df.columns)
+    if missing:
+        raise WsbenchError(f"score files in {run_dir / 'scores'} lack columns {sorted(missing)}; they are not wsbench score files")
+    return df[["epoch", "arch", "accuracy", "loss"]].sort_values("epoch", kind="stable").reset_index(drop=True)

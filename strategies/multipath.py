@@ -1,0 +1,44 @@
+"""Multi-path uniform sampling: SPOS with ``k`` independently drawn paths per step.
+
+A direct generalisation of SPOS (Guo et al., "Single Path One-Shot Neural Architecture Search with
+Uniform Sampling", ECCV 2020): each step draws ``k`` paths independently and uniformly (with
+replacement, so a path may repeat) with SPOS's own sampler, accumulates their gradients (each
+loss / k) and makes one optimizer update. ``k=1`` is SPOS draw for draw. It is the compute-matched
+control for FairNAS: same number of paths per step, without the per-edge fairness constraint.
+
+Compute per step: ``k`` forward/backward passes, i.e. ``k`` x SPOS (default k=4).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from harness.errors import WsbenchError
+from strategies.spos import SPOS
+
+
+class MultiPath(SPOS):
+    """``k`` uniformly sampled paths per step, gradients accumulated."""
+
+    name = "multipath"
+    version = 1
+    defaults = {"k": 4, "sampling": "uniform"}
+    paths_per_step = 4.0  # the default k; instances set their own
+
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        super().__init__(space, rng, **options)
+        k = self.options["k"]
+        try:
+            valid = not isinstance(k, bool) and operator.index(k) >= 1
+        except TypeError:
+            valid = False
+        if not valid:
+            raise WsbenchError(f"multipath option k must be a positive integer (paths per step), got {k!r}")
+        self.k = int(k)
+        self.paths_per_step = float(self.k)
+
+    def paths(self, step: int) -> list[tuple[int, ...]]:
+        return [super(MultiPath, self).paths(step)[0] for _ in range(self.k)]

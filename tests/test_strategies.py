@@ -1,0 +1,186 @@
+"""Weight-sharing strategies: contract, fairness, determinism, exact resume, options, end to end."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import needs_data
+from harness.errors import WsbenchError
+from harness.protocols import PROTOCOLS
+from harness.seeding import numpy_stream
+from spaces import SPACES
+from strategies import STRATEGIES
+from strategies.base import Strategy
+from strategies.fairnas import FairNAS, edge_op_shape
+from strategies.mdenas import MdeNAS
+from strategies.multipath import MultiPath
+
+SPACE = SPACES.get("nb201")
+NUM_EDGES, NUM_OPS = edge_op_shape(SPACE)
+# The classes of this task, tested whether or not the registry lists them yet.
+CLASSES = {"fairnas": FairNAS, "multipath": MultiPath, "mdenas": MdeNAS}
+
+TINY = PROTOCOLS.get("quick").replace(
+    name="tiny-strategies", C=4, N=1, subset=600, epochs=2, batch_size=100, snapshot_epochs=(2,),
+    calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+)
+
+
+def _cls(name: str) -> type[Strategy]:
+    return CLASSES[name] if name in CLASSES else STRATEGIES.get(name)
+
+
+def _all_names() -> list[str]:
+    return sorted(set(STRATEGIES.names()) | set(CLASSES))
+
+
+def _make(name: str, seed: int = 0, **opts) -> Strategy:
+    return _cls(name)(SPACE, numpy_stream(seed, "arch"), **opts)
+
+
+def _feed(strategy: Strategy, step: int, paths: list) -> None:
+    """Deterministic synthetic feedback: accuracy depends on the ops, so MdeNAS has a signal."""
+    if strategy.wants_feedback:
+        for arch in paths:
+            acc = 10.0 + 5.0 * arch.count(3) + 2.0 * arch.count(2) - 3.0 * arch.count(0) + (step % 7)
+            strategy.observe(step, arch, 2.3 - acc / 100, acc)
+
+
+def _run(strategy: Strategy, start: int, stop: int) -> list[list[tuple[int, ...]]]:
+    out = []
+    for step in range(start, stop):
+        paths = strategy.paths(step)
+        _feed(strategy, step, paths)
+        out.append(paths)
+    return out
+
+
+# ----------------------------------------------------------------- every strategy, same contract
+
+@pytest.mark.parametrize("name", _all_names())
+def test_paths_are_valid_archs(name):
+    s = _make(name)
+    for paths in _run(s, 0, 250):
+        assert paths and all(SPACE.parse(a) == a for a in paths)
+    assert len(s.paths(250)) == s.paths_per_step
+
+
+@pytest.mark.parametrize("name", _all_names())
+def test_same_seed_same_paths_and_other_seed_differs(name):
+    a, b, c = _run(_make(name, 0), 0, 120), _run(_make(name, 0), 0, 120), _run(_make(name, 1), 0, 120)
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("name", _all_names())
+def test_state_dict_resumes_exactly(name):
+    s = _make(name)
+    _run(s, 0, 230)  # MdeNAS: past two updates (every 100 steps) and mid-window
+    state = copy.deepcopy(s.state_dict())
+    fresh = _make(name, seed=7)  # a different seed: everything must come from the state
+    fresh.load_state_dict(state)
+    assert _run(fresh, 230, 470) == _run(s, 230, 470)
+
+
+@pytest.mark.parametrize("name", _all_names())
+def test_unknown_option_is_a_one_line_error(name):
+    with pytest.raises(WsbenchError, match="unknown option") as e:
+        _make(name, bogus=1)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", _all_names())
+def test_describe_has_name_version_and_defaults(name):
+    d = _make(name).describe()
+    assert d["name"] == name and isinstance(d["version"], int) and set(d["options"]) == set(_cls(name).defaults)
+
+
+# ----------------------------------------------------------------------------------- FairNAS
+
+def test_fairnas_trains_every_op_of_every_edge_exactly_once_per_step():
+    s = _make("fairnas")
+    for step in range(100):
+        paths = np.array(s.paths(step))
+        assert paths.shape == (NUM_OPS, NUM_EDGES)
+        for e in range(NUM_EDGES):
+            assert sorted(paths[:, e]) == list(range(NUM_OPS))
+    assert s.paths_per_step == NUM_OPS
+
+
+def test_fairnas_permutations_are_independent_across_edges():
+    # If edges shared one permutation, every path would use the same op on all edges.
+    paths = [p for step in range(20) for p in _make("fairnas").paths(step)]
+    assert any(len(set(p)) > 1 for p in paths)
+
+
+# --------------------------------------------------------------------------------- multi-path
+
+def test_multipath_draws_k_paths_and_k1_is_spos():
+    s = _make("multipath", k=3)
+    assert all(len(s.paths(i)) == 3 for i in range(10)) and s.paths_per_step == 3
+    spos = STRATEGIES.get("spos")(SPACE, numpy_stream(0, "arch"))
+    one = _make("multipath", k=1)
+    assert [one.paths(i) for i in range(50)] == [spos.paths(i) for i in range(50)]
+
+
+@pytest.mark.parametrize("k", [0, -2, 1.5, "4", True])
+def test_multipath_bad_k_is_a_one_line_error(k):
+    with pytest.raises(WsbenchError, match="k must be a positive integer"):
+        _make("multipath", k=k)
+
+
+# ------------------------------------------------------------------------------------ MdeNAS
+
+def test_mdenas_starts_uniform_and_learns_toward_rewarded_ops():
+    s = _make("mdenas", update_every=20, alpha=0.02)
+    assert np.allclose(s.probs, 1.0 / NUM_OPS)
+    _run(s, 0, 2000)
+    assert np.allclose(s.probs.sum(1), 1.0) and (s.probs >= 0).all()
+    # The synthetic feedback rewards op 3 most and punishes op 0: the distribution must follow.
+    assert (s.probs[:, 3] > s.probs[:, 0]).all()
+    assert s.trained.sum() == 2000 * NUM_EDGES
+
+
+def test_mdenas_pairwise_rule_on_a_hand_made_case():
+    s = _make("mdenas", alpha=0.1, update_every=1)
+    # Edge 0: op 1 trained less than op 2 but more accurate -> op 1 up, op 2 down; others unknown.
+    s.trained[0, 1], s.trained[0, 2] = 3, 5
+    s._win_sum[0, 1], s._win_n[0, 1] = 60.0, 1
+    s._win_sum[0, 2], s._win_n[0, 2] = 40.0, 1
+    s.paths(1)
+    assert s.probs[0, 1] == pytest.approx(0.3) and s.probs[0, 2] == pytest.approx(0.1)
+    assert np.allclose(s.probs[0, [0, 3, 4]], 0.2) and np.allclose(s.probs[1:], 0.2)
+
+
+def test_mdenas_never_samples_a_zero_probability_op():
+    s = _make("mdenas")
+    s.probs[:] = 0.0
+    s.probs[:, 4] = 1.0
+    assert all(p == [(4,) * NUM_EDGES] for p in (s.paths(i) for i in range(1, 50)))
+
+
+@pytest.mark.parametrize("opts", [{"alpha": 0}, {"alpha": float("nan")}, {"update_every": 0}, {"update_every": 2.5}])
+def test_mdenas_bad_options_are_one_line_errors(opts):
+    with pytest.raises(WsbenchError, match="mdenas option"):
+        _make("mdenas", **opts)
+
+
+# ------------------------------------------------------------ every registered strategy, end to end
+
+@needs_data()
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_registered_strategy_runs_a_cell(name, tmp_path):
+    from harness.train import CellSpec, run_cell
+
+    spec = CellSpec("nb201", name, TINY, seed=0)
+    result = run_cell(spec, root=tmp_path, log=lambda *_: None)
+    assert result["steps"] == TINY.epochs * (TINY.subset // TINY.batch_size)
+    metrics = pd.read_csv(spec.run_dir(tmp_path) / "metrics.csv")
+    tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy")]["value"]
+    assert len(tau) >= 1 and tau.between(-1, 1).all()
+    log = pd.read_csv(spec.run_dir(tmp_path) / "train_log.csv")
+    assert np.isfinite(log["train_loss"]).all()
