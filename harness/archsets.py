@@ -20,6 +20,19 @@ def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0) ->
     """The architectures to score, in a deterministic order."""
     if kind == "all":
         return space.all_archs()
+    if kind in ("ground-truth", "ground-truth-sample"):
+        # Spaces too large to enumerate (NB101) are scored on the cells their ground truth covers.
+        pool = space.ground_truth_archs()
+        if kind == "ground-truth":
+            return pool
+        if n is None or not 1 <= n <= len(pool):
+            raise WsbenchError(f"archset sample size must be in 1..{len(pool)} for {space.name}, got {n}")
+        idx = numpy_stream(seed, "archset").choice(len(pool), size=n, replace=False)
+        return [pool[i] for i in np.sort(idx)]
+    if not hasattr(space, "unique_representatives"):
+        raise WsbenchError(
+            f"space {space.name} cannot enumerate its cells; use archset ground-truth or ground-truth-sample"
+        )
     reps = space.unique_representatives()
     if kind == "unique":
         return reps
@@ -28,4 +41,4 @@ def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0) ->
             raise WsbenchError(f"archset sample size must be in 1..{len(reps)} for {space.name}, got {n}")
         idx = numpy_stream(seed, "archset").choice(len(reps), size=n, replace=False)
         return [reps[i] for i in np.sort(idx)]
-    raise WsbenchError(f"unknown archset kind {kind!r}; use all, unique or sample")
+    raise WsbenchError(f"unknown archset kind {kind!r}; use all, unique, sample, ground-truth or ground-truth-sample")

@@ -60,6 +60,13 @@ def _cmd_arch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import report_command
+
+    print(report_command(args.root, args.out, args.last_k))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugins import list_plugins
 
@@ -144,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("space", help="search space, e.g. nb201")
     a.add_argument("arch", help="architecture, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'")
     a.set_defaults(func=_cmd_arch)
+
+    rp = sub.add_parser("report", help="ranking-stability table + plots of every finished cell in a results folder")
+    rp.add_argument("--root", default=None, help="results folder (default: $WSBENCH_RESULTS or results/)")
+    rp.add_argument("--out", default=None, help="output folder (default: <root>/reports)")
+    rp.add_argument("--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)")
+    rp.set_defaults(func=_cmd_report)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)

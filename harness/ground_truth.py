@@ -11,6 +11,7 @@ Sources are registered in ``GROUND_TRUTHS`` under ``"<space>/<source>"``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class GroundTruthTable:
     def __len__(self) -> int:
         return len(self.arch_ids)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """SHA-256 over the query and the (sorted) id/value content: changes iff the table does."""
         h = hashlib.sha256(json.dumps(self.query.__dict__, sort_keys=True).encode())
@@ -151,3 +152,7 @@ GROUND_TRUTHS.add_lazy("nb201/csv", "spaces.nb201.ground_truth:NB201CsvSource")
 GROUND_TRUTHS.add_lazy("nb201/analog", "spaces.nb201.ground_truth:AnalogNASBenchSource")
 GROUND_TRUTHS.add_lazy("nb201/nb201-pth", "spaces.nb201.ground_truth:NB201PthSource")
 GROUND_TRUTHS.add_lazy("nb201/nats", "spaces.nb201.ground_truth:NATSBenchSource")
+GROUND_TRUTHS.add_lazy("nb101/naslib500", "spaces.nb101.ground_truth:NasLib500Source")
+GROUND_TRUTHS.add_lazy("nb101/curves1k", "spaces.nb101.ground_truth:Curves1kSource")
+GROUND_TRUTHS.add_lazy("nb101/hash20k", "spaces.nb101.ground_truth:Hash20kSource")
+GROUND_TRUTHS.add_lazy("nb101/tfrecord", "spaces.nb101.ground_truth:TFRecordSource")

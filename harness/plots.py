@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness import metrics as M
 from harness.fileio import atomic_write_bytes
+from harness.stability import short_gt
 
 DPI = 100
 HIT_METRICS = ("hit@1%", "hit@5%", "hit@10%")
@@ -28,11 +29,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _short_gt(label: str) -> str:
-    """``nb201/analog:cifar10/test/accuracy@as-published`` -> ``analog:cifar10/test``."""
-    return label.split("/", 1)[-1].rsplit("/", 1)[0]
 
 
 def _grid(plt: Any, n: int, width: float = 4.2, height: float = 3.2) -> tuple[Any, list[Any]]:
@@ -64,6 +60,7 @@ def _reference(table: pd.DataFrame, space: str, protocol: str, gt: str, kind: st
 def plot_tau_vs_epoch(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> Path:
     """Kendall tau vs snapshot epoch: mean over seeds with a min-max band, one line per strategy."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     tau = curves[curves["metric"] == "kendall_tau"]
     panels = list(tau.groupby(["space", "protocol", "ground_truth"], sort=True))
     fig, axes = _grid(plt, max(1, len(panels)))
@@ -76,8 +73,9 @@ def plot_tau_vs_epoch(curves: pd.DataFrame, table: pd.DataFrame, path: str | Pat
             ax.axhline(value, color="k", ls="--", lw=1, label=f"{name} {value:.2f}")
         for name, value in _reference(table, space, protocol, gt, "ceiling", "tau_mean"):
             ax.axhline(value, color="grey", ls=":", lw=1, label=f"{name} {value:.2f}")
-        ax.set_title(f"{space}/{protocol} vs {_short_gt(gt)}", fontsize=9)
+        ax.set_title(f"{space}/{protocol} vs {short_gt(gt)}", fontsize=9)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("Kendall tau (band: min-max over seeds)", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -96,7 +94,7 @@ def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "a
     """Final-snapshot supernet score vs true accuracy, one panel per strategy (lowest seed), tau in the title."""
     plt = _pyplot()
     fixed = {"space", "protocol", "label", "seed", "epoch", "arch", "score"}
-    panels = list(scatter.groupby(["space", "protocol", "label"], sort=True))
+    panels = list(scatter.groupby(["space", "protocol", "label"], sort=True)) if len(scatter) else []
     fig, axes = _grid(plt, max(1, len(panels)), width=3.8, height=3.4)
     for ax, ((space, protocol, label), sub) in zip(axes, panels):
         sub = sub.dropna(axis=1, how="all")
@@ -111,7 +109,7 @@ def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "a
         tau = M.kendall_tau(est, true) if len(est) >= 2 else float("nan")
         ax.scatter(true, est, s=8, alpha=0.7)
         ax.set_title(f"{label} seed {seed} ep {epoch}: tau={tau:.3f}", fontsize=8)
-        ax.set_xlabel(f"true {_short_gt(gt)} (%)", fontsize=8)
+        ax.set_xlabel(f"true {short_gt(gt)} (%)", fontsize=8)
         ax.set_ylabel("supernet accuracy (%)" if score == "accuracy" else "supernet -loss", fontsize=8)
         ax.grid(alpha=0.3)
     return _save(fig, plt, Path(path))
@@ -131,12 +129,14 @@ def plot_hit_rates(table: pd.DataFrame, path: str | Path) -> Path:
         for i, (_, r) in enumerate(sub.iterrows()):
             means = [float(r[f"{m}_mean"]) for m in HIT_METRICS]
             sds = np.nan_to_num([float(r[f"{m}_sd"]) for m in HIT_METRICS])
+            # A hit rate lives in [0, 1]: clip the sd bars there rather than draw impossible values.
+            err = np.vstack([np.minimum(sds, means), np.minimum(sds, 1 - np.asarray(means))])
             style = {"hatch": "//", "color": "lightgrey", "edgecolor": "k"} if r["kind"] == "params" else {}
-            ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=sds, capsize=2, label=str(r["label"]), **style)
+            ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=err, capsize=2, label=str(r["label"]), **style)
         ax.set_xticks(x, [m.replace("hit@", "top ") for m in HIT_METRICS])
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("hit rate (error bar: sd over seeds)", fontsize=8)
-        ax.set_title(f"{space}/{protocol} vs {_short_gt(gt)}", fontsize=9)
+        ax.set_title(f"{space}/{protocol} vs {short_gt(gt)}", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
     return _save(fig, plt, Path(path))

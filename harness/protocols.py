@@ -66,9 +66,11 @@ class Protocol:
             )
         if self.bn_mode not in ("recalibrate", "batch", "running"):
             raise WsbenchError(f"protocol {self.name!r}: bn_mode must be recalibrate, batch or running, got {self.bn_mode!r}")
-        if self.archset not in ("all", "unique", "sample"):
-            raise WsbenchError(f"protocol {self.name!r}: archset must be all, unique or sample, got {self.archset!r}")
-        if self.archset == "sample" and not self.archset_n:
+        if self.archset not in ("all", "unique", "sample", "ground-truth", "ground-truth-sample"):
+            raise WsbenchError(
+                f"protocol {self.name!r}: archset must be all, unique, sample, ground-truth or ground-truth-sample, got {self.archset!r}"
+            )
+        if self.archset in ("sample", "ground-truth-sample") and not self.archset_n:
             raise WsbenchError(f"protocol {self.name!r}: archset 'sample' needs archset_n")
 
     def replace(self, **changes: Any) -> "Protocol":

@@ -7,6 +7,7 @@ supernet does not beat ranking by parameter count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from harness import plots
 from harness.fileio import atomic_write_text
 from harness.settings import results_dir
-from harness.stability import Analysis, analyse, table_columns
+from harness.stability import Analysis, analyse, short_gt, table_columns
 
 #: Column -> description of the report CSV (for results/README.md).
 REPORT_SCHEMA: dict[str, str] = {
@@ -65,10 +66,6 @@ def _pm(mean: float, sd: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" if sd is None or not np.isfinite(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-def _short_gt(label: str) -> str:
-    return label.split("/", 1)[-1].rsplit("/", 1)[0]
-
-
 HEADER = [
     "strategy", "ground truth", "tau (final)", "tau (last K, within run)", "seed-vs-seed tau",
     "snapshot-vs-snapshot tau", "hit@1%", "hit@5%", "hit@10%", "BR@1%", "tau top10%", "seeds", "epochs",
@@ -81,7 +78,7 @@ def markdown_table(table: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         label = f"**{r['label']}**" if r["kind"] != "supernet" else str(r["label"])
         cells = [
-            label, _short_gt(r["ground_truth"]), _pm(r["tau_mean"], r["tau_sd"]), _pm(r["tau_lastk_mean"], r["tau_lastk_sd"]),
+            label, short_gt(r["ground_truth"]), _pm(r["tau_mean"], r["tau_sd"]), _pm(r["tau_lastk_mean"], r["tau_lastk_sd"]),
             _f(r["seed_pairwise_tau"]), _f(r["snapshot_pairwise_tau"]),
             *(_pm(r[f"{m}_mean"], r[f"{m}_sd"]) for m in ("hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")),
             str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-", r["epochs"] or "-",
@@ -97,7 +94,7 @@ def verdicts(table: pd.DataFrame) -> list[str]:
         base = sub[sub["kind"] == "params"]["tau_mean"]
         ceiling = sub[sub["kind"] == "ceiling"]
         for _, r in sub[sub["kind"] == "supernet"].iterrows():
-            head = f"- {space}/{protocol} {r['label']} vs {_short_gt(gt)}: tau {_pm(r['tau_mean'], r['tau_sd'])}"
+            head = f"- {space}/{protocol} {r['label']} vs {short_gt(gt)}: tau {_pm(r['tau_mean'], r['tau_sd'])}"
             if base.empty or not np.isfinite(r["tau_mean"]):
                 out.append(head + " (no params baseline to compare with here).")
                 continue
@@ -115,14 +112,17 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def render(analysis: Analysis, root: Path, plot_files: list[Path], out_dir: Path) -> str:
+def render(
+    analysis: Analysis, root: Path, plot_files: list[Path], out_dir: Path, title: str = "wsbench report", preamble: str = ""
+) -> str:
     """The Markdown report text."""
     t = analysis.table
     n_cells = analysis.aggregate["cell_hash"].nunique()
     k_txt = f"the last {analysis.last_k}" if analysis.last_k else "all"
-    lines = [
-        "# wsbench report",
-        "",
+    lines = [f"# {title}", ""]
+    if preamble:
+        lines += [preamble.strip(), ""]
+    lines += [
         f"Results folder `{root}`: {n_cells} finished cells. Estimator: shared-weight "
         f"{'accuracy' if analysis.score == 'accuracy' else 'negative loss'}. Final-snapshot metrics are mean ± sd "
         f"(ddof=1) over seeds; within-run numbers use {k_txt} snapshots of each run. Pairwise taus compare rankings "
@@ -164,20 +164,25 @@ def write_report(
     name: str = "report",
     cells: list[str] | None = None,
     score: str = "accuracy",
+    labels: Mapping[str, str] | None = None,
+    title: str = "wsbench report",
+    preamble: str = "",
 ) -> ReportFiles:
     """Analyse the finished cells under ``root`` and write ``<out>/<name>.{md,csv}`` and three PNGs.
 
-    ``out_dir`` defaults to ``<root>/reports``; ``cells`` restricts the report to these cell hashes.
+    ``out_dir`` defaults to ``<root>/reports``; ``cells`` restricts the report to these cell hashes;
+    ``labels`` maps full cell hashes to strategy labels (a matrix's), else labels are derived;
+    ``title`` and ``preamble`` (Markdown) head the report, e.g. what a reproduce profile ran.
     """
     root = Path(root) if root is not None else results_dir()
-    analysis = analyse(root, last_k=last_k, score=score, cells=cells)
+    analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels)
     out = Path(out_dir) if out_dir is not None else root / "reports"
     pngs = [
         plots.plot_tau_vs_epoch(analysis.curves, analysis.table, out / f"{name}-tau-vs-epoch.png"),
         plots.plot_score_vs_truth(analysis.scatter, out / f"{name}-score-vs-truth.png", score=score),
         plots.plot_hit_rates(analysis.table, out / f"{name}-hit-rates.png"),
     ]
-    text = render(analysis, root, pngs, out)
+    text = render(analysis, root, pngs, out, title, preamble)
     files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs, text)
     atomic_write_text(files.csv, analysis.table[table_columns()].to_csv(index=False))
     atomic_write_text(files.markdown, text)

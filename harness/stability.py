@@ -17,6 +17,7 @@ Every number comes from ``harness.metrics``; nothing here re-implements a metric
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,18 @@ def load_tables(space: str, specs: list[list[str]]) -> tuple[dict[str, GroundTru
     return {t.query.label(): t for t in tables}, skipped
 
 
+def _default_tables(space: str) -> dict[str, GroundTruthTable]:
+    """The space's default ground truths readable here: candidates for the ceiling's estimator.
+
+    A cell may be scored against one ground truth only; the ceiling still needs a second
+    measurement of the same thing, which any other default table of that dataset family is.
+    """
+    from spaces import SPACES
+
+    specs = [list(s) for s in getattr(SPACES.get(space), "default_ground_truths", ())]
+    return load_tables(space, specs)[0] if specs else {}
+
+
 def _oriented(table: GroundTruthTable, archs: list[str]) -> np.ndarray:
     v = table.lookup(archs)
     return v if table.higher_is_better else -v
@@ -113,10 +126,9 @@ def _oriented(table: GroundTruthTable, archs: list[str]) -> np.ndarray:
 
 def params_estimator(space_name: str, archs: list[str]) -> np.ndarray:
     """Parameter count (millions) of each architecture's standard stand-alone network."""
-    from spaces import SPACES
+    from harness.baselines import score_baseline
 
-    space = SPACES.get(space_name)
-    return np.array([space.cost(a).params_m for a in archs], dtype=float)
+    return score_baseline("params", space_name, archs, seed=0)
 
 
 def _reference_row(space: str, protocol: str, kind: str, label: str, gt: str, score: str,
@@ -134,10 +146,9 @@ def _reference_row(space: str, protocol: str, kind: str, label: str, gt: str, sc
     return row
 
 
-def _short_gt(label: str) -> str:
-    """``nb201/analog:cifar10/test/accuracy@as-published`` -> ``analog:cifar10/test``."""
-    body = label.split("/", 1)[-1]
-    return body.rsplit("/", 1)[0]
+def short_gt(label: str) -> str:
+    """``nb201/analog:cifar10/test/accuracy@as-published`` -> ``analog:cifar10/test`` (for tables and plots)."""
+    return label.split("/", 1)[-1].rsplit("/", 1)[0]
 
 
 @dataclass
@@ -156,8 +167,9 @@ def _groups(cells: list[Cell]) -> list[_Group]:
     return list(out.values())
 
 
-def _common_archs(frames: dict[str, pd.DataFrame], epoch_of: dict[str, int]) -> list[str]:
-    sets = [set(df.loc[df["epoch"] == epoch_of[h], "arch"]) for h, df in frames.items()]
+def _common_archs(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Architectures every run scored at its final snapshot, sorted (the order is irrelevant to tau)."""
+    sets = [set(df.loc[df["epoch"] == df["epoch"].max(), "arch"]) for df in frames.values()]
     return sorted(set.intersection(*sets)) if sets else []
 
 
@@ -166,124 +178,164 @@ def analyse(
     last_k: int | None = None,
     score: str = "accuracy",
     cells: list[str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Analysis:
     """Stability table, curves and scatter data over the finished cells under ``root``.
 
     ``last_k``: how many final snapshots per run enter the within-run numbers (default: all the
-    protocol's snapshots). ``cells``: restrict to these cell hashes (full or 10-digit prefixes).
+    protocol's snapshots). ``cells``: restrict to these cell hashes (full, or prefixes of at least
+    10 hex digits). ``labels``: full cell hash -> strategy label (e.g. a matrix's labels).
     """
     _check_choice(score, last_k)
-    sc = scan(root)
+    sc = scan(root, labels=labels)
     if cells is not None:
-        wanted = tuple(str(h) for h in cells)
-        sc = Scan(sc.root, [c for c in sc.cells if c.cell_hash.startswith(wanted)], sc.skipped)
+        wanted = tuple(str(h)[:10] for h in cells)
+        # Folder names end in the first 10 digits of the hash, so left-out folders filter too.
+        sc = Scan(
+            sc.root, [c for c in sc.cells if c.cell_hash[:10] in wanted],
+            [(p, why) for p, why in sc.skipped if p.name.rsplit("-", 1)[-1] in wanted], sc.notes,
+        )
     agg = frame_of(sc)
-    notes: list[str] = []
+    notes: list[str] = list(sc.notes)
     rows: list[dict[str, Any]] = []
     scatter_rows: list[pd.DataFrame] = []
     mine = agg[agg["score"] == score]
     reference_done: set[tuple[str, str]] = set()
-    table_cache: dict[tuple[str, str], tuple[dict[str, GroundTruthTable], list[str]]] = {}
+    table_cache: dict[tuple[str, str], dict[str, GroundTruthTable]] = {}
+    ceiling_cache: dict[str, dict[str, GroundTruthTable]] = {}
 
     for g in _groups(sc.cells):
-        dup = pd.Series([c.seed for c in g.cells]).value_counts()
-        if (dup > 1).any():
-            notes.append(
-                f"{g.space}/{g.label}/{g.protocol}: seed(s) {sorted(dup[dup > 1].index.tolist())} appear in "
-                "more than one cell (their configs differ, e.g. device or an edited protocol); each cell counts as a run"
-            )
-        hashes = [c.cell_hash for c in g.cells]
-        gm = mine[mine["cell_hash"].isin(hashes)]
         scores = {c.cell_hash: load_scores(c.run_dir) for c in g.cells}
-        snaps = {h: sorted(df["epoch"].unique().tolist()) for h, df in scores.items()}
-        used = {h: (e[-last_k:] if last_k else e) for h, e in snaps.items()}
-        final = {h: e[-1] for h, e in snaps.items()}
-        if last_k and any(len(e) < last_k for e in snaps.values()):
-            notes.append(f"{g.space}/{g.label}/{g.protocol}: fewer than last_k={last_k} snapshots; used all of them")
-        archs = _common_archs(scores, final)
-        if any(len(scores[h][scores[h]["epoch"] == final[h]]) != len(archs) for h in hashes):
-            notes.append(f"{g.space}/{g.label}/{g.protocol}: runs scored different architecture sets; "
-                         f"pairwise taus use the {len(archs)} they share")
-        seed_vecs = [score_vectors(scores[h], final[h], archs, score) for h in hashes]
-        seed_tau = seed_pairwise_tau(seed_vecs)
-        snap_tau = float(np.mean([
-            snapshot_pairwise_tau([score_vectors(scores[h], e, archs, score) for e in used[h]]) for h in hashes
-        ]))
-        epochs_txt = ",".join(str(e) for e in sorted({e for v in used.values() for e in v}))
-        seeds_txt = ",".join(str(c.seed) for c in g.cells)
-        final_epoch = max(final.values())
-
-        for gt in sorted(gm["ground_truth"].unique()):
-            sub = gm[gm["ground_truth"] == gt]
-            row: dict[str, Any] = {
-                "space": g.space, "protocol": g.protocol, "kind": "supernet", "label": g.label, "ground_truth": gt,
-                "score": score, "n_seeds": len(hashes), "seeds": seeds_txt, "epochs": epochs_txt,
-                "final_epoch": final_epoch, "n_archs": len(archs),
-                "seed_pairwise_tau": seed_tau, "snapshot_pairwise_tau": snap_tau,
-            }
-            for m in SEED_METRICS:
-                finals = [_value(sub, h, final[h], m) for h in hashes]
-                key = "tau" if m == "kendall_tau" else m
-                row[f"{key}_mean"], row[f"{key}_sd"] = mean_sd(finals)
-            within = [mean_sd([_value(sub, h, e, "kendall_tau") for e in used[h]]) for h in hashes]
-            row["tau_lastk_mean"] = float(np.mean([w[0] for w in within]))
-            row["tau_lastk_sd"] = float(np.mean([w[1] for w in within]))
-            rows.append(row)
-
+        rows += _supernet_rows(g, mine[mine["cell_hash"].isin([c.cell_hash for c in g.cells])], scores, last_k, score, notes)
         # Fixed-estimator rows and scatter data need the ground-truth tables themselves.
-        first = g.cells[0].config
         ck = (g.space, g.protocol)
         if ck not in table_cache:
-            table_cache[ck] = load_tables(g.space, first.get("ground_truths", []))
-            for why in table_cache[ck][1]:
-                notes.append(f"{g.space}/{g.protocol}: ground truth not readable here, so no baseline or ceiling for it: {why}")
-        tables, _ = table_cache[ck]
-        for lbl, t in tables.items():
-            recorded = set(gm.loc[gm["ground_truth"] == lbl, "gt_fingerprint"].astype(str))
-            if recorded and recorded != {t.fingerprint[:16]}:
-                notes.append(f"{lbl}: the table read here (fingerprint {t.fingerprint[:16]}) differs from the one "
-                             f"the runs used ({', '.join(sorted(recorded))}); baseline and ceiling rows use today's")
-        lowest = g.cells[0]
-        sframe = scores[lowest.cell_hash]
-        snap = sframe[sframe["epoch"] == final[lowest.cell_hash]]
-        sdf = pd.DataFrame({
-            "space": g.space, "protocol": g.protocol, "label": g.label, "seed": lowest.seed,
-            "epoch": final[lowest.cell_hash], "arch": snap["arch"].to_numpy(),
-            "score": snap["accuracy"].to_numpy() if score == "accuracy" else -snap["loss"].to_numpy(),
-        })
-        for lbl, t in tables.items():
-            sdf[lbl] = t.lookup(sdf["arch"].tolist())
-        scatter_rows.append(sdf)
-
-        if ck in reference_done or not tables or len(archs) < 2:
+            table_cache[ck], why_not = load_tables(g.space, g.cells[0].config.get("ground_truths", []))
+            notes += [f"{g.space}/{g.protocol}: ground truth not readable here, so no baseline, ceiling or scatter "
+                      f"for it: {why}" for why in why_not]
+            notes += _fingerprint_notes(table_cache[ck], mine[(mine["space"] == g.space) & (mine["protocol"] == g.protocol)])
+        tables = table_cache[ck]
+        try:
+            scatter_rows.append(_scatter_frame(g, scores, tables, score))
+        except WsbenchError as exc:  # e.g. a partial table that lacks some of the architectures
+            notes.append(f"{g.space}/{g.label}/{g.protocol}: no scatter plot: {exc}")
+        if ck in reference_done or not tables:
             continue
         reference_done.add(ck)
-        params = params_estimator(g.space, archs)
-        for lbl, t in tables.items():
-            true = _oriented(t, archs)
-            rows.append(_reference_row(g.space, g.protocol, "params", PARAMS_LABEL, lbl, score, params, true))
-            for other_lbl, other in tables.items():
-                if other_lbl != lbl and family(other.query.dataset) == family(t.query.dataset):
-                    rows.append(_reference_row(
-                        g.space, g.protocol, "ceiling", f"ceiling ({_short_gt(other_lbl)})", lbl, score,
-                        _oriented(other, archs), true,
-                    ))
+        if g.space not in ceiling_cache:
+            ceiling_cache[g.space] = _default_tables(g.space)
+        try:
+            rows += _reference_rows(g, _common_archs(scores), tables, ceiling_cache[g.space], score)
+        except WsbenchError as exc:
+            notes.append(f"{g.space}/{g.protocol}: no params baseline or ceiling: {exc}")
 
     table = pd.DataFrame(rows, columns=table_columns())
+    table = table.astype({"n_seeds": "Int64", "final_epoch": "Int64", "n_archs": "Int64"})
     order = {k: i for i, k in enumerate(KINDS)}
     table = table.sort_values(
         ["space", "protocol", "ground_truth", "kind", "label"], key=lambda s: s.map(order) if s.name == "kind" else s,
         kind="stable",
     ).reset_index(drop=True)
     return Analysis(
-        table=table, curves=epoch_curves(agg, score), scatter=pd.concat(scatter_rows, ignore_index=True),
+        table=table, curves=epoch_curves(agg, score), scatter=pd.concat(scatter_rows, ignore_index=True) if scatter_rows else pd.DataFrame(),
         aggregate=agg, score=score, last_k=last_k, notes=notes, skipped=sc.skipped,
     )
 
 
-def _value(sub: pd.DataFrame, cell_hash: str, epoch: int, metric: str) -> float:
-    hit = sub[(sub["cell_hash"] == cell_hash) & (sub["epoch"] == epoch) & (sub["metric"] == metric)]["value"]
-    return float(hit.iloc[0]) if len(hit) else float("nan")
+def _supernet_rows(
+    g: _Group, rows: pd.DataFrame, scores: dict[str, pd.DataFrame], last_k: int | None, score: str, notes: list[str]
+) -> list[dict[str, Any]]:
+    """One row per ground truth for one strategy group: final-snapshot stats over seeds, within-run stats."""
+    where = f"{g.space}/{g.label}/{g.protocol}"
+    dup = pd.Series([c.seed for c in g.cells]).value_counts()
+    if (dup > 1).any():
+        notes.append(f"{where}: seed(s) {sorted(dup[dup > 1].index.tolist())} appear in more than one cell (their "
+                     "configs differ, e.g. device or an edited protocol); each cell counts as a run")
+    hashes = [c.cell_hash for c in g.cells]
+    snaps = {h: sorted(df["epoch"].unique().tolist()) for h, df in scores.items()}
+    used = {h: (e[-last_k:] if last_k else e) for h, e in snaps.items()}
+    final = {h: e[-1] for h, e in snaps.items()}
+    if last_k and any(len(e) < last_k for e in snaps.values()):
+        notes.append(f"{where}: fewer than last_k={last_k} snapshots; used all of them")
+    archs = _common_archs(scores)
+    if any(len(df[df["epoch"] == final[h]]) != len(archs) for h, df in scores.items()):
+        notes.append(f"{where}: runs scored different architecture sets; pairwise taus use the {len(archs)} they share")
+    seed_tau = seed_pairwise_tau([score_vectors(scores[h], final[h], archs, score) for h in hashes])
+    snap_tau = float(np.mean([
+        snapshot_pairwise_tau([score_vectors(scores[h], e, archs, score) for e in used[h]]) for h in hashes
+    ]))
+    base = {
+        "space": g.space, "protocol": g.protocol, "kind": "supernet", "label": g.label, "score": score,
+        "n_seeds": len(hashes), "seeds": ",".join(str(c.seed) for c in g.cells),
+        "epochs": ",".join(str(e) for e in sorted({e for v in used.values() for e in v})),
+        "final_epoch": max(final.values()), "n_archs": len(archs),
+        "seed_pairwise_tau": seed_tau, "snapshot_pairwise_tau": snap_tau,
+    }
+    out = []
+    for gt, sub in rows.groupby("ground_truth", sort=True):
+        value = sub.set_index(["cell_hash", "epoch", "metric"])["value"]
+
+        def at(h: str, e: int, m: str) -> float:
+            return float(value.get((h, e, m), np.nan))
+
+        row: dict[str, Any] = {**base, "ground_truth": gt}
+        for m in SEED_METRICS:
+            key = "tau" if m == "kendall_tau" else m
+            row[f"{key}_mean"], row[f"{key}_sd"] = mean_sd([at(h, final[h], m) for h in hashes])
+        within = [mean_sd([at(h, e, "kendall_tau") for e in used[h]]) for h in hashes]
+        row["tau_lastk_mean"] = float(np.mean([w[0] for w in within]))
+        row["tau_lastk_sd"] = float(np.mean([w[1] for w in within]))
+        out.append(row)
+    return out
+
+
+def _fingerprint_notes(tables: dict[str, GroundTruthTable], rows: pd.DataFrame) -> list[str]:
+    """Say when a ground truth read today is not the table the runs were scored against."""
+    notes = []
+    for lbl, t in tables.items():
+        recorded = set(rows.loc[rows["ground_truth"] == lbl, "gt_fingerprint"].astype(str))
+        if recorded and recorded != {t.fingerprint[:16]}:
+            notes.append(f"{lbl}: the table read here (fingerprint {t.fingerprint[:16]}) differs from the one the runs "
+                         f"used ({', '.join(sorted(recorded))}); baseline and ceiling rows use today's")
+    return notes
+
+
+def _scatter_frame(g: _Group, scores: dict[str, pd.DataFrame], tables: dict[str, GroundTruthTable], score: str) -> pd.DataFrame:
+    """The lowest seed's final snapshot: each architecture's score and raw true value per ground truth."""
+    lowest = g.cells[0]
+    frame = scores[lowest.cell_hash]
+    epoch = int(frame["epoch"].max())
+    snap = frame[frame["epoch"] == epoch]
+    out = pd.DataFrame({
+        "space": g.space, "protocol": g.protocol, "label": g.label, "seed": lowest.seed, "epoch": epoch,
+        "arch": snap["arch"].to_numpy(),
+        "score": snap["accuracy"].to_numpy() if score == "accuracy" else -snap["loss"].to_numpy(),
+    })
+    for lbl, t in tables.items():
+        out[lbl] = t.lookup(out["arch"].tolist())
+    return out
+
+
+def _reference_rows(
+    g: _Group, archs: list[str], tables: dict[str, GroundTruthTable], defaults: dict[str, GroundTruthTable], score: str
+) -> list[dict[str, Any]]:
+    """params-baseline and ceiling rows of one (space, protocol) on its architecture set."""
+    if len(archs) < 2:
+        return []
+    rows = []
+    params = params_estimator(g.space, archs)
+    others = {**defaults, **tables}
+    for lbl, t in tables.items():
+        true = _oriented(t, archs)
+        rows.append(_reference_row(g.space, g.protocol, "params", PARAMS_LABEL, lbl, score, params, true))
+        for other_lbl, other in others.items():
+            # A partial table (some architectures missing) cannot serve as the ceiling's estimator.
+            if other_lbl != lbl and family(other.query.dataset) == family(t.query.dataset) and set(archs) <= set(other.arch_ids):
+                rows.append(_reference_row(
+                    g.space, g.protocol, "ceiling", f"ceiling ({short_gt(other_lbl)})", lbl, score,
+                    _oriented(other, archs), true,
+                ))
+    return rows
 
 
 def epoch_curves(agg: pd.DataFrame, score: str = "accuracy", metrics: tuple[str, ...] = ("kendall_tau",)) -> pd.DataFrame:

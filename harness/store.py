@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ AGGREGATE_SCHEMA: dict[str, str] = {
     "space": "search space name (e.g. nb201)",
     "strategy": "strategy name (e.g. spos)",
     "strategy_options": "the strategy's resolved options (defaults included) as a JSON object with sorted keys",
-    "label": "display name of the strategy variant: the matrix's label when it set one, else the name plus "
-             "its non-default options, e.g. spos[sampling=deisomorphic]",
+    "label": "display name of the strategy variant: the matrix's label when one is passed in (labels=), else the "
+             "name plus its non-default options, e.g. spos[sampling=deisomorphic]",
     "protocol": "protocol name (the folder under the strategy)",
     "seed": "run seed",
     "cell_hash": "SHA-256 of the cell's resolved config (the folder name holds its first 10 hex digits)",
@@ -78,6 +79,7 @@ class Scan:
     root: Path
     cells: list[Cell] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def strategy_label(name: str, options: dict[str, Any]) -> str:
@@ -95,12 +97,32 @@ def strategy_label(name: str, options: dict[str, Any]) -> str:
 
 
 def _cell_label(config: dict[str, Any]) -> str:
-    # A label set by whoever launched the cell (e.g. the matrix) wins over the derived one.
-    label = config.get("label") or config.get("strategy", {}).get("label")
-    if label:
-        return str(label)
     strat = config["strategy"]
     return strategy_label(strat["name"], strat.get("options", {}))
+
+
+def _variant(cell: Cell) -> str:
+    strat = cell.config["strategy"]
+    return json.dumps([strat["name"], strat.get("options", {})], sort_keys=True)
+
+
+def _apply_labels(sc: Scan, labels: Mapping[str, str]) -> None:
+    """Use the launcher's labels (keyed by full cell hash); keep derived ones where a label would merge variants."""
+    derived = {id(c): c.label for c in sc.cells}
+    for c in sc.cells:
+        if labels.get(c.cell_hash):
+            c.label = str(labels[c.cell_hash])
+    by_label: dict[tuple[str, str], set[str]] = {}
+    for c in sc.cells:
+        by_label.setdefault((c.config["space"]["name"], c.label), set()).add(_variant(c))
+    for (space, label), variants in by_label.items():
+        if len(variants) > 1:
+            # One label over different options would pool different strategies as if they were seeds.
+            sc.notes.append(f"{space}: label {label!r} names {len(variants)} different strategy variants; "
+                            "they are shown under their derived labels instead")
+            for c in sc.cells:
+                if c.label == label and c.config["space"]["name"] == space:
+                    c.label = derived[id(c)]
 
 
 def _read_cell(folder: Path) -> Cell:
@@ -122,23 +144,41 @@ def _read_cell(folder: Path) -> Cell:
     return Cell(folder, config, files["result.json"], _cell_label(config))
 
 
-def scan(root: str | Path | None = None, require_finished: bool = True) -> Scan:
+def _unfinished_reason(folder: Path) -> str:
+    failed = folder / "failed.json"
+    if failed.exists():
+        try:
+            info = json.loads(failed.read_text())
+        except (OSError, json.JSONDecodeError):
+            return "failed (failed.json unreadable)"
+        message = (str(info.get("message") or "").splitlines() or [""])[0]
+        return f"failed: {info.get('type', 'error')}: {message}".rstrip(": ")
+    if (folder / "checkpoint.pt").exists():
+        return "unfinished: interrupted or still running (checkpoint.pt, no result.json)"
+    return "unfinished: no result.json"
+
+
+def scan(
+    root: str | Path | None = None, require_finished: bool = True, labels: Mapping[str, str] | None = None
+) -> Scan:
     """Every cell folder under ``<root>/runs``: readable finished cells, and the others with why.
 
     With ``require_finished=False`` a folder whose ``metrics.csv`` exists but whose ``result.json``
-    does not (a crash in the last write) is accepted too, with an empty summary.
+    does not (a crash in the last write) is accepted too, with an empty summary. ``labels`` maps
+    full cell hashes to display labels (e.g. a matrix's strategy labels).
     """
     root = Path(root) if root is not None else results_dir()
     out = Scan(root)
     runs = root / "runs"
     if not runs.is_dir():
         return out
-    # Cell folders are exactly four levels below runs/ and always hold config.json first.
-    for folder in sorted(p.parent for p in runs.glob("*/*/*/*/config.json")):
+    # Cell folders are exactly four levels below runs/; config.json comes first, unless the cell
+    # failed before writing it, and then the executor's failed.json marks the folder.
+    marks = ("config.json", "failed.json", "result.json")
+    for folder in sorted({p.parent for m in marks for p in runs.glob(f"*/*/*/*/{m}")}):
         if not (folder / "result.json").exists():
             if require_finished or not (folder / "metrics.csv").is_file():
-                state = "interrupted or running (checkpoint.pt present)" if (folder / "checkpoint.pt").exists() else "unfinished"
-                out.skipped.append((folder, f"{state}: no result.json"))
+                out.skipped.append((folder, _unfinished_reason(folder)))
                 continue
             try:
                 config = json.loads((folder / "config.json").read_text())
@@ -150,6 +190,8 @@ def scan(root: str | Path | None = None, require_finished: bool = True) -> Scan:
             out.cells.append(_read_cell(folder))
         except WsbenchError as exc:
             out.skipped.append((folder, f"damaged: {exc}"))
+    if labels:
+        _apply_labels(out, labels)
     return out
 
 
@@ -195,10 +237,11 @@ def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
     return frame[list(AGGREGATE_SCHEMA)]
 
 
-def collect(root: str | Path | None = None, require_finished: bool = True) -> pd.DataFrame:
+def collect(
+    root: str | Path | None = None, require_finished: bool = True, labels: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """The aggregate long-format table (columns ``AGGREGATE_SCHEMA``) over every finished cell."""
-    sc = scan(root, require_finished)
-    return frame_of(sc)
+    return frame_of(scan(root, require_finished, labels))
 
 
 def frame_of(sc: Scan) -> pd.DataFrame:
@@ -216,10 +259,10 @@ def read_aggregate(path: str | Path) -> pd.DataFrame:
                        na_values={"value": ["", "nan", "NaN"]})
 
 
-def write_aggregate(root: str | Path | None = None) -> list[Path]:
+def write_aggregate(root: str | Path | None = None, labels: Mapping[str, str] | None = None) -> list[Path]:
     """Write ``<root>/aggregate.csv`` (and ``aggregate.parquet`` when pyarrow is importable), atomically."""
     root = Path(root) if root is not None else results_dir()
-    df = collect(root)
+    df = collect(root, labels=labels)
     written = [root / "aggregate.csv"]
     atomic_write_text(written[0], df.to_csv(index=False))
     try:

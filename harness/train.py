@@ -278,7 +278,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
                 correct += hits
                 path_samples += len(y)
                 if strategy.wants_feedback:
-                    strategy.observe(step, arch, float(loss) * len(paths), 100.0 * float(hits) / len(y))
+                    strategy.observe(step, arch, float(loss.detach()) * len(paths), 100.0 * float(hits) / len(y))
             if p.grad_clip:
                 nn.utils.clip_grad_norm_(params, p.grad_clip)
             opt.step()

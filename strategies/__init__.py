@@ -4,3 +4,6 @@ from harness.registry import Registry
 
 STRATEGIES: Registry = Registry("strategy")
 STRATEGIES.add_lazy("spos", "strategies.spos:SPOS")
+STRATEGIES.add_lazy("fairnas", "strategies.fairnas:FairNAS")
+STRATEGIES.add_lazy("multipath", "strategies.multipath:MultiPath")
+STRATEGIES.add_lazy("mdenas", "strategies.mdenas:MdeNAS")

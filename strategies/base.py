@@ -25,7 +25,8 @@ class Strategy:
     #: Set True to receive ``observe`` calls (costs a device sync per path on a GPU).
     wants_feedback: ClassVar[bool] = False
     #: Forward/backward passes per step relative to SPOS (one path), for fair-compute reports.
-    paths_per_step: ClassVar[float] = 1.0
+    #: A class default; strategies whose count depends on options or the space set it per instance.
+    paths_per_step: float = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         unknown_opts = sorted(set(options) - set(self.defaults))

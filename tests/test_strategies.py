@@ -25,7 +25,7 @@ NUM_EDGES, NUM_OPS = edge_op_shape(SPACE)
 CLASSES = {"fairnas": FairNAS, "multipath": MultiPath, "mdenas": MdeNAS}
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-strategies", C=4, N=1, subset=600, epochs=2, batch_size=100, snapshot_epochs=(2,),
+    name="tiny-strategies", C=4, N=1, subset=600, epochs=1, batch_size=100, snapshot_epochs=(1,),
     calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
 )
 
@@ -117,6 +117,21 @@ def test_fairnas_permutations_are_independent_across_edges():
     assert any(len(set(p)) > 1 for p in paths)
 
 
+class _ToySpace:
+    name = "toy"
+
+
+def test_space_shape_comes_from_the_space_or_is_a_one_line_error():
+    with pytest.raises(WsbenchError, match="num_edges/num_ops") as e:
+        FairNAS(_ToySpace(), numpy_stream(0, "arch"))
+    assert "\n" not in str(e.value)
+    toy = _ToySpace()
+    toy.num_edges, toy.num_ops = 3, 2
+    paths = FairNAS(toy, numpy_stream(0, "arch")).paths(0)
+    assert len(paths) == 2 and sorted(sorted(col) for col in zip(*paths)) == [[0, 1]] * 3
+    assert MdeNAS(toy, numpy_stream(0, "arch")).probs.shape == (3, 2)
+
+
 # --------------------------------------------------------------------------------- multi-path
 
 def test_multipath_draws_k_paths_and_k1_is_spos():
@@ -136,13 +151,15 @@ def test_multipath_bad_k_is_a_one_line_error(k):
 # ------------------------------------------------------------------------------------ MdeNAS
 
 def test_mdenas_starts_uniform_and_learns_toward_rewarded_ops():
-    s = _make("mdenas", update_every=20, alpha=0.02)
+    # Defaults (alpha 0.01, update every 100 steps). Shorter windows are much noisier: a rarely
+    # sampled op keeps a lucky stale H^a and keeps winning comparisons (the rule's own dynamics).
+    s = _make("mdenas")
     assert np.allclose(s.probs, 1.0 / NUM_OPS)
-    _run(s, 0, 2000)
+    _run(s, 0, 3000)
     assert np.allclose(s.probs.sum(1), 1.0) and (s.probs >= 0).all()
     # The synthetic feedback rewards op 3 most and punishes op 0: the distribution must follow.
     assert (s.probs[:, 3] > s.probs[:, 0]).all()
-    assert s.trained.sum() == 2000 * NUM_EDGES
+    assert s.trained.sum() == 3000 * NUM_EDGES
 
 
 def test_mdenas_pairwise_rule_on_a_hand_made_case():

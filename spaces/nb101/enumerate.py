@@ -39,7 +39,6 @@ from spaces.nb101.encoding import INPUT_LABEL, MAX_EDGES, MAX_VERTICES, OPS, OUT
 NUM_UNIQUE = 423_624
 CACHE_NAME = "nb101-enumeration-v1.npz"
 
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ class NB201Space:
     name = "nb201"
     version = 1
     num_archs = encoding.NUM_ARCHS
+    num_edges = encoding.NUM_EDGES
+    num_ops = len(encoding.OPS)
     #: Ground truths a run scores against by default, as (source, dataset, split, metric, seed_reduction).
     default_ground_truths = (
         ("analog", "cifar10", "test", "accuracy", "as-published"),
@@ -53,6 +55,12 @@ class NB201Space:
         from spaces.nb201.supernet import NB201Supernet
 
         return NB201Supernet(C=C, N=N, num_classes=num_classes, seed=seed)
+
+    def build_network(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0) -> Any:
+        """The stand-alone network of one cell, initialised from ``seed``."""
+        from spaces.nb201.supernet import NB201Network
+
+        return NB201Network(encoding.as_arch(arch), C, N, num_classes, seed=seed)
 
     def cost(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10) -> Any:
         """FLOPs and parameters of the stand-alone network of a cell."""

@@ -1,0 +1,94 @@
+"""The NAS-Bench-101 space as the harness sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spaces.nb101 import encoding
+from spaces.nb101.encoding import Cell
+
+Arch = Cell
+
+
+class NB101Space:
+    """NAS-Bench-101: cells of <= 7 vertices and <= 9 edges, 3 ops; 423,624 unique cells.
+
+    Arch ids are the official module hashes. ``all_archs`` / isomorphism classes are not offered
+    (423k cells cannot be scored); archsets should draw from the ground-truth cells instead.
+    ``sub_space`` restricts sampling to a NAS-Bench-1Shot1 sub-space (``1shot1-s1`` .. ``-s3``).
+    """
+
+    name = "nb101"
+    version = 1
+    num_archs = 423_624
+    #: (source, dataset, split, metric, seed_reduction) scored by default.
+    default_ground_truths = (
+        ("hash20k", "cifar10", "valid", "accuracy@108", "one-run"),
+        ("naslib500", "cifar10", "valid", "accuracy@108", "mean-of-rows"),
+    )
+
+    def __init__(self, sub_space: str | None = None) -> None:
+        self.sub_space = sub_space
+        if sub_space is not None:
+            from spaces.nb101.sampling import oneshot1_space
+
+            oneshot1_space(sub_space)  # one-line error for an unknown name
+
+    def sample(self, rng: np.random.Generator) -> Cell:
+        """A valid cell: the benchmark's rejection sampler, or uniform over the 1Shot1 sub-space's configurations."""
+        from spaces.nb101.sampling import oneshot1_space, sample_cell
+
+        return oneshot1_space(self.sub_space).sample(rng) if self.sub_space else sample_cell(rng)
+
+    def arch_id(self, arch: Any) -> str:
+        """The official module hash (ground-truth tables are keyed by it); a hash is returned as is."""
+        if isinstance(arch, str) and encoding.is_module_hash(arch.strip().lower()):
+            return arch.strip().lower()
+        return encoding.check_valid(self.parse(arch)).module_hash
+
+    def parse(self, arch: Any) -> Cell:
+        """A Cell from a Cell, (matrix, ops), a {matrix, ops} dict, a cell string, or a module hash."""
+        if isinstance(arch, str) and encoding.is_module_hash(arch.strip().lower()):
+            from spaces.nb101.enumerate import cell_for_hash
+
+            return cell_for_hash(arch)
+        return encoding.as_cell(arch)
+
+    def build_supernet(self, C: int = 128, N: int = 3, num_classes: int = 10, seed: int = 0) -> Any:
+        """The weight-sharing supernet of the benchmark's network (stem C channels, 3 stacks of N cells)."""
+        from spaces.nb101.supernet import NB101Supernet
+
+        return NB101Supernet(C=C, N=N, num_classes=num_classes, seed=seed)
+
+    def cost(self, arch: Any, C: int = 128, N: int = 3, num_classes: int = 10) -> Any:
+        """Trainable parameters of the cell's stand-alone network (the benchmark's counting rule)."""
+        from spaces.nb101.cost import arch_cost
+
+        return arch_cost(self.parse(arch), C=C, N=N, num_classes=num_classes)
+
+    def ground_truth_archs(self, source: str = "hash20k") -> list[Cell]:
+        """The cells of one ground-truth source's default table, sorted by module hash (an archset pool).
+
+        ``curves1k`` stores its cells; other sources map hashes through the full enumeration
+        (built once, about 90 s, then cached).
+        """
+        from harness.errors import unknown
+        from harness.ground_truth import load_ground_truth
+
+        queries = {q[0]: q for q in self.default_ground_truths}
+        queries.setdefault("curves1k", ("curves1k", "cifar10", "valid", "accuracy@108", "one-run"))
+        if source not in queries:
+            raise unknown("NB101 ground-truth source for an archset", source, queries)
+        if source == "curves1k":
+            from spaces.nb101.ground_truth import Curves1kSource
+
+            cells = Curves1kSource().cells()
+            return [cells[h] for h in sorted(cells)]
+        table = load_ground_truth(self.name, *queries[source])
+        return [self.parse(h) for h in sorted(table.arch_ids)]
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and sub-space for provenance."""
+        return {"name": self.name, "version": self.version, "sub_space": self.sub_space}

@@ -1,0 +1,139 @@
+"""Matrix files: strict parsing with one-line errors, cell order and identity, shipped matrices."""
+
+import re
+import textwrap
+
+import pytest
+
+from harness.errors import WsbenchError
+from harness.matrix import load_matrix, resolve_matrix, shipped_matrices
+from harness.protocols import PROTOCOLS
+from harness.train import CellSpec
+
+GOOD = """
+name = "t"
+seeds = [1, 0]
+[[spaces]]
+name = "nb201"
+protocol = "quick"
+overrides = { epochs = 3, snapshot_epochs = [2, 3], C = 4, lr = 1 }
+ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
+[[strategies]]
+name = "spos"
+label = "uni"
+[[strategies]]
+name = "spos"
+label = "deiso"
+options = { sampling = "deisomorphic" }
+"""
+
+
+def _write(tmp_path, text, name="m.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _error(tmp_path, text):
+    with pytest.raises(WsbenchError) as info:
+        load_matrix(_write(tmp_path, text))
+    msg = str(info.value)
+    assert "\n" not in msg and "m.toml" in msg, msg
+    return msg
+
+
+def test_cells_are_ordered_and_resolved(tmp_path):
+    m = load_matrix(_write(tmp_path, GOOD))
+    got = [(m.label(c), c.seed) for c in m.cells()]
+    assert got == [("deiso", 0), ("deiso", 1), ("uni", 0), ("uni", 1)]
+    c = m.cells()[0]
+    assert c.protocol.epochs == 3 and c.protocol.snapshot_epochs == (2, 3) and c.protocol.C == 4
+    assert c.protocol.lr == 1.0 and isinstance(c.protocol.lr, float)
+    assert c.protocol.name == "quick+t"  # overrides without a name get the matrix's
+    assert c.strategy_options == {"sampling": "deisomorphic"} and c.device == "cpu"
+    assert c.ground_truths == (("analog", "cifar10", "test", "accuracy", "as-published"),)
+    assert len({x.cell_hash() for x in m.cells()}) == 4
+    assert m.cells() == load_matrix(_write(tmp_path, GOOD)).cells()
+
+
+def test_quick_matrix_is_the_reproduce_quick_profile():
+    from harness.reproduce import PROFILES
+
+    prof = PROFILES["quick"]
+    want = [
+        CellSpec(prof.space, s, PROTOCOLS.get(prof.protocol), seed, dict(o), device=prof.device).cell_hash()
+        for s, o in prof.strategies for seed in prof.seeds
+    ]
+    assert [c.cell_hash() for c in load_matrix("quick").cells()] == want
+
+
+def test_shipped_matrices_load_and_resolve_by_name():
+    assert {"quick", "ci", "full"} <= set(shipped_matrices())
+    full = load_matrix("full")
+    assert full.device == "cuda" and len(full.cells()) == 6
+    assert {full.label(c) for c in full.cells()} == {"spos", "spos-deiso"}
+    ci = load_matrix("ci")
+    assert ci.cells()[0].protocol.name == "ci" and ci.cells()[0].protocol.C == 4
+    assert resolve_matrix("ci") == shipped_matrices()["ci"]
+    with pytest.raises(WsbenchError, match="did you mean 'quick'"):
+        resolve_matrix("quik")
+    with pytest.raises(WsbenchError, match="not found"):
+        resolve_matrix("nowhere/m.toml")
+
+
+def test_data_key_overrides_and_must_exist(tmp_path):
+    (tmp_path / "d").mkdir()
+    m = load_matrix(_write(tmp_path, 'data = "d"\n' + GOOD))
+    assert m.data == tmp_path / "d"  # relative to the matrix file
+    msg = _error(tmp_path, 'data = "missing-folder"\n' + GOOD)
+    assert "data" in msg and "missing-folder" in msg and "does not exist" in msg
+
+
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (('name = "spos"\nlabel = "uni"', 'name = "spso"\nlabel = "uni"'), r"strategies\[0\]\.name: unknown strategy 'spso' \(did you mean 'spos'\?\)"),
+        (('protocol = "quick"', 'protocol = "quik"'), r"unknown protocol 'quik' \(did you mean 'quick'\?\)"),
+        (('name = "nb201"', 'name = "nb210"'), r"unknown search space 'nb210' \(did you mean 'nb201'\?\)"),
+        (('["analog"', '["analogue"'), r"ground_truths\[0\]: unknown ground-truth source 'nb201/analogue' \(did you mean 'nb201/analog'\?\)"),
+        (('"as-published"', '"mean"'), r"unknown seed reduction"),
+        (("epochs = 3,", "epochs = -3,"), r"epochs must be >= 1, got -3"),
+        (("snapshot_epochs = [2, 3]", "snapshot_epochs = [2, 4]"), r"snapshot epochs \[2, 4\] must be .*within 1..3"),
+        (("epochs = 3, snapshot_epochs = [2, 3], ", "epochs = 3, "), r"snapshot epochs .* set overrides.snapshot_epochs"),
+        (("overrides", "overides"), r"unknown key 'overides' in spaces\[0\] \(did you mean 'overrides'\?\)"),
+        (("C = 4", "channels = 4"), r"unknown protocol field 'channels'"),
+        (("C = 4", "epoch = 4"), r"unknown protocol field 'epoch' .*\(did you mean 'epochs'\?\)"),
+        (('seeds = [1, 0]', 'seed = [1, 0]'), r"unknown key 'seed' in the top level \(did you mean 'seeds'\?\)"),
+        (("C = 4", 'C = "4"'), r"overrides.C: must be an integer, got '4' \(string\)"),
+        (("C = 4", "C = 4.0"), r"overrides.C: must be an integer, got 4.0 \(float\)"),
+        (("C = 4", "augment = 1"), r"overrides.augment: must be a boolean"),
+        (("snapshot_epochs = [2, 3]", "snapshot_epochs = 3"), r"snapshot_epochs: must be a list of integers"),
+        (("seeds = [1, 0]", 'seeds = "0"'), r"seeds: must be a list, got '0' \(string\)"),
+        (("seeds = [1, 0]", "seeds = [0, -1]"), r"seeds: must be a non-empty list of integers >= 0"),
+        (("seeds = [1, 0]", "seeds = [0, 0]"), r"repeats a seed"),
+        (('name = "t"', 'name = "t"\nworkers = true'), r"workers: must be an integer, got True \(boolean\)"),
+        (('name = "t"', 'name = "t"\ndevice = "gpu"'), r"device: must be one of cpu, cuda, auto"),
+        (('options = { sampling = "deisomorphic" }', 'options = { sampling = "deisomorphc" }'), r"did you mean 'deisomorphic'"),
+        (('options = { sampling = "deisomorphic" }', 'options = { samplng = "uniform" }'), r"unknown option\(s\) samplng"),
+        (('label = "deiso"', 'label = "uni"'), r"label: 'uni' is used twice"),
+        (('label = "deiso"\noptions = { sampling = "deisomorphic" }', 'label = "deiso"'), r"resolve to the same configuration"),
+        (('label = "uni"', 'label = "uni"\nspaces = ["nb20"]'), r"'nb20' is not a space of this matrix \(did you mean 'nb201'\?\)"),
+    ],
+)
+def test_bad_matrix_is_a_one_line_error(tmp_path, edit, expect):
+    old, new = edit
+    assert old in GOOD, old
+    msg = _error(tmp_path, GOOD.replace(old, new, 1))
+    assert re.search(expect, msg), msg
+
+
+def test_duplicate_key_names_file_and_line(tmp_path):
+    msg = _error(tmp_path, GOOD.replace('label = "uni"', 'label = "uni"\nname = "spos"'))
+    assert "m.toml:12:" in msg and "set twice" in msg, msg
+    msg = _error(tmp_path, GOOD.replace("C = 4", "C = 4, C = 8"))
+    assert "m.toml:7:" in msg and "Duplicate inline table key 'C'" in msg, msg
+
+
+def test_missing_sections_are_errors(tmp_path):
+    assert "add at least one [[strategies]]" in _error(tmp_path, GOOD.split("[[strategies]]")[0])
+    assert "seeds: missing" in _error(tmp_path, GOOD.replace("seeds = [1, 0]", ""))

@@ -1,0 +1,88 @@
+"""``wsbench report``: Markdown, CSV and the three PNGs from real tiny cells; verdicts; the empty-folder error."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import needs_data
+from harness.errors import WsbenchError
+from harness.report import report_command, verdicts, write_report
+from harness.stability import table_columns
+from test_store import shared_cells
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root, _ = shared_cells(tmp_path_factory)
+    out = tmp_path_factory.mktemp("report")
+    return out, write_report(root, out, name="r"), root
+
+
+@needs_data()
+def test_report_writes_markdown_csv_and_three_pngs(report):
+    out, files, _ = report
+    assert files.markdown == out / "r.md" and files.csv == out / "r.csv"
+    assert len(files.plots) == 3
+    for p in files.plots:
+        data = p.read_bytes()
+        assert p.suffix == ".png" and len(data) > 1000 and data.startswith(PNG_MAGIC), p
+        assert f"]({p.name})" in files.text  # the Markdown embeds each plot by its relative name
+    text = files.markdown.read_text()
+    assert text == files.text
+    for label in ("| spos |", "| spos[sampling=deisomorphic] |", "**params (baseline)**", "**ceiling (csv:cifar10/test)**"):
+        assert label in text, label
+    assert "beat the params baseline" in text or "beats the params baseline" in text
+
+
+@needs_data()
+def test_report_csv_has_separate_mean_and_sd_columns(report):
+    _, files, _ = report
+    csv = pd.read_csv(files.csv)
+    assert list(csv.columns) == table_columns()
+    sup = csv[csv["kind"] == "supernet"]
+    assert set(sup["label"]) == {"spos", "spos[sampling=deisomorphic]"}
+    assert {"params", "ceiling"} <= set(csv["kind"])
+    two = sup[sup["label"] == "spos"]
+    assert (two["n_seeds"] == 2).all() and two["tau_sd"].notna().all()
+    # Every Markdown tau cell shows exactly the CSV's mean ± sd.
+    r = two.iloc[0]
+    assert f"{r['tau_mean']:.3f} ± {r['tau_sd']:.3f}" in files.text
+
+
+@needs_data()
+def test_report_command_lists_written_files(report, monkeypatch):
+    out, _, root = report
+    monkeypatch.setenv("WSBENCH_RESULTS", str(root))  # no --root: the settings' results folder
+    text = report_command(None, str(out / "again"), 1)
+    assert "written:" in text and str(out / "again" / "report.md") in text
+    assert (out / "again" / "report-hit-rates.png").exists()
+    assert "last 1 snapshots" in text
+
+
+def test_empty_results_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(WsbenchError) as err:
+        write_report(tmp_path / "nothing-here")
+    msg = str(err.value)
+    assert "\n" not in msg and str(tmp_path / "nothing-here") in msg and "run a matrix first" in msg
+    assert not (tmp_path / "nothing-here" / "reports").exists()
+
+
+def _row(kind, label, tau, sd=np.nan):
+    return {"space": "s", "protocol": "p", "kind": kind, "label": label, "ground_truth": "s/x:d/test/accuracy@mean",
+            "tau_mean": tau, "tau_sd": sd}
+
+
+def test_verdicts_say_plainly_when_params_wins():
+    table = pd.DataFrame([
+        _row("supernet", "worse", 0.30, 0.05),
+        _row("supernet", "close", 0.62, 0.10),
+        _row("supernet", "clear", 0.80, 0.05),
+        _row("params", "params (baseline)", 0.58),
+    ])
+    lines = verdicts(table)
+    assert len(lines) == 3
+    assert "worse" in lines[0] and "does NOT beat the params baseline (0.580)" in lines[0]
+    assert "close" in lines[1] and "within one sd" in lines[1]
+    assert "clear" in lines[2] and "by more than one sd" in lines[2]
