@@ -67,6 +67,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from harness.executor import run_command, status_command
+
+    if args.matrix_command == "run":
+        return run_command(args.matrix, workers=args.workers, threads=args.threads)
+    return status_command(args.matrix)
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugins import list_plugins
 
@@ -157,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="output folder (default: <root>/reports)")
     rp.add_argument("--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)")
     rp.set_defaults(func=_cmd_report)
+
+    mx = sub.add_parser("matrix", help="run a matrix of cells (space x strategy x seed) or show where it stands")
+    mxs = mx.add_subparsers(dest="matrix_command", required=True)
+    mr = mxs.add_parser("run", help="run every unfinished cell (resumes; waits for cells another process holds)")
+    mr.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
+    mr.add_argument("--workers", type=int, default=None, help="cells at once (default: the matrix's workers)")
+    mr.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores // workers)")
+    mr.set_defaults(func=_cmd_matrix)
+    ms = mxs.add_parser("status", help="each cell's state: finished, running, partial, failed or pending")
+    ms.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
+    ms.set_defaults(func=_cmd_matrix)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)

@@ -39,7 +39,6 @@ from harness.matrix import Matrix, load_matrix
 from harness.settings import DATA_ENV, results_dir
 from harness.train import CellSpec, run_cell
 
-STATUSES = ("finished", "failed", "skipped")
 
 
 @dataclass
@@ -90,7 +89,7 @@ class MatrixRun:
         """A short human-readable account: counts, then each failure with its reason."""
         lines = [
             f"matrix {self.matrix.name}: {len(self.outcomes)} cells: {len(self.finished)} finished, "
-            f"{len(self.skipped)} skipped (results already there), {len(self.failed)} failed; "
+            f"{len(self.skipped)} skipped (done before or by another process), {len(self.failed)} failed; "
             f"{self.seconds:.0f} s; results under {self.root / 'runs'}"
         ]
         for o in self.failed:
@@ -274,7 +273,7 @@ def _run_pending(
     try:
         with ProcessPoolExecutor(n_procs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(slot_q, threads, data, messages)) as pool:
-            pending = todo
+            pending, broken = todo, False
             while pending:
                 futures = {pool.submit(_attempt, label, spec, root, runner): (label, spec) for label, spec in pending}
                 locked = []
@@ -283,6 +282,7 @@ def _run_pending(
                     try:
                         status, detail, secs = fut.result()
                     except BrokenProcessPool as e:
+                        broken = True
                         status, detail, secs = "failed", f"worker process died (killed or out of memory): {e}", 0.0
                     if status == "locked":
                         locked.append((label, spec))
@@ -298,6 +298,12 @@ def _run_pending(
                     else:
                         outcomes[spec.cell_hash()] = outcome
                         bar.update(1)
+                if broken:  # a dead worker breaks the pool: report the rest; a rerun retries them
+                    for label, spec in pending:
+                        outcomes[spec.cell_hash()] = CellOutcome(
+                            label, spec, spec.run_dir(root), "failed", "not run: a worker process died"
+                        )
+                    pending = []
     finally:
         pump.stop()
         bar.close()

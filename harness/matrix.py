@@ -116,11 +116,15 @@ class Matrix:
         """The matrix's cells in a deterministic order (space, strategy label, seed)."""
         return [spec for _, spec in self.labelled_cells()]
 
-    def label(self, spec: CellSpec) -> str:
-        """The strategy label of one of this matrix's cells (falls back to the strategy name)."""
+    def labels(self) -> dict[str, str]:
+        """Full cell hash -> strategy label, the ``labels=`` that store/report/stability take."""
         if not self._labels:
             self._labels.update({s.cell_hash(): lab for lab, s in self.labelled_cells()})
-        return self._labels.get(spec.cell_hash(), spec.strategy)
+        return dict(self._labels)
+
+    def label(self, spec: CellSpec) -> str:
+        """The strategy label of one of this matrix's cells (falls back to the strategy name)."""
+        return self.labels().get(spec.cell_hash(), spec.strategy)
 
 
 def shipped_matrices() -> dict[str, Path]:

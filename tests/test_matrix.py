@@ -53,6 +53,7 @@ def test_cells_are_ordered_and_resolved(tmp_path):
     assert c.strategy_options == {"sampling": "deisomorphic"} and c.device == "cpu"
     assert c.ground_truths == (("analog", "cifar10", "test", "accuracy", "as-published"),)
     assert len({x.cell_hash() for x in m.cells()}) == 4
+    assert m.labels() == {x.cell_hash(): m.label(x) for x in m.cells()}
     assert m.cells() == load_matrix(_write(tmp_path, GOOD)).cells()
 
 
