@@ -75,6 +75,23 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     return status_command(args.matrix)
 
 
+def _cmd_regression(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from harness import regression as R
+
+    with tempfile.TemporaryDirectory(prefix="wsbench-regression-") as tmp:
+        if args.write:
+            print(f"written: {R.write_baseline(args.matrix, Path(tmp))}")
+            return 0
+        problems = R.compare(R.load_baseline(args.matrix), R.run_ci_matrix(args.matrix, Path(tmp)))
+    for p in problems:
+        print(f"REGRESSION: {p}")
+    print("ok: every metric within its band" if not problems else f"{len(problems)} regression(s)")
+    return 1 if problems else 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugins import list_plugins
 
@@ -176,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     ms = mxs.add_parser("status", help="each cell's state: finished, running, partial, failed or pending")
     ms.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
     ms.set_defaults(func=_cmd_matrix)
+
+    rg = sub.add_parser("regression", help="rerun a matrix (default ci) and compare it with its committed baseline")
+    rg.add_argument("matrix", nargs="?", default="ci")
+    rg.add_argument("--write", action="store_true", help="(re)write results/baselines/<matrix>.json from a fresh run")
+    rg.set_defaults(func=_cmd_regression)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)

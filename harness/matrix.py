@@ -10,6 +10,8 @@ file and the key. Schema::
     device = "cpu"              # cpu | cuda | auto (cuda when a GPU is visible); default cpu
     workers = 1                 # cells run at once (worker processes; per GPU on a GPU); default 1
     data = "/path/to/data"      # optional: overrides WSBENCH_DATA for the run (relative: to this file)
+    baselines = ["random", "synflow"]  # optional: training-free baselines reported beside the
+                                # supernets (params is always there); names from harness.baselines
 
     [[spaces]]                  # one or more
     name = "nb201"              # a registered search space
@@ -50,7 +52,7 @@ from harness.train import CellSpec, GTSpec
 
 MATRICES_DIR = Path(__file__).resolve().parent.parent / "matrices"
 
-TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "spaces", "strategies")
+TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "baselines", "spaces", "strategies")
 SPACE_KEYS = ("name", "protocol", "overrides", "ground_truths")
 STRATEGY_KEYS = ("name", "label", "options", "spaces")
 DEVICES = ("cpu", "cuda", "auto")
@@ -88,6 +90,7 @@ class Matrix:
     data: Path | None
     spaces: tuple[SpaceEntry, ...]
     strategies: tuple[StrategyEntry, ...]
+    baselines: tuple[str, ...] = ()
     _labels: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def resolved_device(self) -> str:
@@ -196,6 +199,13 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
         if not data_path.is_dir():
             raise fail("data", f"folder {data_path} does not exist; fix the path or remove the key to use WSBENCH_DATA")
 
+    baselines = _get(raw, "baselines", list, [], src)
+    from harness.baselines import BASELINES
+
+    for b in baselines:
+        if not isinstance(b, str) or b not in BASELINES:
+            raise fail("baselines", f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}")
+
     space_tables = _tables(raw, "spaces", src)
     spaces = tuple(_parse_space(t, f"spaces[{i}]", name, src) for i, t in enumerate(space_tables))
     space_names = [s.name for s in spaces]
@@ -210,7 +220,7 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
             raise fail(f"strategies[{i}].label", f"{lab!r} is used twice; give each strategy variant its own label")
     matrix = Matrix(
         name=name, description=description, path=path, seeds=tuple(seeds), device=device, workers=workers,
-        data=data_path, spaces=spaces, strategies=strategies,
+        data=data_path, spaces=spaces, strategies=strategies, baselines=tuple(baselines),
     )
     _check_distinct_cells(matrix, src)
     return matrix

@@ -40,6 +40,9 @@ class Protocol:
     nesterov: bool = True
     weight_decay: float = 5e-4
     grad_clip: float | None = 5.0
+    # Equal training compute across strategies: ``epochs`` and ``snapshot_epochs`` are counted in
+    # SPOS-equivalent passes, and a strategy training k paths per step runs epochs / k epochs.
+    equal_compute: bool = False
     # scoring: which epochs (1-based; after that epoch) are snapshots that get scored
     snapshot_epochs: tuple[int, ...] = (250,)
     bn_mode: str = "recalibrate"  # recalibrate | batch | running

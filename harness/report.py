@@ -166,6 +166,7 @@ def write_report(
     score: str = "accuracy",
     labels: Mapping[str, str] | None = None,
     title: str = "wsbench report",
+    baselines: tuple[str, ...] = (),
     preamble: str = "",
 ) -> ReportFiles:
     """Analyse the finished cells under ``root`` and write ``<out>/<name>.{md,csv}`` and three PNGs.
@@ -175,7 +176,7 @@ def write_report(
     ``title`` and ``preamble`` (Markdown) head the report, e.g. what a reproduce profile ran.
     """
     root = Path(root) if root is not None else results_dir()
-    analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels)
+    analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels, baselines=baselines)
     out = Path(out_dir) if out_dir is not None else root / "reports"
     pngs = [
         plots.plot_tau_vs_epoch(analysis.curves, analysis.table, out / f"{name}-tau-vs-epoch.png"),

@@ -35,7 +35,10 @@ from harness.store import Cell, Scan, frame_of, load_scores, scan
 SEED_METRICS = ("kendall_tau", "spearman_rho", "hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")
 SCORE_KINDS = ("accuracy", "neg_loss")
 PARAMS_LABEL = "params (baseline)"
-KINDS = ("supernet", "params", "ceiling")
+KINDS = ("supernet", "params", "baseline", "ceiling")
+#: Seeds over which seeded training-free baselines are averaged (init and minibatch for proxies).
+#: jacob_cov costs ~0.5 s per architecture on a CPU, so it gets one seed unless asked otherwise.
+BASELINE_SEEDS = {"random": (0, 1, 2), "synflow": (0, 1), "jacob_cov": (0,)}
 
 
 @dataclass
@@ -179,6 +182,7 @@ def analyse(
     score: str = "accuracy",
     cells: list[str] | None = None,
     labels: Mapping[str, str] | None = None,
+    baselines: tuple[str, ...] = (),
 ) -> Analysis:
     """Stability table, curves and scatter data over the finished cells under ``root``.
 
@@ -226,6 +230,7 @@ def analyse(
             ceiling_cache[g.space] = _default_tables(g.space)
         try:
             rows += _reference_rows(g, _common_archs(scores), tables, ceiling_cache[g.space], score)
+            rows += _baseline_rows(g, _common_archs(scores), tables, score, baselines, Path(root) if root else None)
         except WsbenchError as exc:
             notes.append(f"{g.space}/{g.protocol}: no params baseline or ceiling: {exc}")
 
@@ -336,6 +341,55 @@ def _reference_rows(
                     _oriented(other, archs), true,
                 ))
     return rows
+
+
+def _baseline_rows(
+    g: _Group, archs: list[str], tables: dict[str, GroundTruthTable], score: str, names: tuple[str, ...],
+    root: Path | None,
+) -> list[dict[str, Any]]:
+    """Rows of training-free baselines (random, flops, zero-cost proxies) on the same architectures.
+
+    Seeded baselines are scored once per seed in ``BASELINE_SEEDS`` and reported as mean ± sd;
+    scores are cached under ``<root>/baselines/`` since proxies cost seconds per architecture.
+    """
+    from harness.baselines import score_baseline
+
+    if len(archs) < 2:
+        return []
+    rows = []
+    for name in names:
+        if name == "params":
+            continue  # always present as its own row
+        seeds = BASELINE_SEEDS.get(name, (0,))
+        per_seed = [_cached_baseline(root, g.space, name, archs, s, score_baseline) for s in seeds]
+        for lbl, t in tables.items():
+            true = _oriented(t, archs)
+            vals = [M.compute_all(est, true, names=list(SEED_METRICS)) for est in per_seed]
+            row = _reference_row(g.space, g.protocol, "baseline", f"{name} (baseline)", lbl, score, per_seed[0], true)
+            row["n_seeds"], row["seeds"] = len(seeds), ",".join(map(str, seeds))
+            for m in SEED_METRICS:
+                key = "tau" if m == "kendall_tau" else m
+                mean, sd = mean_sd([v[m] for v in vals])
+                row[f"{key}_mean"], row[f"{key}_sd"] = mean, sd
+            rows.append(row)
+    return rows
+
+
+def _cached_baseline(root: Path | None, space: str, name: str, archs: list[str], seed: int, fn: Any) -> np.ndarray:
+    import hashlib
+
+    from harness.fileio import atomic_write_text
+
+    key = hashlib.sha256("\n".join(archs).encode()).hexdigest()[:12]
+    path = (root / "baselines" / f"{space}-{name}-seed{seed}-{key}.csv") if root is not None else None
+    if path is not None and path.exists():
+        cached = pd.read_csv(path)
+        if cached["arch"].tolist() == archs:
+            return cached["score"].to_numpy(dtype=np.float64)
+    scores = fn(name, space, archs, seed=seed)
+    if path is not None:
+        atomic_write_text(path, pd.DataFrame({"arch": archs, "score": scores}).to_csv(index=False))
+    return scores
 
 
 def epoch_curves(agg: pd.DataFrame, score: str = "accuracy", metrics: tuple[str, ...] = ("kendall_tau",)) -> pd.DataFrame:

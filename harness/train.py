@@ -174,6 +174,16 @@ class CellData:
         self.n_train, self.n_eval = len(ytr), len(yev)
 
 
+def effective_schedule(p: Protocol, paths_per_step: float) -> tuple[int, tuple[int, ...]]:
+    """Epochs and snapshot epochs a strategy runs: scaled by its paths per step under equal compute."""
+    if not p.equal_compute or paths_per_step == 1:
+        return p.epochs, tuple(p.snapshot_epochs)
+    scale = float(paths_per_step)
+    epochs = max(1, round(p.epochs / scale))
+    snaps = tuple(sorted({min(epochs, max(1, round(e / scale))) for e in p.snapshot_epochs}))
+    return epochs, snaps
+
+
 def _cosine_lr(protocol: Protocol, total_steps: int):
     def factor(step: int) -> float:
         t = min(step, total_steps) / max(1, total_steps)
@@ -191,16 +201,24 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def snapshot_metrics(
     scores: pd.DataFrame, tables: list[GroundTruthTable], epoch: int
 ) -> list[dict[str, Any]]:
-    """Long-format metric rows of one snapshot against every ground truth, for both score kinds."""
+    """Long-format metric rows of one snapshot against every ground truth, for both score kinds.
+
+    A table that covers only part of the architecture set (e.g. NB101's 500-cell table) is
+    compared on the architectures it covers; the count is recorded as the ``n_archs`` metric.
+    """
     rows = []
-    ids = scores["arch"].tolist()
     for table in tables:
-        true = table.lookup(ids)
+        covered = scores[scores["arch"].isin(set(table.arch_ids))]
+        if len(covered) < 2:
+            continue
+        true = table.lookup(covered["arch"].tolist())
         true = true if table.higher_is_better else -true
-        for kind, est in (("accuracy", scores["accuracy"].to_numpy()), ("neg_loss", -scores["loss"].to_numpy())):
-            for name, value in M.compute_all(est, true).items():
+        fp = table.fingerprint[:16]
+        for kind, est in (("accuracy", covered["accuracy"].to_numpy()), ("neg_loss", -covered["loss"].to_numpy())):
+            values = {**M.compute_all(est, true), "n_archs": float(len(covered))}
+            for name, value in values.items():
                 rows.append({
-                    "epoch": epoch, "ground_truth": table.query.label(), "gt_fingerprint": table.fingerprint[:16],
+                    "epoch": epoch, "ground_truth": table.query.label(), "gt_fingerprint": fp,
                     "score": kind, "metric": name, "value": value,
                 })
     return rows
@@ -233,7 +251,6 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         "source": data.source, "split_fingerprint": data.split_fingerprint,
         "n_train": data.n_train, "n_eval": data.n_eval,
     }
-    atomic_write_json(out / "config.json", config)
 
     archs = build_archset(space, p.archset, p.archset_n, p.archset_seed)
     arch_ids = [space.arch_id(a) for a in archs]
@@ -244,7 +261,13 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     steps_per_epoch = len(data.train)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine_lr(p, p.epochs * steps_per_epoch))
+    epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step)
+    config["schedule"] = {
+        "epochs": epochs, "snapshot_epochs": list(snapshot_epochs), "paths_per_step": strategy.paths_per_step,
+        "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
+    }
+    atomic_write_json(out / "config.json", config)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine_lr(p, epochs * steps_per_epoch))
     crit = nn.CrossEntropyLoss()
 
     ckpt_path = out / "checkpoint.pt"
@@ -259,7 +282,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         start_epoch, step, log_rows, metric_rows = ck["epoch"], ck["step"], ck["log"], ck["metrics"]
         log(f"resuming {out.name} at epoch {start_epoch}")
 
-    for epoch in range(start_epoch, p.epochs):
+    for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -293,7 +316,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
             "train_acc": 100.0 * float(correct) / max(1, path_samples), "lr": sched.get_last_lr()[0],
             "seconds": time.perf_counter() - t0,
         }
-        if epoch + 1 in p.snapshot_epochs:
+        if epoch + 1 in snapshot_epochs:
             t1 = time.perf_counter()
             scores = score_architectures(
                 model, archs, arch_ids, data.eval_batches, p.bn_mode, data.calib_batches, progress=progress
@@ -304,7 +327,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
             row["score_seconds"] = time.perf_counter() - t1
         log_rows.append(row)
         log(
-            f"{out.name} epoch {epoch + 1}/{p.epochs} loss {train_loss:.3f} "
+            f"{out.name} epoch {epoch + 1}/{epochs} loss {train_loss:.3f} "
             f"acc {row['train_acc']:.1f} {row['seconds']:.1f}s" + (f" scored {len(archs)} archs in {row['score_seconds']:.1f}s" if "score_seconds" in row else "")
         )
         _save_checkpoint(ckpt_path, {
@@ -320,7 +343,8 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     torch.save(model.state_dict(), buf)
     atomic_write_bytes(out / "supernet.pt", buf.getvalue())
     result = {
-        "cell_hash": config["cell_hash"], "run_dir": str(out), "epochs": p.epochs, "steps": step,
+        "cell_hash": config["cell_hash"], "run_dir": str(out), "epochs": epochs, "steps": step,
+        "path_passes": config["schedule"]["path_passes"],
         "seconds_per_epoch": float(np.mean([r["seconds"] for r in log_rows])) if log_rows else None,
         "n_archs": len(archs), "metrics": metric_rows,
     }

@@ -34,7 +34,7 @@ def _assert_one_line_error(proc, *needles):
         (["gt", "nb210"], ["unknown search space 'nb210'", "did you mean 'nb201'"]),
         (["arch", "nb201", "|nor_conv_3x3~0|+|conv~0|"], ["malformed NB201 arch string"]),
         (["arch", "nb201", GOOD.replace("nor_conv_1x1", "x").replace("avg_pool_3x3", "avg_pool_5x5")], ["unknown NB201 op 'avg_pool_5x5'"]),
-        (["reproduce", "--profile", "quik"], ["unknown profile 'quik'", "did you mean 'quick'"]),
+        (["reproduce", "--profile", "quik"], ["unknown matrix 'quik'", "did you mean 'quick'"]),
         (["train", "--protocol", "nb201_rs"], ["unknown protocol 'nb201_rs'", "did you mean 'nb201-rs'"]),
         (["train", "--strategy", "spso"], ["unknown strategy 'spso'", "did you mean 'spos'"]),
     ],

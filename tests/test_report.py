@@ -86,3 +86,23 @@ def test_verdicts_say_plainly_when_params_wins():
     assert "worse" in lines[0] and "does NOT beat the params baseline (0.580)" in lines[0]
     assert "close" in lines[1] and "within one sd" in lines[1]
     assert "clear" in lines[2] and "by more than one sd" in lines[2]
+
+
+@needs_data()
+def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factory):
+    from harness import stability
+
+    _, _, root = report
+    out = tmp_path_factory.mktemp("report-baselines")
+    files = write_report(root, out, name="b", baselines=("random", "flops"))
+    table = pd.read_csv(files.csv)
+    base = table[table["kind"] == "baseline"]
+    assert set(base["label"]) == {"random (baseline)", "flops (baseline)"}
+    rnd = base[base["label"] == "random (baseline)"]
+    assert (rnd["n_seeds"] == len(stability.BASELINE_SEEDS["random"])).all() and rnd["tau_sd"].notna().all()
+    flops = base[base["label"] == "flops (baseline)"]
+    params = table[table["kind"] == "params"]
+    # On NB201 FLOPs and parameter count order the cells identically.
+    np.testing.assert_allclose(sorted(flops["tau_mean"]), sorted(params["tau_mean"]))
+    assert any((root / "baselines").glob("nb201-random-seed0-*.csv"))
+    assert "random (baseline)" in files.markdown.read_text()

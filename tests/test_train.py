@@ -114,3 +114,13 @@ def test_bad_protocol_values_are_one_line_errors():
 def test_unknown_strategy_option_is_an_error(tmp_path):
     with pytest.raises(WsbenchError, match="unknown option"):
         run_cell(_spec(strategy_options={"samplng": "uniform"}), root=tmp_path, log=_quiet)
+
+
+def test_equal_compute_scales_epochs_by_paths_per_step():
+    from harness.train import effective_schedule
+
+    p = TINY.replace(epochs=20, snapshot_epochs=(16, 18, 20), equal_compute=True)
+    assert effective_schedule(p, 1) == (20, (16, 18, 20))
+    assert effective_schedule(p, 5) == (4, (3, 4))  # FairNAS on NB201: 5 paths per step
+    assert effective_schedule(p, 4) == (5, (4, 5))
+    assert effective_schedule(p.replace(equal_compute=False), 5) == (20, (16, 18, 20))
