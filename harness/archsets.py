@@ -16,13 +16,15 @@ from harness.errors import WsbenchError
 from harness.seeding import numpy_stream
 
 
-def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0) -> list[tuple[int, ...]]:
+def build_archset(
+    space: Any, kind: str, n: int | None = None, seed: int = 0, source: str | None = None
+) -> list[tuple[int, ...]]:
     """The architectures to score, in a deterministic order."""
     if kind == "all":
         return space.all_archs()
     if kind in ("ground-truth", "ground-truth-sample"):
         # Spaces too large to enumerate (NB101) are scored on the cells their ground truth covers.
-        pool = space.ground_truth_archs()
+        pool = space.ground_truth_archs() if source is None else space.ground_truth_archs(source)
         if kind == "ground-truth":
             return pool
         if n is None or not 1 <= n <= len(pool):

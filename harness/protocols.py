@@ -54,6 +54,7 @@ class Protocol:
     archset: str = "unique"  # all | unique | sample
     archset_n: int | None = None
     archset_seed: int = 0
+    archset_source: str | None = None  # ground-truth archsets: which source's cells (None: the space's default)
     notes: str = ""
     references: tuple[str, ...] = field(default_factory=tuple)
 
@@ -140,5 +141,46 @@ FEWSHOT_ONESHOT = PROTOCOLS.register("fewshot-oneshot")(
         notes="Zhao et al., ICML 2021. 600 epochs at batch 48 over the 50k training images (~625k steps); "
         "optimiser values other than epochs/batch follow NB201's and are not checked against the authors' code.",
         references=("Zhao et al., Few-shot Neural Architecture Search, ICML 2021",),
+    )
+)
+
+NB101_QUICK = PROTOCOLS.register("nb101-quick")(
+    Protocol(
+        name="nb101-quick",
+        description="wsbench CPU protocol for NAS-Bench-101: stem 16 channels, 1 cell per stack, 10k images",
+        C=16,
+        N=1,
+        subset=10000,
+        epochs=10,
+        batch_size=128,
+        lr=0.05,
+        lr_min=0.001,
+        snapshot_epochs=(8, 10),
+        calib_batches=2,
+        calib_batch_size=200,
+        eval_images=1000,
+        eval_batch_size=500,
+        archset="ground-truth-sample",
+        archset_n=100,
+        notes="Our own reduced setting; architectures are a fixed sample of the cells with ground truth "
+        "(the 20k hashed cells), scored against their 108-epoch validation accuracy.",
+    )
+)
+
+NB101_FULL = PROTOCOLS.register("nb101-full")(
+    Protocol(
+        name="nb101-full",
+        description="NAS-Bench-101 supernet at benchmark scale: stem 128 channels, 3 stacks x 3 cells",
+        C=128,
+        N=3,
+        epochs=100,
+        batch_size=96,
+        lr=0.025,
+        lr_min=0.001,
+        snapshot_epochs=(80, 90, 100),
+        archset="ground-truth-sample",
+        archset_n=1000,
+        notes="Network as the benchmark's; epochs, batch and optimiser are our choice (NB201-like SGD), "
+        "not transcribed from a weight-sharing paper on NB101.",
     )
 )

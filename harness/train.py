@@ -252,7 +252,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         "n_train": data.n_train, "n_eval": data.n_eval,
     }
 
-    archs = build_archset(space, p.archset, p.archset_n, p.archset_seed)
+    archs = build_archset(space, p.archset, p.archset_n, p.archset_seed, p.archset_source)
     arch_ids = [space.arch_id(a) for a in archs]
 
     model = space.build_supernet(C=p.C, N=p.N, num_classes=10, seed=stream_seed(spec.seed, "init")).to(device)

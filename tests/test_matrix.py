@@ -66,7 +66,7 @@ def test_quick_matrix_is_nb201_spos_two_seeds_under_the_quick_protocol():
 def test_shipped_matrices_load_and_resolve_by_name():
     assert {"quick", "ci", "full"} <= set(shipped_matrices())
     full = load_matrix("full")
-    assert full.device == "cuda" and len(full.cells()) == 6
+    assert full.device == "cuda" and len(full.cells()) == 9
     assert {full.label(c) for c in full.cells()} == {"spos", "spos-deiso"}
     ci = load_matrix("ci")
     assert ci.cells()[0].protocol.name == "ci" and ci.cells()[0].protocol.C == 4

@@ -1,0 +1,30 @@
+"""NB101 x SPOS through the whole cell runner, scored against the 1k-cell 108-epoch validation accuracy."""
+
+import pandas as pd
+
+from conftest import needs_data
+from harness.protocols import PROTOCOLS
+from harness.train import CellSpec, run_cell
+
+pytestmark = needs_data()
+
+TINY = PROTOCOLS.get("nb101-quick").replace(
+    name="nb101-tiny-test", C=8, N=1, subset=500, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
+    calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200,
+    archset="ground-truth-sample", archset_n=20, archset_source="curves1k",
+)
+GT = (("curves1k", "cifar10", "valid", "accuracy@108", "one-run"),)
+
+
+def test_nb101_cell_trains_scores_and_ranks(tmp_path):
+    spec = CellSpec("nb101", "spos", TINY, 0, ground_truths=GT)
+    result = run_cell(spec, root=tmp_path, log=lambda *_: None)
+    out = spec.run_dir(tmp_path)
+    scores = pd.read_csv(out / "scores" / "epoch_002.csv")
+    assert len(scores) == 20 and scores["arch"].str.fullmatch(r"[0-9a-f]{32}").all()  # module hashes
+    metrics = pd.read_csv(out / "metrics.csv")
+    tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy") & (metrics["epoch"] == 2)]
+    assert len(tau) == 1 and -1 <= tau["value"].iloc[0] <= 1
+    n = metrics[(metrics["metric"] == "n_archs") & (metrics["epoch"] == 2)]["value"]
+    assert (n == 20).all()
+    assert result["epochs"] == 2
