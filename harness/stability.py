@@ -218,7 +218,14 @@ def analyse(
             notes += [f"{g.space}/{g.protocol}: ground truth not readable here, so no baseline, ceiling or scatter "
                       f"for it: {why}" for why in why_not]
             notes += _fingerprint_notes(table_cache[ck], mine[(mine["space"] == g.space) & (mine["protocol"] == g.protocol)])
-        tables = table_cache[ck]
+        archs = _common_archs(scores)
+        partial = sorted(lbl for lbl, t in table_cache[ck].items() if not set(archs) <= set(t.arch_ids))
+        if partial and ck not in reference_done:
+            # A table covering only some architectures (e.g. NB101's 500-cell set) still has its
+            # per-cell metrics (computed on the covered cells); fixed-estimator rows need full coverage.
+            notes.append(f"{g.space}/{g.protocol}: {', '.join(partial)} cover only part of the architectures: "
+                         "no baseline, ceiling or scatter rows against them")
+        tables = {lbl: t for lbl, t in table_cache[ck].items() if lbl not in partial}
         try:
             scatter_rows.append(_scatter_frame(g, scores, tables, score))
         except WsbenchError as exc:  # e.g. a partial table that lacks some of the architectures
@@ -229,8 +236,8 @@ def analyse(
         if g.space not in ceiling_cache:
             ceiling_cache[g.space] = _default_tables(g.space)
         try:
-            rows += _reference_rows(g, _common_archs(scores), tables, ceiling_cache[g.space], score)
-            rows += _baseline_rows(g, _common_archs(scores), tables, score, baselines, Path(root) if root else None)
+            rows += _reference_rows(g, archs, tables, ceiling_cache[g.space], score)
+            rows += _baseline_rows(g, archs, tables, score, baselines, Path(root) if root else None)
         except WsbenchError as exc:
             notes.append(f"{g.space}/{g.protocol}: no params baseline or ceiling: {exc}")
 

@@ -13,7 +13,10 @@ TINY = PROTOCOLS.get("nb101-quick").replace(
     calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200,
     archset="ground-truth-sample", archset_n=20, archset_source="curves1k",
 )
-GT = (("curves1k", "cifar10", "valid", "accuracy@108", "one-run"),)
+GT = (
+    ("curves1k", "cifar10", "valid", "accuracy@108", "one-run"),
+    ("naslib500", "cifar10", "valid", "accuracy@108", "mean-of-rows"),  # covers few of the 20 cells
+)
 
 
 def test_nb101_cell_trains_scores_and_ranks(tmp_path):
@@ -23,8 +26,21 @@ def test_nb101_cell_trains_scores_and_ranks(tmp_path):
     scores = pd.read_csv(out / "scores" / "epoch_002.csv")
     assert len(scores) == 20 and scores["arch"].str.fullmatch(r"[0-9a-f]{32}").all()  # module hashes
     metrics = pd.read_csv(out / "metrics.csv")
-    tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy") & (metrics["epoch"] == 2)]
+    final = metrics[(metrics["score"] == "accuracy") & (metrics["epoch"] == 2)]
+    tau = final[(final["metric"] == "kendall_tau") & final["ground_truth"].str.contains("curves1k")]
     assert len(tau) == 1 and -1 <= tau["value"].iloc[0] <= 1
-    n = metrics[(metrics["metric"] == "n_archs") & (metrics["epoch"] == 2)]["value"]
+    n = final[(final["metric"] == "n_archs") & final["ground_truth"].str.contains("curves1k")]["value"]
     assert (n == 20).all()
+    # The partial table is scored on the cells it covers (if at least two), never on made-up values.
+    n_partial = final[(final["metric"] == "n_archs") & final["ground_truth"].str.contains("naslib500")]["value"]
+    assert (n_partial < 20).all()
     assert result["epochs"] == 2
+
+    # The report compares with the full-coverage table and says why the partial one gets no baseline rows.
+    from harness.report import write_report
+
+    files = write_report(tmp_path, tmp_path / "rep", name="r", baselines=("random",))
+    table = pd.read_csv(files.csv)
+    curves = table[table["ground_truth"].str.contains("curves1k")]
+    assert {"supernet", "params", "baseline"} <= set(curves["kind"])
+    assert "cover only part of the architectures" in files.markdown.read_text()
