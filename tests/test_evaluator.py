@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evaluator import evaluate, preserved_state, recalibrate_bn, score_architectures
+from harness.evaluator import preserved_state, recalibrate_bn, score_architectures
 from spaces.nb201.supernet import NB201Supernet
 
 ALL_NONE = (0, 0, 0, 0, 0, 0)
