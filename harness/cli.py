@@ -92,6 +92,14 @@ def _cmd_regression(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import bench_command
+
+    print(bench_command(device=args.device, C=args.C, N=args.N, batch_size=args.batch_size,
+                        steps=args.steps, cells=args.cells, threads=args.threads))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugins import list_plugins
 
@@ -198,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("matrix", nargs="?", default="ci")
     rg.add_argument("--write", action="store_true", help="(re)write results/baselines/<matrix>.json from a fresh run")
     rg.set_defaults(func=_cmd_regression)
+
+    b = sub.add_parser("bench", help="training images/s and scoring archs/s on this device vs a naive loop")
+    b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    b.add_argument("--C", type=int, default=16, help="supernet channels")
+    b.add_argument("--N", type=int, default=5, help="cells per stage")
+    b.add_argument("--batch-size", dest="batch_size", type=int, default=256)
+    b.add_argument("--steps", type=int, default=30, help="timed training steps (after 5 warmup steps)")
+    b.add_argument("--cells", default="1", help="comma list of cells run at once, e.g. 1,4 (aggregate images/s)")
+    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: as set)")
+    b.set_defaults(func=_cmd_bench)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
     ls.set_defaults(func=_cmd_list)
