@@ -41,7 +41,9 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
     t0 = time.perf_counter()
     run = run_matrix(matrix, root=root, log=log)
     if not run.finished and not run.skipped:
-        raise WsbenchError(f"no cell of profile {profile_name!r} finished: {run.summary()}")
+        # Usually one cause (e.g. missing data) for every cell: say it once, on one line.
+        first = run.failed[0].detail.splitlines()[0] if run.failed else run.summary().splitlines()[0]
+        raise WsbenchError(f"no cell of profile {profile_name!r} finished ({len(run.failed)} failed); first: {first}")
     wall = time.perf_counter() - t0
     done = [o for o in run.outcomes if o.status != "failed"]
     results = [json.loads((o.run_dir / "result.json").read_text()) for o in done]
