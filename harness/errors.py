@@ -25,6 +25,19 @@ class UnknownNameError(WsbenchError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def positive_int(value: object, what: str, error: type[WsbenchError] = WsbenchError) -> int:
+    """``value`` as an int >= 1 (bools refused), else a one-line ``error`` naming ``what``."""
+    import operator
+
+    try:
+        v = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        v = None
+    if v is None or isinstance(value, bool) or v < 1:
+        raise error(f"{what} must be a positive integer, got {value!r}")
+    return v
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest known name, or '' when none is close."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)

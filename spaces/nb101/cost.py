@@ -26,12 +26,11 @@ cells. ``pytorch_port_params`` gives that number; the network itself is the same
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import WsbenchError
+from harness.errors import WsbenchError, positive_int
 from spaces.nb101.encoding import Cell, as_cell
 
 STEM_CHANNELS = 128
@@ -92,13 +91,7 @@ def cell_params(cell: Cell, c_in: int, c_out: int, bn_params_per_channel: int = 
 
 
 def _positive(name: str, value: object) -> int:
-    try:
-        v = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        v = None
-    if v is None or isinstance(value, bool) or v < 1:
-        raise CostConfigError(f"NB101 cost setting {name} must be a positive integer, got {value!r}")
-    return v
+    return positive_int(value, f"NB101 cost setting {name}", CostConfigError)
 
 
 def count_params(

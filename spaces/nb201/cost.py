@@ -22,13 +22,12 @@ Resulting range over all 15,625 cells (C=16, N=5, 10 classes): params 0.073306M.
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import WsbenchError
+from harness.errors import WsbenchError, positive_int
 from spaces.nb201.encoding import OP_INDEX, OPS, Arch, as_arch, to_arch_str
 
 INPUT_CHANNELS = 3
@@ -51,13 +50,7 @@ class Cost:
 
 def _positive_int(name: str, value: object) -> int:
     """Validate a positive integer setting, with a one-line error."""
-    try:
-        v = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        v = None
-    if v is None or isinstance(value, bool) or v < 1:
-        raise CostConfigError(f"NB201 cost setting {name} must be a positive integer, got {value!r}")
-    return v
+    return positive_int(value, f"NB201 cost setting {name}", CostConfigError)
 
 
 def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
