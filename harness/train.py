@@ -144,7 +144,7 @@ class CellData:
     run with the same seed see the same batches.
     """
 
-    def __init__(self, protocol: Protocol, seed: int, device: torch.device) -> None:
+    def __init__(self, protocol: Protocol, seed: int, device: torch.device, arch_half: bool = False) -> None:
         from harness.data import TensorBatches, get_split, load_cifar10
         from harness.splits import balanced_subset
 
@@ -160,6 +160,18 @@ class CellData:
         self.split_fingerprint = split.fingerprint()
         xtr, ytr, _ = parts[protocol.train_part]
         xev, yev, _ = parts[protocol.eval_part]
+        self.arch_train: TensorBatches | None = None
+        if arch_half:
+            # Bi-level strategies (DARTS) fit architecture parameters on images the weights never
+            # see: a fixed half of the training part (fixed per protocol, like the split itself).
+            order = numpy_stream(0, "archdata").permutation(len(ytr))
+            half = len(order) // 2
+            xa, ya = xtr[np.sort(order[half:])], ytr[np.sort(order[half:])]
+            xtr, ytr = xtr[np.sort(order[:half])], ytr[np.sort(order[:half])]
+            self.arch_train = TensorBatches(
+                xa, ya, device=device, batch_size=protocol.batch_size, augment=protocol.augment,
+                shuffle=True, drop_last=True, generator=torch_stream(seed, "archdata"), channels_last=protocol.channels_last,
+            )
         self.train = TensorBatches(
             xtr, ytr, device=device, batch_size=protocol.batch_size, augment=protocol.augment,
             shuffle=True, drop_last=True, generator=torch_stream(seed, "data"), channels_last=protocol.channels_last,
@@ -172,6 +184,7 @@ class CellData:
             TensorBatches(xev, yev, device=device, batch_size=protocol.eval_batch_size, channels_last=protocol.channels_last)
         )
         self.n_train, self.n_eval = len(ytr), len(yev)
+        self.n_arch_train = len(self.arch_train.labels) if self.arch_train is not None else 0
 
 
 def effective_schedule(p: Protocol, paths_per_step: float) -> tuple[int, tuple[int, ...]]:
@@ -224,6 +237,19 @@ def snapshot_metrics(
     return rows
 
 
+def selected_summary(arch_id: str, tables: list[GroundTruthTable]) -> dict[str, Any]:
+    """The strategy's own pick with its ground-truth value and percentile rank in each table."""
+    out: dict[str, Any] = {"arch": arch_id, "ground_truth": {}}
+    for table in tables:
+        if arch_id not in table._index:
+            continue
+        value = float(table.lookup([arch_id])[0])
+        allv = np.asarray(table.values)
+        better = (allv > value).mean() if table.higher_is_better else (allv < value).mean()
+        out["ground_truth"][table.query.label()] = {"value": value, "fraction_better": float(better)}
+    return out
+
+
 def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, log=print) -> dict[str, Any]:
     """Train, snapshot, score and write one cell; resumes from its checkpoint; skips if finished."""
     from spaces import SPACES
@@ -246,10 +272,10 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     config["provenance"] = provenance(device)
     config["ground_truth_fingerprints"] = {t.query.label(): t.fingerprint for t in tables}
     config["ground_truths_skipped"] = skipped
-    data = CellData(p, spec.seed, device)
+    data = CellData(p, spec.seed, device, arch_half=strategy.needs_arch_data)
     config["data"] = {
         "source": data.source, "split_fingerprint": data.split_fingerprint,
-        "n_train": data.n_train, "n_eval": data.n_eval,
+        "n_train": data.n_train, "n_eval": data.n_eval, "n_arch_train": data.n_arch_train,
     }
 
     archs = build_archset(space, p.archset, p.archset_n, p.archset_seed, p.archset_source)
@@ -258,10 +284,11 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     model = space.build_supernet(C=p.C, N=p.N, num_classes=10, seed=stream_seed(spec.seed, "init")).to(device)
     if p.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [q for q in model.parameters() if q.requires_grad]
-    opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     steps_per_epoch = len(data.train)
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step)
+    model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
+    params = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     config["schedule"] = {
         "epochs": epochs, "snapshot_epochs": list(snapshot_epochs), "paths_per_step": strategy.paths_per_step,
         "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
@@ -279,6 +306,8 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         sched.load_state_dict(ck["scheduler"])
         strategy.load_state_dict(ck["strategy"])
         data.train.generator.set_state(ck["data_rng"].cpu())
+        if data.arch_train is not None:
+            data.arch_train.generator.set_state(ck["archdata_rng"].cpu())
         start_epoch, step, log_rows, metric_rows = ck["epoch"], ck["step"], ck["log"], ck["metrics"]
         log(f"resuming {out.name} at epoch {start_epoch}")
 
@@ -289,7 +318,12 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         correct = torch.zeros((), device=device)
         seen = 0
         path_samples = 0  # images x paths, the denominator of the path-averaged train accuracy
+        arch_batches = iter(data.arch_train) if data.arch_train is not None else None
         for x, y in data.train:
+            strategy.before_step(step, model, opt)
+            if arch_batches is not None:
+                xa, ya = next(arch_batches)  # both halves have the same number of batches
+                strategy.arch_step(step, model, xa, ya)
             paths = strategy.paths(step)
             opt.zero_grad(set_to_none=True)
             for arch in paths:
@@ -316,6 +350,9 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
             "train_acc": 100.0 * float(correct) / max(1, path_samples), "lr": sched.get_last_lr()[0],
             "seconds": time.perf_counter() - t0,
         }
+        chosen = strategy.selected()
+        if chosen is not None:
+            row["selected_arch"] = space.arch_id(chosen)
         if epoch + 1 in snapshot_epochs:
             t1 = time.perf_counter()
             scores = score_architectures(
@@ -333,6 +370,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         _save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "strategy": strategy.state_dict(), "data_rng": data.train.generator.get_state(),
+            "archdata_rng": data.arch_train.generator.get_state() if data.arch_train is not None else None,
             "epoch": epoch + 1, "step": step, "log": log_rows, "metrics": metric_rows,
         })
 
@@ -348,6 +386,9 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         "seconds_per_epoch": float(np.mean([r["seconds"] for r in log_rows])) if log_rows else None,
         "n_archs": len(archs), "metrics": metric_rows,
     }
+    chosen = strategy.selected()
+    if chosen is not None:
+        result["selected"] = selected_summary(space.arch_id(chosen), tables)
     atomic_write_json(done, result)  # last: the cell is finished iff this file exists
     ckpt_path.unlink(missing_ok=True)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from torch import nn
 
 from harness.errors import WsbenchError
 
@@ -27,6 +28,9 @@ class Strategy:
     #: Forward/backward passes per step relative to SPOS (one path), for fair-compute reports.
     #: A class default; strategies whose count depends on options or the space set it per instance.
     paths_per_step: float = 1.0
+    #: Bi-level strategies (DARTS, GDAS) set True: the harness then splits the training images
+    #: into a weight half and an architecture half and calls ``arch_step`` once per step.
+    needs_arch_data: ClassVar[bool] = False
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         unknown_opts = sorted(set(options) - set(self.defaults))
@@ -45,6 +49,26 @@ class Strategy:
 
     def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:
         """Feedback after each trained path (loss, batch accuracy in percent); only if ``wants_feedback``."""
+
+    # -- loop hooks (all optional; the defaults make a plain single-supernet strategy) -------------
+
+    def bind(self, model: nn.Module, steps_per_epoch: int, epochs: int) -> nn.Module:
+        """Called once before the optimizer is built; returns the module that is trained and scored.
+
+        Strategies that keep several copies of the weights (few-shot, grouping) wrap the supernet
+        here; the returned module's parameters are what the harness optimizes and checkpoints.
+        """
+        return model
+
+    def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
+        """Called at the start of every step, before ``arch_step`` and ``paths`` (e.g. to split)."""
+
+    def arch_step(self, step: int, model: nn.Module, x: Any, y: Any) -> None:
+        """One update of the strategy's own parameters on an architecture batch (``needs_arch_data``)."""
+
+    def selected(self) -> tuple[int, ...] | None:
+        """The architecture the strategy itself would pick now (e.g. DARTS' argmax); None if it picks none."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Name, version and resolved options, for provenance and cell hashing."""

@@ -1,0 +1,176 @@
+"""Reduced weight sharing: several copies of the supernet, each trained and scored on its own part of the space.
+
+Two strategies share this machinery:
+
+- ``fewshot`` -- Few-shot NAS (Zhao, Wang, Zhou and Tian, "Few-shot Neural Architecture Search",
+  ICML 2021). A one-shot supernet is trained for a warm-up, then *split* on one edge: one
+  sub-supernet per candidate op of that edge (5 on NB201), each initialised from the warmed-up
+  weights. After the split, an architecture is trained and scored by the sub-supernet that holds
+  its op on the split edge.
+- ``grouping`` -- reduced sharing by grouping (Zhang et al., "Deeper Insights into Weight Sharing
+  in Neural Architecture Search", 2020): the child models are partitioned into groups, weights
+  are shared only inside a group. ``by="edges"`` groups architectures that agree on the ops of
+  the chosen edges (similar architectures share); ``by="random"`` is the control, a fixed random
+  partition into ``groups`` groups (keyed by a hash of the arch id, so it is the same in every run).
+
+Both sample paths exactly as SPOS does (one uniform path per step), so the compute per step is
+**1 x SPOS**: each copy receives only the steps of its own architectures. This is the
+equal-compute form; the few-shot paper instead trains every sub-supernet for a full schedule
+after the split (5x the post-split compute on NB201). The learning-rate schedule runs on
+unchanged through the split (the paper restarts it per sub-supernet), and the optimizer's
+momentum is cleared at the split so that every sub-supernet starts from the same state.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.errors import WsbenchError
+from strategies.base import Strategy
+from strategies.fairnas import edge_op_shape
+
+
+class PartitionedSupernet(nn.Module):
+    """``parts`` copies of a supernet; ``forward(x, arch)`` runs the copy that ``route(arch)`` names.
+
+    Until ``split()`` every architecture goes to copy 0 (the one-shot supernet of few-shot NAS's
+    warm-up). Whether the split happened is a buffer, so it travels with the state dict and a
+    resumed run routes exactly as before.
+    """
+
+    def __init__(self, base: nn.Module, parts: int, route: Callable[[Any], int], split: bool = False) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList([base] + [copy.deepcopy(base) for _ in range(parts - 1)])
+        self.route = route
+        self.register_buffer("is_split", torch.tensor(bool(split)))
+
+    def part_of(self, arch: Any) -> int:
+        """Index of the copy that trains and scores ``arch``."""
+        return int(self.route(arch)) if bool(self.is_split) else 0
+
+    def split(self) -> None:
+        """Copy the weights (and BN statistics) of copy 0 into every other copy; route from now on."""
+        state = self.parts[0].state_dict()
+        for part in self.parts[1:]:
+            part.load_state_dict(state)
+        self.is_split.fill_(True)
+
+    def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
+        return self.parts[self.part_of(arch)](x, arch)
+
+
+class _Partitioned(Strategy):
+    """SPOS sampling over a ``PartitionedSupernet``; subclasses define the routing and the split time."""
+
+    paths_per_step = 1.0
+
+    def num_parts(self) -> int:
+        raise NotImplementedError
+
+    def route(self, arch: Any) -> int:
+        raise NotImplementedError
+
+    def split_step(self, steps_per_epoch: int, epochs: int) -> int:
+        """Step at which the copies start to diverge (0: separate from the start)."""
+        return 0
+
+    def bind(self, model: nn.Module, steps_per_epoch: int, epochs: int) -> nn.Module:
+        self._split_at = self.split_step(steps_per_epoch, epochs)
+        self.total_steps = steps_per_epoch * epochs
+        return PartitionedSupernet(model, self.num_parts(), self.route, split=self._split_at == 0)
+
+    def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
+        if not bool(model.is_split) and step >= self._split_at:
+            model.split()
+            # Momentum buffers belong to copy 0's history; clearing them starts every copy alike.
+            optimizer.state.clear()
+
+    def paths(self, step: int) -> list[tuple[int, ...]]:
+        return [self.space.sample(self.rng)]
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["parts"] = self.num_parts()
+        return d
+
+
+class FewShot(_Partitioned):
+    """Few-shot NAS: split one edge into one sub-supernet per op after a warm-up (1 x SPOS per step)."""
+
+    name = "fewshot"
+    version = 1
+    #: ``edge``: index of the split edge in the space's edge order; ``warmup``: fraction of the
+    #: run's steps trained as one one-shot supernet before the split (0 = split from the start).
+    defaults = {"edge": 0, "warmup": 0.5}
+
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        super().__init__(space, rng, **options)
+        self.num_edges, self.num_ops = edge_op_shape(space)
+        edge, warmup = self.options["edge"], self.options["warmup"]
+        if isinstance(edge, bool) or not isinstance(edge, int) or not 0 <= edge < self.num_edges:
+            raise WsbenchError(f"fewshot: edge must be an integer in 0..{self.num_edges - 1}, got {edge!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
+            raise WsbenchError(f"fewshot: warmup must be a fraction of the run in [0, 1), got {warmup!r}")
+
+    def num_parts(self) -> int:
+        return self.num_ops
+
+    def route(self, arch: Any) -> int:
+        return int(arch[self.options["edge"]])
+
+    def split_step(self, steps_per_epoch: int, epochs: int) -> int:
+        return int(round(self.options["warmup"] * steps_per_epoch * epochs))
+
+
+class Grouping(_Partitioned):
+    """Reduced sharing: one copy of the weights per group of architectures (1 x SPOS per step)."""
+
+    name = "grouping"
+    version = 1
+    #: ``by="edges"``: group = the ops on ``edges`` (num_ops ** len(edges) groups);
+    #: ``by="random"``: a fixed hash partition into ``groups`` groups.
+    defaults = {"by": "edges", "edges": [0], "groups": 5}
+
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        super().__init__(space, rng, **options)
+        by = self.options["by"]
+        if by not in ("edges", "random"):
+            from harness.errors import unknown
+
+            raise unknown("grouping 'by'", by, ["edges", "random"])
+        if by == "edges":
+            self.num_edges, self.num_ops = edge_op_shape(space)
+            edges = self.options["edges"]
+            if (
+                not isinstance(edges, (list, tuple)) or not edges or len(set(edges)) != len(edges)
+                or not all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e < self.num_edges for e in edges)
+            ):
+                raise WsbenchError(
+                    f"grouping: edges must be a non-empty list of distinct edge indices in 0..{self.num_edges - 1}, got {edges!r}"
+                )
+            self._edges = tuple(edges)
+        else:
+            groups = self.options["groups"]
+            if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+                raise WsbenchError(f"grouping: groups must be a positive integer, got {groups!r}")
+
+    def num_parts(self) -> int:
+        if self.options["by"] == "edges":
+            return self.num_ops ** len(self._edges)
+        return int(self.options["groups"])
+
+    def route(self, arch: Any) -> int:
+        if self.options["by"] == "edges":
+            key = 0
+            for e in self._edges:
+                key = key * self.num_ops + int(arch[e])
+            return key
+        # A stable hash of the canonical id (not Python's salted hash()), so the partition is fixed.
+        return zlib.crc32(self.space.arch_id(arch).encode()) % int(self.options["groups"])
