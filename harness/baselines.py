@@ -86,7 +86,10 @@ def params_scores(space: Any, archs: Sequence[Any], *, C: int = 16, N: int = 5, 
 @BASELINES.register("flops")
 def flops_scores(space: Any, archs: Sequence[Any], *, C: int = 16, N: int = 5, **_: Any) -> np.ndarray:
     """FLOPs (millions of multiply-accumulates) of each stand-alone network."""
-    return np.array([space.cost(a, C=C, N=N).flops_m for a in archs], dtype=np.float64)
+    costs = [space.cost(a, C=C, N=N) for a in archs]
+    if costs and not hasattr(costs[0], "flops_m"):
+        raise WsbenchError(f"space {space.name!r} has no FLOP count (its cost model counts parameters only)")
+    return np.array([c.flops_m for c in costs], dtype=np.float64)
 
 
 @BASELINES.register("synflow")

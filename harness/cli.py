@@ -63,7 +63,8 @@ def _cmd_arch(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report import report_command
 
-    print(report_command(args.root, args.out, args.last_k))
+    baselines = tuple(b for b in (args.baselines or "").split(",") if b)
+    print(report_command(args.root, args.out, args.last_k, baselines=baselines, partial=args.partial))
     return 0
 
 
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--root", default=None, help="results folder (default: $WSBENCH_RESULTS or results/)")
     rp.add_argument("--out", default=None, help="output folder (default: <root>/reports)")
     rp.add_argument("--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)")
+    rp.add_argument("--baselines", default=None, help="training-free baselines beside the supernets, e.g. random,flops,synflow,jacob_cov")
+    rp.add_argument("--partial", action="store_true", help="include unfinished cells with the snapshots they scored (marked PARTIAL)")
     rp.set_defaults(func=_cmd_report)
 
     mx = sub.add_parser("matrix", help="run a matrix of cells (space x strategy x seed) or show where it stands")

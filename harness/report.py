@@ -118,12 +118,14 @@ def render(
     """The Markdown report text."""
     t = analysis.table
     n_cells = analysis.aggregate["cell_hash"].nunique()
+    n_partial = sum(1 for n in analysis.notes if n.startswith("PARTIAL "))
+    cells_txt = f"{n_cells - n_partial} finished cells" + (f" and {n_partial} unfinished (PARTIAL, see Notes)" if n_partial else "")
     k_txt = f"the last {analysis.last_k}" if analysis.last_k else "all"
     lines = [f"# {title}", ""]
     if preamble:
         lines += [preamble.strip(), ""]
     lines += [
-        f"Results folder `{root}`: {n_cells} finished cells. Estimator: shared-weight "
+        f"Results folder `{root}`: {cells_txt}. Estimator: shared-weight "
         f"{'accuracy' if analysis.score == 'accuracy' else 'negative loss'}. Final-snapshot metrics are mean ± sd "
         f"(ddof=1) over seeds; within-run numbers use {k_txt} snapshots of each run. Pairwise taus compare rankings "
         "with each other (no ground truth): seed-vs-seed at the final snapshot, snapshot-vs-snapshot within a run. "
@@ -168,6 +170,7 @@ def write_report(
     title: str = "wsbench report",
     baselines: tuple[str, ...] = (),
     preamble: str = "",
+    partial: bool = False,
 ) -> ReportFiles:
     """Analyse the finished cells under ``root`` and write ``<out>/<name>.{md,csv}`` and three PNGs.
 
@@ -176,7 +179,7 @@ def write_report(
     ``title`` and ``preamble`` (Markdown) head the report, e.g. what a reproduce profile ran.
     """
     root = Path(root) if root is not None else results_dir()
-    analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels, baselines=baselines)
+    analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels, baselines=baselines, partial=partial)
     out = Path(out_dir) if out_dir is not None else root / "reports"
     pngs = [
         plots.plot_tau_vs_epoch(analysis.curves, analysis.table, out / f"{name}-tau-vs-epoch.png"),
@@ -190,7 +193,16 @@ def write_report(
     return files
 
 
-def report_command(root: str | None, out: str | None, last_k: int | None) -> str:
+def report_command(
+    root: str | None, out: str | None, last_k: int | None, baselines: tuple[str, ...] = (), partial: bool = False
+) -> str:
     """``wsbench report``: write the report and return its Markdown plus the list of written files."""
-    files = write_report(root, out, last_k)
+    if baselines:
+        from harness.baselines import BASELINES
+        from harness.errors import unknown
+
+        for b in baselines:
+            if b not in BASELINES.names():
+                raise unknown("baseline", b, BASELINES.names())
+    files = write_report(root, out, last_k, baselines=tuple(baselines), partial=partial)
     return files.text + "\nwritten:\n" + "\n".join(f"  {p}" for p in files.paths()) + "\n"

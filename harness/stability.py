@@ -17,6 +17,7 @@ Every number comes from ``harness.metrics``; nothing here re-implements a metric
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from harness import metrics as M
 from harness.errors import WsbenchError
 from harness.ground_truth import GroundTruthTable
 from harness.gt_report import family
+from harness.settings import results_dir
 from harness.store import Cell, Scan, frame_of, load_scores, scan
 
 #: Metrics reported per snapshot as mean ± sd over seeds (names from ``harness.metrics``).
@@ -176,6 +178,28 @@ def _common_archs(frames: dict[str, pd.DataFrame]) -> list[str]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+def _prepare_partial(root: str | Path | None) -> list[str]:
+    """Give every unfinished cell that has score files a ``metrics.csv``; one note per such cell."""
+    from harness.train import metrics_from_scores
+
+    notes = []
+    for folder, _why in scan(root).skipped:
+        if (folder / "failed.json").exists() or not any((folder / "scores").glob("epoch_*.csv")):
+            continue
+        if not (folder / "metrics.csv").is_file():
+            metrics_from_scores(folder)
+        try:
+            planned = json.loads((folder / "config.json").read_text())["schedule"]["snapshot_epochs"]
+        except (OSError, ValueError, KeyError):
+            planned = []
+        done = sorted(int(f.stem.split("_")[1]) for f in (folder / "scores").glob("epoch_*.csv"))
+        notes.append(
+            f"PARTIAL {folder.relative_to(Path(root) if root is not None else results_dir())}: unfinished, "
+            f"scored at epochs {done} of the planned {planned}; its rows use those snapshots only"
+        )
+    return notes
+
+
 def analyse(
     root: str | Path | None = None,
     last_k: int | None = None,
@@ -183,6 +207,7 @@ def analyse(
     cells: list[str] | None = None,
     labels: Mapping[str, str] | None = None,
     baselines: tuple[str, ...] = (),
+    partial: bool = False,
 ) -> Analysis:
     """Stability table, curves and scatter data over the finished cells under ``root``.
 
@@ -191,7 +216,8 @@ def analyse(
     10 hex digits). ``labels``: full cell hash -> strategy label (e.g. a matrix's labels).
     """
     _check_choice(score, last_k)
-    sc = scan(root, labels=labels)
+    partial_notes = _prepare_partial(root) if partial else []
+    sc = scan(root, labels=labels, require_finished=not partial)
     if cells is not None:
         wanted = tuple(str(h)[:10] for h in cells)
         # Folder names end in the first 10 digits of the hash, so left-out folders filter too.
@@ -200,7 +226,7 @@ def analyse(
             [(p, why) for p, why in sc.skipped if p.name.rsplit("-", 1)[-1] in wanted], sc.notes,
         )
     agg = frame_of(sc)
-    notes: list[str] = list(sc.notes)
+    notes: list[str] = list(sc.notes) + partial_notes
     rows: list[dict[str, Any]] = []
     scatter_rows: list[pd.DataFrame] = []
     mine = agg[agg["score"] == score]
@@ -237,7 +263,7 @@ def analyse(
             ceiling_cache[g.space] = _default_tables(g.space)
         try:
             rows += _reference_rows(g, archs, tables, ceiling_cache[g.space], score)
-            rows += _baseline_rows(g, archs, tables, score, baselines, Path(root) if root else None)
+            rows += _baseline_rows(g, archs, tables, score, baselines, Path(root) if root else None, notes)
         except WsbenchError as exc:
             notes.append(f"{g.space}/{g.protocol}: no params baseline or ceiling: {exc}")
 
@@ -352,7 +378,7 @@ def _reference_rows(
 
 def _baseline_rows(
     g: _Group, archs: list[str], tables: dict[str, GroundTruthTable], score: str, names: tuple[str, ...],
-    root: Path | None,
+    root: Path | None, notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of training-free baselines (random, flops, zero-cost proxies) on the same architectures.
 
@@ -368,7 +394,12 @@ def _baseline_rows(
         if name == "params":
             continue  # always present as its own row
         seeds = BASELINE_SEEDS.get(name, (0,))
-        per_seed = [_cached_baseline(root, g.space, name, archs, s, score_baseline) for s in seeds]
+        try:
+            per_seed = [_cached_baseline(root, g.space, name, archs, s, score_baseline) for s in seeds]
+        except WsbenchError as exc:  # e.g. no FLOP count for this space: say so, keep the rest
+            if notes is not None:
+                notes.append(f"{g.space}/{g.protocol}: baseline {name!r} skipped: {exc}")
+            continue
         for lbl, t in tables.items():
             true = _oriented(t, archs)
             vals = [M.compute_all(est, true, names=list(SEED_METRICS)) for est in per_seed]

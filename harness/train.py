@@ -237,6 +237,30 @@ def snapshot_metrics(
     return rows
 
 
+def metrics_from_scores(run_dir: Path) -> int:
+    """(Re)write ``metrics.csv`` of a cell from its score files; returns the number of snapshots.
+
+    For cells that stopped before their last snapshot and predate per-snapshot metrics files: the
+    metrics are computed against the ground truths recorded in ``config.json``, exactly as
+    ``run_cell`` does at each snapshot.
+    """
+    from harness.store import load_scores
+
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        space, specs = config["space"]["name"], tuple(tuple(g) for g in config["ground_truths"])
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise WsbenchError(f"{run_dir / 'config.json'} is unreadable ({exc}); the cell cannot be reported") from None
+    tables, _ = available_ground_truths(space, specs)
+    scores = load_scores(run_dir)
+    rows: list[dict[str, Any]] = []
+    for epoch, snap in scores.groupby("epoch", sort=True):
+        rows.extend(snapshot_metrics(snap.reset_index(drop=True), tables, int(epoch)))
+    atomic_write_text(run_dir / "metrics.csv", pd.DataFrame(rows).to_csv(index=False))
+    return int(scores["epoch"].nunique())
+
+
 def selected_summary(arch_id: str, tables: list[GroundTruthTable]) -> dict[str, Any]:
     """The strategy's own pick with its ground-truth value and percentile rank in each table."""
     out: dict[str, Any] = {"arch": arch_id, "ground_truth": {}}
@@ -361,6 +385,9 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
             scores.insert(0, "epoch", epoch + 1)
             atomic_write_text(out / "scores" / f"epoch_{epoch + 1:03d}.csv", scores.to_csv(index=False))
             metric_rows.extend(snapshot_metrics(scores, tables, epoch + 1))
+            # Written at every snapshot, so a cell cut short (e.g. by the end of a GPU lease) can
+            # still be reported with ``wsbench report --partial``.
+            atomic_write_text(out / "metrics.csv", pd.DataFrame(metric_rows).to_csv(index=False))
             row["score_seconds"] = time.perf_counter() - t1
         log_rows.append(row)
         log(

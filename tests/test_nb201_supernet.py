@@ -267,3 +267,107 @@ def test_bad_input_gives_one_line_errors() -> None:
         net(torch.zeros(3, 32, 32), (0,) * 6)
     with pytest.raises(NB201ConfigError, match="input_size"):
         count_flops(net, (0,) * 6, input_size=(3, 32, 32))
+
+
+# ------------------------------------------------------------------ mixed (op-weight) forward
+
+def _reference_mixed(net: NB201Supernet, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The official search cell, written naively: every op of every edge runs, ``none`` is ``x * 0``."""
+    h = net.stem(x)
+    for layer in net.cells:
+        if not hasattr(layer, "edges"):
+            h = layer(h)
+            continue
+        nodes = [h]
+        for target in (1, 2, 3):
+            total = 0
+            for pos, (t, s) in enumerate(EDGES):
+                if t != target:
+                    continue
+                for k, op in enumerate(OPS):
+                    out = nodes[s] * 0 if op == "none" else layer.edges[edge_key(t, s)][op](nodes[s])
+                    total = total + w[pos, k] * out
+            nodes.append(total)
+        h = nodes[3]
+    return net.classifier(net.lastact(h).mean(dim=(2, 3)))
+
+
+@pytest.fixture(scope="module")
+def small_supernet() -> NB201Supernet:
+    net = NB201Supernet(C=4, N=2, seed=3)
+    _randomise_bn(net, seed=4)
+    return net
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("arch", ARCHS, ids=IDS)
+def test_one_hot_weights_give_the_discrete_path(small_supernet, arch, train) -> None:
+    small_supernet.train(train)
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    one_hot = torch.nn.functional.one_hot(torch.tensor(arch), len(OPS)).float()
+    with torch.no_grad():
+        discrete = small_supernet(x, arch)
+        torch.testing.assert_close(small_supernet(x, one_hot), discrete, rtol=0, atol=1e-6)
+    # With gradient (GDAS' straight-through weights) the values are the same too.
+    torch.testing.assert_close(small_supernet(x, one_hot.clone().requires_grad_()).detach(), discrete, rtol=0, atol=1e-6)
+
+
+def test_one_hot_runs_only_the_discrete_paths_ops(small_supernet) -> None:
+    """A detached one-hot costs exactly the discrete path: the same modules run, nothing more."""
+    called: list[torch.nn.Module] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: called.append(m)) for m in small_supernet.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.AvgPool2d))]
+    x = torch.randn(2, 3, 16, 16)
+    try:
+        for arch in ARCHS:
+            one_hot = torch.nn.functional.one_hot(torch.tensor(arch), len(OPS)).float()
+            called.clear()
+            small_supernet(x, arch)
+            discrete = list(called)
+            called.clear()
+            small_supernet(x, one_hot)
+            assert called == discrete, to_arch_str(arch)
+            called.clear()
+            small_supernet(x, one_hot.requires_grad_())  # GDAS' arch step: still one op per edge
+            assert called == discrete, to_arch_str(arch)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_soft_weights_compute_the_official_mixture(small_supernet, train) -> None:
+    small_supernet.train(train)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 16, 16, generator=gen)
+    w = torch.randn(len(EDGES), len(OPS), generator=gen).softmax(1)
+    w[1, 3] = 0.0  # exact zeros are skipped: must not change the value
+    w[4] = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0])
+    with torch.no_grad():
+        torch.testing.assert_close(small_supernet(x, w), _reference_mixed(small_supernet, x, w), rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_reach_the_op_weights(small_supernet) -> None:
+    small_supernet.train()
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 3, 16, 16, generator=gen)
+    w = torch.randn(len(EDGES), len(OPS), generator=gen).softmax(1).requires_grad_()
+    small_supernet(x, w).square().sum().backward()
+    assert torch.isfinite(w.grad).all()
+    assert (w.grad[:, 1:] != 0).all()  # every real op of every edge gets a gradient
+    assert (w.grad[:, 0] == 0).all()  # ``none`` outputs zero: d/dw of w * 0 is exactly zero
+    # ...and it is the mixture's true gradient, as the naive all-ops computation gives it.
+    w2 = w.detach().clone().requires_grad_()
+    _reference_mixed(small_supernet, x, w2).square().sum().backward()
+    torch.testing.assert_close(w.grad, w2.grad, rtol=1e-4, atol=1e-6)
+    # A hard one-hot with gradient: zero entries still get one (official GDAS), through one op per edge.
+    hard = torch.nn.functional.one_hot(torch.tensor([3, 2, 1, 4, 3, 2]), len(OPS)).float().requires_grad_()
+    small_supernet(x, hard).square().sum().backward()
+    assert torch.isfinite(hard.grad).all() and (hard.grad != 0).all()
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(6, 4), torch.zeros(30), torch.zeros(6, 5, dtype=torch.long)])
+def test_bad_op_weights_are_a_one_line_error(small_supernet, bad) -> None:
+    with pytest.raises(NB201ConfigError, match="op weights") as e:
+        small_supernet(torch.zeros(1, 3, 8, 8), bad)
+    assert "\n" not in str(e.value)

@@ -106,3 +106,41 @@ def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factor
     np.testing.assert_allclose(sorted(flops["tau_mean"]), sorted(params["tau_mean"]))
     assert any((root / "baselines").glob("nb201-random-seed0-*.csv"))
     assert "random (baseline)" in files.markdown.read_text()
+
+
+@needs_data()
+def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
+    """A cell stopped after its first snapshot (e.g. a GPU lease ended) is reportable with --partial."""
+    from harness.protocols import PROTOCOLS
+    from harness.train import CellSpec, run_cell
+
+    tiny = PROTOCOLS.get("quick").replace(
+        name="tiny-partial", C=4, N=1, subset=600, epochs=3, batch_size=100, snapshot_epochs=(1, 3),
+        calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+    )
+    spec = CellSpec("nb201", "spos", tiny, seed=0)
+
+    def stop_in_epoch_two(msg):
+        if "epoch 2/3" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(spec, root=tmp_path, log=stop_in_epoch_two)
+    run_dir = spec.run_dir(tmp_path)
+    assert not (run_dir / "result.json").exists()
+    per_snapshot = pd.read_csv(run_dir / "metrics.csv")  # written at every snapshot
+    assert set(per_snapshot["epoch"]) == {1}
+    with pytest.raises(WsbenchError):  # not finished: not reported by default
+        write_report(tmp_path, tmp_path / "r1")
+    # Older cells have score files but no metrics.csv: it is rebuilt from the scores, identically.
+    (run_dir / "metrics.csv").unlink()
+    files = write_report(tmp_path, tmp_path / "r2", partial=True)
+    rebuilt = pd.read_csv(run_dir / "metrics.csv")
+    pd.testing.assert_frame_equal(rebuilt, per_snapshot)
+    text = files.markdown.read_text()
+    assert "0 finished cells and 1 unfinished" in text and "PARTIAL" in text and "scored at epochs [1] of the planned [1, 3]" in text
+
+
+def test_report_command_rejects_an_unknown_baseline(tmp_path):
+    with pytest.raises(WsbenchError, match="unknown baseline 'synflw'.*did you mean 'synflow'"):
+        report_command(str(tmp_path), None, None, baselines=("synflw",))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import needs_data
 from harness.errors import WsbenchError
 from harness.protocols import PROTOCOLS
 from harness.seeding import numpy_stream
 from spaces import SPACES
+from spaces.nb201.supernet import NB201Supernet
 from strategies import STRATEGIES
 from strategies.base import Strategy
 from strategies.fairnas import FairNAS, edge_op_shape
@@ -39,7 +42,13 @@ def _all_names() -> list[str]:
 
 
 def _make(name: str, seed: int = 0, **opts) -> Strategy:
-    return _cls(name)(SPACE, numpy_stream(seed, "arch"), **opts)
+    s = _cls(name)(SPACE, numpy_stream(seed, "arch"), **opts)
+    if s.needs_arch_data:
+        # Bi-level strategies (DARTS, GDAS) keep their parameters next to a model: bind a tiny one
+        # (same weights for every seed) that ``_run`` drives with synthetic architecture batches.
+        s.test_model = NB201Supernet(C=2, N=1, seed=0)
+        s.bind(s.test_model, steps_per_epoch=50, epochs=10)
+    return s
 
 
 def _feed(strategy: Strategy, step: int, paths: list) -> None:
@@ -53,8 +62,14 @@ def _feed(strategy: Strategy, step: int, paths: list) -> None:
 def _run(strategy: Strategy, start: int, stop: int) -> list[list[tuple[int, ...]]]:
     out = []
     for step in range(start, stop):
+        if strategy.needs_arch_data:
+            gen = torch.Generator().manual_seed(step)
+            x, y = torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 10, (4,), generator=gen)
+            strategy.arch_step(step, strategy.test_model, x, y)
         paths = strategy.paths(step)
         _feed(strategy, step, paths)
+        if paths and isinstance(paths[0], torch.Tensor):  # op weights: compare values and the pick
+            paths = [tuple(p.flatten().tolist()) for p in paths] + [strategy.selected()]
         out.append(paths)
     return out
 
@@ -64,6 +79,13 @@ def _run(strategy: Strategy, start: int, stop: int) -> list[list[tuple[int, ...]
 @pytest.mark.parametrize("name", _all_names())
 def test_paths_are_valid_archs(name):
     s = _make(name)
+    if s.needs_arch_data:  # one op-weight tensor per step; paths_per_step counts compute, not paths
+        for step, picked in zip(range(250), _run(s, 0, 250)):
+            (w,) = s.paths(250 + step)
+            assert w.shape == (NUM_EDGES, NUM_OPS) and not w.requires_grad and (w >= 0).all()
+            assert torch.allclose(w.sum(1), torch.ones(NUM_EDGES))
+            assert SPACE.parse(picked[-1]) == picked[-1]
+        return
     for paths in _run(s, 0, 250):
         assert paths and all(SPACE.parse(a) == a for a in paths)
     assert len(s.paths(250)) == s.paths_per_step
@@ -195,7 +217,13 @@ def test_registered_strategy_runs_a_cell(name, tmp_path):
 
     spec = CellSpec("nb201", name, TINY, seed=0)
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)
-    assert result["steps"] == TINY.epochs * (TINY.subset // TINY.batch_size)
+    if _cls(name).needs_arch_data:  # weights see half of the training images, alpha the other half
+        data = json.loads((spec.run_dir(tmp_path) / "config.json").read_text())["data"]
+        assert data["n_train"] == data["n_arch_train"] == TINY.subset // 2
+        assert result["steps"] == TINY.epochs * (data["n_train"] // TINY.batch_size)
+        assert SPACE.parse(result["selected"]["arch"]) and result["selected"]["ground_truth"]
+    else:
+        assert result["steps"] == TINY.epochs * (TINY.subset // TINY.batch_size)
     metrics = pd.read_csv(spec.run_dir(tmp_path) / "metrics.csv")
     tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy")]["value"]
     assert len(tau) >= 1 and tau.between(-1, 1).all()

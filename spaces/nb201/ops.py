@@ -145,3 +145,99 @@ def run_cell(x: torch.Tensor, steps: tuple[Step, ...], modules: list[nn.Module])
         nodes[step.target] = out if prev is None else prev + out
     out = nodes[3]
     return x * 0.0 if out is None else out
+
+
+# -- the mixed (continuous-relaxation) cell: DARTS / GDAS ----------------------------------------
+#
+# A weight tensor w [6 edges, 5 ops] replaces the 6-tuple; node i = sum over its edges e and ops k of
+# w[e, k] * op_k(node j), the official NB201 search cell (xautodl ``NAS201SearchCell``): node inputs
+# are *summed* (not averaged), as in the discrete cell. Which terms are computed follows the same
+# exact rules as the discrete plan, so a one-hot w runs exactly the discrete path:
+#
+# * ``none`` is never computed: w * (x * 0) is zero and so is its gradient with respect to w;
+# * an op with weight exactly 0 is skipped when w carries no gradient (a detached one-hot runs one
+#   op per edge); nodes that cannot reach the output through computed terms are dead, and
+#   skip/pool out of a zero node give zero, exactly as in ``_plan``; convs out of a zero node run on
+#   zeros (BN's shift), as in the discrete path;
+# * when w requires grad, an op with weight exactly 0 is still not run, but its weight is *added* to
+#   the target node (a zero-valued scalar): the official GDAS trick (``forward_gdas``), which keeps the
+#   forward at one op per edge yet gives every logit a gradient (sum of dL/dnode, a surrogate for
+#   sum(dL/dnode * op(x))). Soft DARTS weights are never exactly 0, so this only affects hard samples.
+
+
+@dataclass(frozen=True)
+class MixedTerm:
+    """``node[target] += w[edge, op_index] * op(node[source])``."""
+
+    edge: int
+    op_index: int
+    key: str
+    source: int
+    op: str
+
+
+@dataclass(frozen=True)
+class MixedGroup:
+    """Everything summed into one node: computed terms (edge order, then op order) and zero weights kept."""
+
+    target: int
+    terms: tuple[MixedTerm, ...]
+    kept_zero: tuple[tuple[int, int], ...]  # (edge, op) of zero weights added as scalars (GDAS trick)
+
+
+@lru_cache(maxsize=4096)
+def mixed_plan(nonzero: tuple[tuple[bool, ...], ...], keep_zero: bool) -> tuple[MixedGroup, ...]:
+    """The groups of a mixed cell from which weights are non-zero (and whether zeros carry gradient)."""
+    carries = [any(nz and OPS[k] != "none" for k, nz in enumerate(row)) for row in nonzero]
+    live = {3}
+    for e in reversed(range(len(EDGES))):  # reverse order: edges out of a node before edges into it
+        target, source = EDGES[e]
+        if carries[e] and target in live:
+            live.add(source)
+    produced = {0}  # nodes that receive at least one computed term (others are exactly zero)
+    groups: list[MixedGroup] = []
+    for target in (1, 2, 3):
+        if target not in live:
+            continue
+        terms: list[MixedTerm] = []
+        kept: list[tuple[int, int]] = []
+        for e, (t, source) in enumerate(EDGES):
+            if t != target:
+                continue
+            for k, op in enumerate(OPS):
+                if not nonzero[e][k]:
+                    if keep_zero:
+                        kept.append((e, k))
+                    continue
+                if op == "none" or (source not in produced and op in _LINEAR_PARAMLESS):
+                    continue  # zero out, zero gradient
+                terms.append(MixedTerm(e, k, edge_key(target, source), source, op))
+        if terms:
+            produced.add(target)
+        groups.append(MixedGroup(target, tuple(terms), tuple(kept)))
+    return tuple(groups)
+
+
+def run_mixed_cell(
+    x: torch.Tensor, weights: list[list[torch.Tensor]], groups: tuple[MixedGroup, ...], edges: nn.ModuleDict
+) -> torch.Tensor:
+    """A mixed cell's output; ``weights[e][k]`` are 0-d views of the weight tensor, ``edges`` the cell's ops."""
+    nodes: list[torch.Tensor | None] = [x, None, None, None]
+    zeros: torch.Tensor | None = None
+    for group in groups:
+        acc: torch.Tensor | None = None
+        for term in group.terms:
+            h = nodes[term.source]
+            if h is None:  # only a conv reads a zero node (see the module docstring)
+                if zeros is None:
+                    zeros = x * 0.0
+                h = zeros
+            out = h if term.op == "skip_connect" else edges[term.key][term.op](h)
+            out = weights[term.edge][term.op_index] * out
+            acc = out if acc is None else acc + out
+        if group.kept_zero:
+            kept = torch.stack([weights[e][k] for e, k in group.kept_zero]).sum()  # exactly 0.0
+            acc = (x * 0.0 if acc is None else acc) + kept
+        nodes[group.target] = acc
+    out = nodes[3]
+    return x * 0.0 if out is None else out

@@ -35,7 +35,9 @@ from spaces.nb201.ops import (
     cell_plan,
     edge_key,
     make_op,
+    mixed_plan,
     run_cell,
+    run_mixed_cell,
 )
 
 __all__ = [
@@ -120,9 +122,21 @@ class SupernetCell(nn.Module):
     def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
         return run_cell(x, plan.steps, [self.edges[s.key][s.op] for s in plan.steps])
 
+    def forward_mixed(self, x: torch.Tensor, weights: list[list[torch.Tensor]], groups: tuple) -> torch.Tensor:
+        """The cell under op weights (see ``spaces.nb201.ops.mixed_plan``)."""
+        return run_mixed_cell(x, weights, groups, self.edges)
+
 
 class NB201Supernet(_Backbone):
-    """Weight-sharing NB201 network; ``forward(x, arch)`` runs only that cell's path."""
+    """Weight-sharing NB201 network; ``forward(x, arch)`` runs only that cell's path.
+
+    ``arch`` may also be a float tensor of op weights shaped [6 edges, 5 ops] (rows in
+    ``encoding.EDGES`` order, columns in ``OPS`` order): every edge then outputs
+    sum_k w[e, k] * op_k(input), the continuous relaxation of DARTS (Liu et al., ICLR 2019) and,
+    with a hard one-hot, of GDAS (Dong & Yang, CVPR 2019). ``none`` and exact-zero weights are not
+    computed; the rules (and the GDAS treatment of zero weights that carry gradient) are in
+    ``spaces.nb201.ops``. A one-hot tensor gives the discrete path's logits.
+    """
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, *, seed: int = 0) -> None:
         super().__init__(C, N, num_classes, SupernetCell, seed)
@@ -130,11 +144,30 @@ class NB201Supernet(_Backbone):
 
     def forward(self, x: torch.Tensor, arch: Arch | str) -> torch.Tensor:
         """Logits of the path ``arch`` (6-tuple or official string), the same cell in every stage."""
+        if isinstance(arch, torch.Tensor):
+            return self._forward_mixed(x, arch)
         plan = cell_plan(arch)
         _check_input(x)
         h = self.stem(x)
         for layer, is_cell in zip(self.cells, self._is_cell):
             h = layer(h, plan) if is_cell else layer(h)
+        return self._head(h)
+
+    def _forward_mixed(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Logits under op weights ``w`` [6, 5]; the same weights in every cell, as in the search cell."""
+        if w.dim() != 2 or tuple(w.shape) != (len(EDGES), len(OPS)) or not w.is_floating_point():
+            raise NB201ConfigError(
+                f"NB201 op weights must be a float tensor shaped ({len(EDGES)}, {len(OPS)}) (edges x ops), "
+                f"got {w.dtype} {tuple(w.shape)}"
+            )
+        _check_input(x)
+        # One host read of which weights are zero (a device sync on a GPU) decides what runs.
+        nonzero = tuple(tuple(row) for row in (w != 0).tolist())
+        groups = mixed_plan(nonzero, bool(w.requires_grad))
+        weights = [list(row.unbind(0)) for row in w.unbind(0)]
+        h = self.stem(x)
+        for layer, is_cell in zip(self.cells, self._is_cell):
+            h = layer.forward_mixed(h, weights, groups) if is_cell else layer(h)
         return self._head(h)
 
     def _path_modules(self, arch: Arch | str, keep_dead_ops: bool) -> Iterator[tuple[str, nn.Module]]:
