@@ -187,11 +187,16 @@ class CellData:
         self.n_arch_train = len(self.arch_train.labels) if self.arch_train is not None else 0
 
 
-def effective_schedule(p: Protocol, paths_per_step: float) -> tuple[int, tuple[int, ...]]:
-    """Epochs and snapshot epochs a strategy runs: scaled by its paths per step under equal compute."""
-    if not p.equal_compute or paths_per_step == 1:
+def effective_schedule(p: Protocol, paths_per_step: float, epoch_fraction: float = 1.0) -> tuple[int, tuple[int, ...]]:
+    """Epochs and snapshot epochs a strategy runs under equal compute (path passes of SPOS's schedule).
+
+    ``paths_per_step``: forward/backward passes per step relative to SPOS. ``epoch_fraction``: the
+    strategy's steps per epoch relative to SPOS's (bi-level strategies train the weights on half the
+    images, so their epoch is half as long and they run twice the epochs for the same compute).
+    """
+    scale = float(paths_per_step) * float(epoch_fraction)
+    if not p.equal_compute or scale == 1:
         return p.epochs, tuple(p.snapshot_epochs)
-    scale = float(paths_per_step)
     epochs = max(1, round(p.epochs / scale))
     snaps = tuple(sorted({min(epochs, max(1, round(e / scale))) for e in p.snapshot_epochs}))
     return epochs, snaps
@@ -309,7 +314,9 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     if p.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = len(data.train)
-    epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step)
+    # SPOS's steps per epoch run over the whole training part; bi-level strategies see only half.
+    full_steps = (data.n_train + data.n_arch_train) // p.batch_size
+    epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
     model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)

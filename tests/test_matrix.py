@@ -57,10 +57,19 @@ def test_cells_are_ordered_and_resolved(tmp_path):
     assert m.cells() == load_matrix(_write(tmp_path, GOOD)).cells()
 
 
-def test_quick_matrix_is_nb201_spos_two_seeds_under_the_quick_protocol():
-    # `make reproduce` runs this matrix; its cells are exactly what issue 3 specified.
-    want = [CellSpec("nb201", "spos", PROTOCOLS.get("quick"), seed, {}, device="cpu").cell_hash() for seed in (0, 1)]
-    assert [c.cell_hash() for c in load_matrix("quick").cells()] == want
+def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compute():
+    # `make reproduce` runs this matrix: NB201 x SPOS x seeds 0, 1 (issue 3) and every strategy and
+    # training-free baseline beside it (issue 6), all under one equal-compute protocol.
+    from harness.baselines import BASELINES
+    from strategies import STRATEGIES
+
+    m = load_matrix("quick")
+    cells = m.cells()
+    assert m.device == "cpu"
+    assert {c.strategy for c in cells} == set(STRATEGIES.names())
+    assert all(sorted(c.seed for c in cells if c.strategy == s) == [0, 1] for s in STRATEGIES.names())
+    assert {c.protocol.name for c in cells} == {"quick-all"} and all(c.protocol.equal_compute for c in cells)
+    assert set(m.baselines) | {"params"} == set(BASELINES.names())
 
 
 def test_shipped_matrices_load_and_resolve_by_name():

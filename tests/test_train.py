@@ -124,3 +124,6 @@ def test_equal_compute_scales_epochs_by_paths_per_step():
     assert effective_schedule(p, 5) == (4, (3, 4))  # FairNAS on NB201: 5 paths per step
     assert effective_schedule(p, 4) == (5, (4, 5))
     assert effective_schedule(p.replace(equal_compute=False), 5) == (20, (16, 18, 20))
+    # Bi-level (GDAS: 2 passes per step on half-length epochs): the same epochs as SPOS.
+    assert effective_schedule(p, 2, 0.5) == (20, (16, 18, 20))
+    assert effective_schedule(p, 8, 0.5) == (5, (4, 5))  # DARTS
