@@ -43,8 +43,11 @@ class Strategy:
         self.rng = rng
         self.options = {**self.defaults, **options}
 
-    def paths(self, step: int) -> list[tuple[int, ...]]:
-        """Architectures trained at this step; their gradients are summed (each loss / len)."""
+    def paths(self, step: int) -> list[Any]:
+        """Architectures trained at this step; their gradients are summed (each loss / len).
+
+        Usually arch tuples; bi-level strategies return op-weight tensors the supernet accepts.
+        """
         raise NotImplementedError
 
     def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:

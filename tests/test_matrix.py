@@ -7,8 +7,6 @@ import pytest
 
 from harness.errors import WsbenchError
 from harness.matrix import load_matrix, resolve_matrix, shipped_matrices
-from harness.protocols import PROTOCOLS
-from harness.train import CellSpec
 
 GOOD = """
 name = "t"
