@@ -178,6 +178,21 @@ def _common_archs(frames: dict[str, pd.DataFrame]) -> list[str]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+def _selection_notes(cells: list[Cell]) -> list[str]:
+    """What strategies that select an architecture themselves (DARTS, GDAS) picked, and how good it is."""
+    notes = []
+    for c in sorted(cells, key=lambda c: (c.config["space"]["name"], c.label, c.seed)):
+        sel = (c.result or {}).get("selected")
+        if not sel:
+            continue
+        truth = "; ".join(
+            f"{lbl.split('/')[1].split(':')[0]} {g['value']:.2f} (top {100 * g['fraction_better']:.1f} % of the space)"
+            for lbl, g in sorted(sel.get("ground_truth", {}).items())
+        )
+        notes.append(f"SELECTED {c.config['space']['name']}/{c.label} seed {c.seed}: {sel['arch']} — {truth or 'no ground truth'}")
+    return notes
+
+
 def _prepare_partial(root: str | Path | None) -> list[str]:
     """Give every unfinished cell that has score files a ``metrics.csv``; one note per such cell."""
     from harness.train import metrics_from_scores
@@ -226,7 +241,7 @@ def analyse(
             [(p, why) for p, why in sc.skipped if p.name.rsplit("-", 1)[-1] in wanted], sc.notes,
         )
     agg = frame_of(sc)
-    notes: list[str] = list(sc.notes) + partial_notes
+    notes: list[str] = list(sc.notes) + partial_notes + _selection_notes(sc.cells)
     rows: list[dict[str, Any]] = []
     scatter_rows: list[pd.DataFrame] = []
     mine = agg[agg["score"] == score]

@@ -144,3 +144,16 @@ def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
 def test_report_command_rejects_an_unknown_baseline(tmp_path):
     with pytest.raises(WsbenchError, match="unknown baseline 'synflw'.*did you mean 'synflow'"):
         report_command(str(tmp_path), None, None, baselines=("synflw",))
+
+
+def test_selection_notes_name_the_pick_and_its_place_in_the_space(tmp_path):
+    from harness.stability import _selection_notes
+    from harness.store import Cell
+
+    cfg = {"space": {"name": "nb201"}, "seed": 1}
+    picked = {"selected": {"arch": "|a~0|", "ground_truth": {
+        "nb201/csv:cifar10/test/accuracy@mean": {"value": 91.79, "fraction_better": 0.3636},
+    }}}
+    cells = [Cell(tmp_path, cfg, picked, "darts"), Cell(tmp_path, cfg, {}, "spos")]
+    notes = _selection_notes(cells)
+    assert notes == ["SELECTED nb201/darts seed 1: |a~0| — csv 91.79 (top 36.4 % of the space)"]
