@@ -33,6 +33,7 @@ REPORT_SCHEMA: dict[str, str] = {
     "epochs": "snapshot epochs used within a run (the last K)",
     "final_epoch": "the final snapshot epoch",
     "n_archs": "architectures ranked",
+    "train_mimg_paths": "training compute behind the final snapshot: millions of (image x path) passes, mean over seeds",
     "tau_mean / tau_sd": "Kendall tau at the final snapshot: mean and sd (ddof=1) over seeds",
     "tau_lastk_mean / tau_lastk_sd": "Kendall tau over the last K snapshots within a run: mean and sd per run, averaged over seeds",
     "seed_pairwise_tau": "mean Kendall tau between the final-snapshot rankings of different seeds (no ground truth involved)",
@@ -69,6 +70,7 @@ def _pm(mean: float, sd: float, digits: int = 3) -> str:
 HEADER = [
     "strategy", "ground truth", "tau (final)", "tau (last K, within run)", "seed-vs-seed tau",
     "snapshot-vs-snapshot tau", "hit@1%", "hit@5%", "hit@10%", "BR@1%", "tau top10%", "seeds", "epochs",
+    "compute (M img×path)",
 ]
 
 
@@ -82,6 +84,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             _f(r["seed_pairwise_tau"]), _f(r["snapshot_pairwise_tau"]),
             *(_pm(r[f"{m}_mean"], r[f"{m}_sd"]) for m in ("hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")),
             str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-", r["epochs"] or "-",
+            _f(r["train_mimg_paths"], 3) if r["kind"] == "supernet" else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

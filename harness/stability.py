@@ -60,7 +60,7 @@ class Analysis:
 def table_columns() -> list[str]:
     """Column order of ``Analysis.table`` (and of the report CSV)."""
     cols = ["space", "protocol", "kind", "label", "ground_truth", "score", "n_seeds", "seeds", "epochs",
-            "final_epoch", "n_archs", "tau_mean", "tau_sd", "tau_lastk_mean", "tau_lastk_sd",
+            "final_epoch", "n_archs", "train_mimg_paths", "tau_mean", "tau_sd", "tau_lastk_mean", "tau_lastk_sd",
             "seed_pairwise_tau", "snapshot_pairwise_tau"]
     for m in SEED_METRICS[1:]:
         cols += [f"{m}_mean", f"{m}_sd"]
@@ -295,6 +295,20 @@ def analyse(
     )
 
 
+def _training_compute(cell: Cell, epoch: int) -> float:
+    """Millions of (training image x path) forward/backward passes behind the snapshot at ``epoch``.
+
+    The unit in which strategies are compared at equal compute: FairNAS's 5 paths on one image
+    count 5, SPOS's one path counts 1. NaN for cells that predate the recorded schedule.
+    """
+    try:
+        sched = cell.config["schedule"]
+        per_epoch = float(sched["path_passes"]) / int(sched["epochs"])
+        return per_epoch * epoch * int(cell.config["protocol"]["batch_size"]) / 1e6
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return float("nan")
+
+
 def _supernet_rows(
     g: _Group, rows: pd.DataFrame, scores: dict[str, pd.DataFrame], last_k: int | None, score: str, notes: list[str]
 ) -> list[dict[str, Any]]:
@@ -322,6 +336,7 @@ def _supernet_rows(
         "n_seeds": len(hashes), "seeds": ",".join(str(c.seed) for c in g.cells),
         "epochs": ",".join(str(e) for e in sorted({e for v in used.values() for e in v})),
         "final_epoch": max(final.values()), "n_archs": len(archs),
+        "train_mimg_paths": float(np.mean([_training_compute(c, final[c.cell_hash]) for c in g.cells])),
         "seed_pairwise_tau": seed_tau, "snapshot_pairwise_tau": snap_tau,
     }
     out = []

@@ -157,3 +157,21 @@ def test_selection_notes_name_the_pick_and_its_place_in_the_space(tmp_path):
     cells = [Cell(tmp_path, cfg, picked, "darts"), Cell(tmp_path, cfg, {}, "spos")]
     notes = _selection_notes(cells)
     assert notes == ["SELECTED nb201/darts seed 1: |a~0| — csv 91.79 (top 36.4 % of the space)"]
+
+
+@needs_data()
+def test_report_states_the_training_compute_behind_each_row(report):
+    """Equal-compute comparisons are checkable: images x paths behind the final snapshot, per strategy."""
+    _, files, root = report
+    table = pd.read_csv(files.csv)
+    sup = table[table["kind"] == "supernet"]
+    assert (sup["train_mimg_paths"] > 0).all()
+    assert table[table["kind"] != "supernet"]["train_mimg_paths"].isna().all()
+    from harness.store import scan
+
+    cell = scan(root).cells[0]
+    sched, batch = cell.config["schedule"], cell.config["protocol"]["batch_size"]
+    row = sup[sup["label"] == cell.label].iloc[0]
+    # Every cell of the shared fixture runs its whole schedule, so the final snapshot is the last epoch.
+    assert row["final_epoch"] == sched["epochs"]
+    assert row["train_mimg_paths"] == pytest.approx(sched["path_passes"] * batch / 1e6)
