@@ -128,13 +128,16 @@ def _forever(batches: Iterable) -> Iterator:
 
 def ours_train_step(
     model: nn.Module, opt: torch.optim.Optimizer, sched: Any, params: list[nn.Parameter],
-    x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any],
+    x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any], autocast: str | None = None,
 ) -> torch.Tensor:
     """One optimizer step exactly as ``run_cell`` takes it; returns the (device) loss, no sync."""
+    from harness.evaluator import precision
+
     opt.zero_grad(set_to_none=True)
     total = torch.zeros((), device=x.device)
     for arch in paths:
-        loss = nn.functional.cross_entropy(model(x, arch), y) / len(paths)
+        with precision(x.device, autocast):
+            loss = nn.functional.cross_entropy(model(x, arch).float(), y) / len(paths)
         loss.backward()
         total += loss.detach()
     nn.utils.clip_grad_norm_(params, _GRAD_CLIP)
@@ -143,7 +146,9 @@ def ours_train_step(
     return total
 
 
-def _ours_training(C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device) -> float:
+def _ours_training(
+    C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device, autocast: str | None = None
+) -> float:
     """Seconds for ``steps`` timed steps of the harness's training loop."""
     from harness.data import TensorBatches
     from harness.seeding import numpy_stream, torch_stream
@@ -162,7 +167,7 @@ def _ours_training(C: int, N: int, batch_size: int, steps: int, warmup: int, see
 
     def step(i: int) -> None:
         x, y = next(batches)
-        ours_train_step(model, opt, sched, params, x, y, strategy.paths(i))
+        ours_train_step(model, opt, sched, params, x, y, strategy.paths(i), autocast)
 
     return _timed(step, warmup, steps, device)
 
@@ -235,7 +240,8 @@ def _naive_training(C: int, N: int, batch_size: int, steps: int, warmup: int, se
 
 
 def _scoring(
-    C: int, N: int, archs: list[Any], warmup: int, calib_images: int, eval_images: int, seed: int, device: torch.device
+    C: int, N: int, archs: list[Any], warmup: int, calib_images: int, eval_images: int, seed: int, device: torch.device,
+    autocast: str | None = None,
 ) -> tuple[float, float]:
     """Seconds to score ``archs`` the harness's way and the naive way (after ``warmup`` archs untimed)."""
     from harness.data import TensorBatches
@@ -256,7 +262,7 @@ def _scoring(
     evalb = list(TensorBatches(eval_x, eval_y, device=device, batch_size=_protocol_default("eval_batch_size"), channels_last=True))
 
     def ours(batch_archs: list[Any]) -> None:
-        score_architectures(model, batch_archs, [str(a) for a in batch_archs], evalb, "recalibrate", calib)
+        score_architectures(model, batch_archs, [str(a) for a in batch_archs], evalb, "recalibrate", calib, autocast=autocast)
 
     if warm:
         ours(warm)
@@ -293,7 +299,7 @@ def _scoring(
 
 def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
     """One of k processes: train like a cell, timing only after all k are warm."""
-    C, N, batch_size, steps, warmup, seed, device_str, threads = args
+    C, N, batch_size, steps, warmup, seed, device_str, threads, autocast = args
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device_str)
@@ -316,7 +322,7 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
                 barrier.wait()
                 t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
             x, y = next(batches)
-            ours_train_step(model, opt, sched, params, x, y, strategy.paths(i))
+            ours_train_step(model, opt, sched, params, x, y, strategy.paths(i), autocast)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         queue.put((t0, time.perf_counter(), None))
@@ -325,7 +331,10 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
         queue.put((0.0, 0.0, f"{type(e).__name__}: {e}"))
 
 
-def _aggregate(k: int, C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device) -> float:
+def _aggregate(
+    k: int, C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device,
+    autocast: str | None = None,
+) -> float:
     """Total images/s of ``k`` spawned processes each running the ours-training loop."""
     import multiprocessing as mp
 
@@ -335,7 +344,7 @@ def _aggregate(k: int, C: int, N: int, batch_size: int, steps: int, warmup: int,
     # on a GPU the processes share the device.
     threads = max(1, torch.get_num_threads() // k) if device.type == "cpu" else 0
     procs = [
-        ctx.Process(target=_cell_worker, args=((C, N, batch_size, steps, max(1, warmup), seed + j, str(device), threads), barrier, queue))
+        ctx.Process(target=_cell_worker, args=((C, N, batch_size, steps, max(1, warmup), seed + j, str(device), threads, autocast), barrier, queue))
         for j in range(k)
     ]
     for p in procs:
@@ -360,7 +369,7 @@ def _aggregate(k: int, C: int, N: int, batch_size: int, steps: int, warmup: int,
 def run_bench(
     device: str = "auto", C: int = 16, N: int = 5, batch_size: int = 256, steps: int = 30, warmup: int = 5,
     score_archs: int = 20, calib_images: int = 2048, eval_images: int = 5120, cells: tuple[int, ...] = (1,),
-    seed: int = 0, threads: int | None = None,
+    seed: int = 0, threads: int | None = None, autocast: str | None = None,
 ) -> dict[str, Any]:
     """Training images/s and scoring archs/s of the harness vs a naive loop on one device, plus k-cell aggregates.
 
@@ -377,18 +386,21 @@ def run_bench(
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return run_bench(device, C, N, batch_size, steps, warmup, score_archs, calib_images, eval_images, cells, seed)
+            return run_bench(device, C, N, batch_size, steps, warmup, score_archs, calib_images, eval_images, cells, seed,
+                             autocast=autocast)
         finally:
             torch.set_num_threads(previous)
     from harness.seeding import numpy_stream
     from harness.train import provenance
     from spaces import SPACES
 
-    t_ours = _ours_training(C, N, batch_size, steps, warmup, seed, dev)
+    if autocast not in (None, "bf16"):
+        raise WsbenchError(f"bench: --autocast must be bf16 (or left out for float32), got {autocast!r}")
+    t_ours = _ours_training(C, N, batch_size, steps, warmup, seed, dev, autocast)
     t_naive = _naive_training(C, N, batch_size, steps, warmup, seed, dev)
     space, rng = SPACES.get("nb201"), numpy_stream(seed, "archset")
     archs = [space.sample(rng) for _ in range(score_archs)]
-    s_ours, s_naive = _scoring(C, N, archs, min(warmup, score_archs), calib_images, eval_images, seed, dev)
+    s_ours, s_naive = _scoring(C, N, archs, min(warmup, score_archs), calib_images, eval_images, seed, dev, autocast)
 
     def train_fig(seconds: float) -> dict[str, float]:
         return {"images_per_s": steps * batch_size / seconds, "ms_per_step": 1000.0 * seconds / steps}
@@ -399,7 +411,7 @@ def run_bench(
     train = {"ours": train_fig(t_ours), "naive": train_fig(t_naive)}
     score = {"ours": score_fig(s_ours), "naive": score_fig(s_naive)}
     aggregate = [
-        {"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev)}
+        {"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)}
         for k in sorted(set(cells)) if k > 1
     ]
     ratios = {
@@ -415,7 +427,7 @@ def run_bench(
     config = {
         "device": str(dev), "C": C, "N": N, "batch_size": batch_size, "steps": steps, "warmup": warmup,
         "score_archs": score_archs, "calib_images": calib_images, "eval_images": eval_images,
-        "cells": list(cells), "seed": seed, "channels_last": True, "strategy": "spos-uniform",
+        "cells": list(cells), "seed": seed, "channels_last": True, "autocast": autocast, "strategy": "spos-uniform",
         "ours_calib_batch": min(_protocol_default("calib_batch_size"), calib_images),
         "ours_eval_batch": _protocol_default("eval_batch_size"), "naive_batch": NAIVE_BATCH,
     }
@@ -440,7 +452,8 @@ def format_bench(result: dict[str, Any]) -> str:
     c, p, t, s, r = result["config"], result["provenance"], result["train"], result["score"], result["ratios"]
     lines = [
         f"wsbench bench on {c['device']} ({p['device_name']}), torch {p['torch']}, {p['torch_threads']} threads",
-        f"NB201 supernet C={c['C']} N={c['N']}, batch {c['batch_size']}, {c['steps']} timed steps after {c['warmup']} warmup, seed {c['seed']}",
+        f"NB201 supernet C={c['C']} N={c['N']}, batch {c['batch_size']}, {c['steps']} timed steps after {c['warmup']} warmup, seed {c['seed']}"
+        + (f", ours under {c['autocast']} autocast" if c.get("autocast") else ""),
         "",
         f"{'figure':<28}{'ours':>12}{'naive':>12}{'ours/naive':>12}",
         f"{'train images/s':<28}{t['ours']['images_per_s']:>12.1f}{t['naive']['images_per_s']:>12.1f}{r['train_images_per_s']:>11.2f}x",
@@ -459,7 +472,7 @@ def format_bench(result: dict[str, Any]) -> str:
 
 def bench_command(
     device: str = "auto", C: int = 16, N: int = 5, batch_size: int = 256, steps: int = 30,
-    cells: str | Sequence[int] = "1", threads: int | None = None,
+    cells: str | Sequence[int] = "1", threads: int | None = None, autocast: str | None = None,
 ) -> str:
     """What ``wsbench bench`` prints; ``cells`` may be a comma list such as ``"1,4"``."""
     if isinstance(cells, str):
@@ -469,4 +482,5 @@ def bench_command(
             raise WsbenchError(f"bench: --cells must be comma-separated integers such as 1,4; got {cells!r}") from None
     else:
         parsed = tuple(cells)
-    return format_bench(run_bench(device=device, C=C, N=N, batch_size=batch_size, steps=steps, cells=parsed, threads=threads))
+    return format_bench(run_bench(device=device, C=C, N=N, batch_size=batch_size, steps=steps, cells=parsed,
+                                  threads=threads, autocast=autocast))

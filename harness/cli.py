@@ -97,7 +97,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import bench_command
 
     print(bench_command(device=args.device, C=args.C, N=args.N, batch_size=args.batch_size,
-                        steps=args.steps, cells=args.cells, threads=args.threads))
+                        steps=args.steps, cells=args.cells, threads=args.threads, autocast=args.autocast))
     return 0
 
 
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=30, help="timed training steps (after 5 warmup steps)")
     b.add_argument("--cells", default="1", help="comma list of cells run at once, e.g. 1,4 (aggregate images/s)")
     b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: as set)")
+    b.add_argument("--autocast", default=None, help="bf16: run ours (training and scoring) under bfloat16 autocast")
     b.set_defaults(func=_cmd_bench)
 
     ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")

@@ -34,6 +34,17 @@ class ArchScore:
     loss: float
 
 
+def precision(device: torch.device | str, autocast: str | None) -> contextlib.AbstractContextManager:
+    """The forward-pass precision context: float32 (``None``) or bfloat16 autocast (``"bf16"``)."""
+    if autocast is None:
+        return contextlib.nullcontext()
+    if autocast != "bf16":
+        from harness.errors import unknown
+
+        raise unknown("autocast mode", autocast, ["bf16"])
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
 def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
@@ -95,8 +106,12 @@ def score_architectures(
     bn_mode: str,
     calib_batches: Sequence[Batch] = (),
     progress: bool = False,
+    autocast: str | None = None,
 ) -> pd.DataFrame:
-    """Score each architecture; returns a frame with columns arch, accuracy, loss (in input order)."""
+    """Score each architecture; returns a frame with columns arch, accuracy, loss (in input order).
+
+    ``autocast="bf16"`` runs the forwards under bfloat16 autocast (BN statistics and the loss stay float32).
+    """
     if bn_mode not in BN_MODES:
         from harness.errors import unknown
 
@@ -110,7 +125,8 @@ def score_architectures(
         from tqdm import tqdm
 
         it = tqdm(it, desc="scoring", unit="arch", leave=False)
-    with preserved_state(model):
+    device = next(model.parameters()).device
+    with preserved_state(model), precision(device, autocast):
         for i in it:
             if bn_mode == "recalibrate":
                 recalibrate_bn(model, archs[i], calib_batches)

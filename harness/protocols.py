@@ -31,6 +31,9 @@ class Protocol:
     subset: int | None = None  # keep at most this many images per part (class-balanced)
     augment: bool = True
     channels_last: bool = True  # NHWC activations: about 2x faster on CPU for this network
+    # Mixed precision for training and scoring forwards: None (float32) or "bf16" (torch.autocast
+    # to bfloat16; no loss scaling needed). Off by default: its effect on rankings is a measurement.
+    autocast: str | None = None
     # optimisation (per-step cosine from lr to lr_min, as NB201's supernet training)
     epochs: int = 250
     batch_size: int = 64
@@ -68,6 +71,8 @@ class Protocol:
             raise WsbenchError(
                 f"protocol {self.name!r}: snapshot epochs {list(self.snapshot_epochs)} must be non-empty and within 1..{self.epochs}"
             )
+        if self.autocast not in (None, "bf16"):
+            raise WsbenchError(f"protocol {self.name!r}: autocast must be unset (float32) or 'bf16', got {self.autocast!r}")
         if self.bn_mode not in ("recalibrate", "batch", "running"):
             raise WsbenchError(f"protocol {self.name!r}: bn_mode must be recalibrate, batch or running, got {self.bn_mode!r}")
         if self.archset not in ("all", "unique", "sample", "ground-truth", "ground-truth-sample"):
@@ -82,9 +87,20 @@ class Protocol:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for provenance and hashing."""
-        return dataclasses.asdict(self)
+        """Plain dict for provenance and hashing.
 
+        Fields added after cells were first run appear only when set, so an existing cell keeps its
+        hash (and its results) as long as it does not use them.
+        """
+        d = dataclasses.asdict(self)
+        for name in _LATER_FIELDS:
+            if d[name] is None:
+                del d[name]
+        return d
+
+
+#: Fields added after 0.1.0 cells existed; hashed only when set (see ``Protocol.to_dict``).
+_LATER_FIELDS = ("autocast",)
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 

@@ -32,7 +32,7 @@ import harness
 from harness import metrics as M
 from harness.archsets import build_archset
 from harness.errors import WsbenchError
-from harness.evaluator import score_architectures
+from harness.evaluator import precision, score_architectures
 from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.ground_truth import GroundTruthTable, load_ground_truth
 from harness.protocols import Protocol
@@ -354,12 +354,14 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
             strategy.before_step(step, model, opt)
             if arch_batches is not None:
                 xa, ya = next(arch_batches)  # both halves have the same number of batches
-                strategy.arch_step(step, model, xa, ya)
+                with precision(device, p.autocast):
+                    strategy.arch_step(step, model, xa, ya)
             paths = strategy.paths(step)
             opt.zero_grad(set_to_none=True)
             for arch in paths:
-                logits = model(x, arch)
-                loss = crit(logits, y) / len(paths)
+                with precision(device, p.autocast):
+                    logits = model(x, arch)
+                    loss = crit(logits.float(), y) / len(paths)
                 loss.backward()
                 loss_sum += loss.detach() * len(y)
                 hits = (logits.argmax(1) == y).sum()
@@ -387,7 +389,8 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         if epoch + 1 in snapshot_epochs:
             t1 = time.perf_counter()
             scores = score_architectures(
-                model, archs, arch_ids, data.eval_batches, p.bn_mode, data.calib_batches, progress=progress
+                model, archs, arch_ids, data.eval_batches, p.bn_mode, data.calib_batches, progress=progress,
+                autocast=p.autocast,
             )
             scores.insert(0, "epoch", epoch + 1)
             atomic_write_text(out / "scores" / f"epoch_{epoch + 1:03d}.csv", scores.to_csv(index=False))

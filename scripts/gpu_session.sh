@@ -41,7 +41,8 @@ start)
   python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
   # Speed first, on a quiet GPU (#5): batch 64 latency, batch 256 one cell and k cells at once.
   (cd "$SRC" && $WS bench --device cuda --C 16 --N 5 --batch-size 64 --steps 200 --cells 1 && \
-                $WS bench --device cuda --C 16 --N 5 --batch-size 256 --steps 100 --cells 1,4,7) 2>&1 | tee "$OUT/bench.txt"
+                $WS bench --device cuda --C 16 --N 5 --batch-size 256 --steps 100 --cells 1,4,7 && \
+                $WS bench --device cuda --C 16 --N 5 --batch-size 256 --steps 100 --autocast bf16) 2>&1 | tee "$OUT/bench.txt"
   cd "$SRC"
   for m in ${WSBENCH_GPU_MATRICES:-gpu-compare gpu-nb101}; do
     setsid nohup $WS matrix run "$m" --threads 2 > "$RUN/logs/$m.log" 2>&1 < /dev/null &

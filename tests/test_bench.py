@@ -111,3 +111,14 @@ def test_cuda_without_gpu_says_how_to_fix(monkeypatch):
 def test_cells_text_is_parsed():
     with pytest.raises(WsbenchError, match="comma-separated"):
         B.bench_command(device="cpu", cells="1,x")
+
+
+def test_bench_autocast_is_recorded_and_validated():
+    from harness.bench import run_bench
+
+    r = run_bench(device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1,
+                  calib_images=32, eval_images=32, autocast="bf16")
+    assert r["config"]["autocast"] == "bf16" and r["train"]["ours"]["images_per_s"] > 0
+    with pytest.raises(WsbenchError, match="--autocast must be bf16"):
+        run_bench(device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1,
+                  calib_images=32, eval_images=32, autocast="fp16")

@@ -100,3 +100,37 @@ def test_unknown_bn_mode_is_a_one_line_error():
     model = _trained_supernet(steps=1)
     with pytest.raises(WsbenchError, match="unknown BN mode 'recal'.*did you mean 'recalibrate'"):
         score_architectures(model, [CONV], ["a"], _balanced_batches(), "recal")
+
+
+def test_bf16_autocast_scoring_is_close_to_float32_but_not_identical():
+    model = _trained_supernet()
+    calib, evalb = _balanced_batches(seed=7), _balanced_batches(seed=8)
+    archs = [CONV, (3, 2, 3, 1, 3, 3), (2, 2, 2, 2, 2, 2), (1, 3, 0, 3, 1, 3)]
+    ids = [str(a) for a in archs]
+    fp32 = score_architectures(model, archs, ids, evalb, "recalibrate", calib)
+    bf16 = score_architectures(model, archs, ids, evalb, "recalibrate", calib, autocast="bf16")
+    assert not np.array_equal(fp32["loss"].to_numpy(), bf16["loss"].to_numpy())  # autocast really ran
+    np.testing.assert_allclose(bf16["loss"], fp32["loss"], rtol=0.05, atol=0.02)
+    assert (np.abs(bf16["accuracy"] - fp32["accuracy"]) <= 5.0).all()
+
+
+def test_unknown_autocast_mode_is_a_one_line_error():
+    from harness.errors import WsbenchError
+    from harness.protocols import PROTOCOLS
+
+    with pytest.raises(WsbenchError, match="autocast must be unset .* or 'bf16', got 'fp16'"):
+        PROTOCOLS.get("quick").replace(autocast="fp16")
+    with pytest.raises(WsbenchError, match="unknown autocast mode 'fp8'"):
+        score_architectures(_trained_supernet(steps=1), [CONV], ["c"], _balanced_batches(), "batch", autocast="fp8")
+
+
+def test_autocast_is_hashed_only_when_set():
+    """Protocol fields added later must not change the hashes (and so the results) of existing cells."""
+    from harness.protocols import PROTOCOLS
+    from harness.train import CellSpec
+
+    quick = PROTOCOLS.get("quick")
+    assert "autocast" not in quick.to_dict() and quick.to_dict().get("autocast") is None
+    plain = CellSpec("nb201", "spos", quick, 0).cell_hash()
+    assert CellSpec("nb201", "spos", quick.replace(autocast="bf16"), 0).cell_hash() != plain
+    assert CellSpec("nb201", "spos", quick.replace(autocast=None), 0).cell_hash() == plain

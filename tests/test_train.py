@@ -127,3 +127,11 @@ def test_equal_compute_scales_epochs_by_paths_per_step():
     # Bi-level (GDAS: 2 passes per step on half-length epochs): the same epochs as SPOS.
     assert effective_schedule(p, 2, 0.5) == (20, (16, 18, 20))
     assert effective_schedule(p, 8, 0.5) == (5, (4, 5))  # DARTS
+
+
+def test_bf16_autocast_cell_runs_and_records_its_precision(tmp_path):
+    bf16 = TINY.replace(name="tiny-bf16", epochs=1, snapshot_epochs=(1,), autocast="bf16")
+    result = run_cell(_spec(protocol=bf16), root=tmp_path, log=_quiet)
+    config = json.loads((_spec(protocol=bf16).run_dir(tmp_path) / "config.json").read_text())
+    assert config["protocol"]["autocast"] == "bf16"
+    assert result["steps"] == 6 and all(pd.notna(r["value"]) for r in result["metrics"])
