@@ -50,10 +50,16 @@ class PartitionedSupernet(nn.Module):
         self.parts = nn.ModuleList([base] + [copy.deepcopy(base) for _ in range(parts - 1)])
         self.route = route
         self.register_buffer("is_split", torch.tensor(bool(split)))
+        # A host copy of the flag: reading the buffer on a GPU would sync the device on every forward.
+        self.split_done = bool(split)
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._sync_flag())
+
+    def _sync_flag(self) -> None:
+        self.split_done = bool(self.is_split)
 
     def part_of(self, arch: Any) -> int:
         """Index of the copy that trains and scores ``arch``."""
-        return int(self.route(arch)) if bool(self.is_split) else 0
+        return int(self.route(arch)) if self.split_done else 0
 
     def split(self) -> None:
         """Copy the weights (and BN statistics) of copy 0 into every other copy; route from now on."""
@@ -61,6 +67,7 @@ class PartitionedSupernet(nn.Module):
         for part in self.parts[1:]:
             part.load_state_dict(state)
         self.is_split.fill_(True)
+        self.split_done = True
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
         return self.parts[self.part_of(arch)](x, arch)
@@ -87,7 +94,7 @@ class _Partitioned(Strategy):
         return PartitionedSupernet(model, self.num_parts(), self.route, split=self._split_at == 0)
 
     def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
-        if not bool(model.is_split) and step >= self._split_at:
+        if not model.split_done and step >= self._split_at:
             model.split()
             # Momentum buffers belong to copy 0's history; clearing them starts every copy alike.
             optimizer.state.clear()
