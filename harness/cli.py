@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 
 
 def _cmd_gt(args: argparse.Namespace) -> int:
     fields = (args.source, args.dataset, args.split, args.metric, args.seed_reduction)
     if not any(fields):
-        from harness.gt_report import gt_report
+        from harness.analysis.gt_report import gt_report
 
         print(gt_report(args.space, bootstrap=args.bootstrap, seed=args.seed))
         return 0
@@ -25,7 +25,7 @@ def _cmd_gt(args: argparse.Namespace) -> int:
             "a ground-truth query needs all of --source, --dataset, --split, --metric and --seed-reduction"
         )
     from harness.fileio import atomic_write_text
-    from harness.ground_truth import load_ground_truth
+    from harness.api.ground_truth import load_ground_truth
 
     table = load_ground_truth(args.space, *fields)
     series = table.as_series().sort_values(ascending=not table.higher_is_better)
@@ -39,7 +39,7 @@ def _cmd_gt(args: argparse.Namespace) -> int:
 
 
 def _cmd_arch(args: argparse.Namespace) -> int:
-    from harness.ground_truth import GROUND_TRUTHS, load_ground_truth
+    from harness.api.ground_truth import GROUND_TRUTHS, load_ground_truth
     from spaces import SPACES
 
     space = SPACES.get(args.space)
@@ -61,7 +61,7 @@ def _cmd_arch(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import report_command
+    from harness.analysis.report import report_command
 
     baselines = tuple(b for b in (args.baselines or "").split(",") if b)
     print(report_command(args.root, args.out, args.last_k, baselines=baselines, partial=args.partial))
@@ -69,7 +69,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
-    from harness.executor import run_command, status_command
+    from harness.run.executor import run_command, status_command
 
     if args.matrix_command == "run":
         return run_command(args.matrix, workers=args.workers, threads=args.threads)
@@ -80,7 +80,7 @@ def _cmd_regression(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from harness import regression as R
+    from harness.run import regression as R
 
     with tempfile.TemporaryDirectory(prefix="wsbench-regression-") as tmp:
         if args.write:
@@ -94,7 +94,7 @@ def _cmd_regression(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import bench_command
+    from harness.run.bench import bench_command
 
     print(bench_command(device=args.device, C=args.C, N=args.N, batch_size=args.batch_size,
                         steps=args.steps, cells=args.cells, threads=args.threads, autocast=args.autocast))
@@ -102,14 +102,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from harness.plugins import list_plugins
+    from harness.api.plugins import list_plugins
 
     print(list_plugins())
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from harness.reproduce import reproduce
+    from harness.run.reproduce import reproduce
 
     print(reproduce(args.profile, device=args.device))
     return 0
@@ -118,8 +118,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
-    from harness.protocols import PROTOCOLS
-    from harness.train import CellSpec, run_cell
+    from harness.engine.protocols import PROTOCOLS
+    from harness.engine.loop import CellSpec, run_cell
 
     protocol = PROTOCOLS.get(args.protocol)
     changes = {k: v for k, v in (("epochs", args.epochs), ("C", args.C), ("N", args.N)) if v is not None}

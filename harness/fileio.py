@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CorruptDataError
+from harness.api.errors import CorruptDataError
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

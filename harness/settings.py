@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.errors import DataMissingError
+from harness.api.errors import DataMissingError
 
 DATA_ENV = "WSBENCH_DATA"
 CACHE_ENV = "WSBENCH_CACHE"

@@ -1,7 +1,7 @@
 """Search spaces. Each space lives in ``spaces/<name>/`` with its encoding, costs, supernet and
 ground-truth adapters, and is registered in ``SPACES`` (lazily, so listing imports nothing heavy)."""
 
-from harness.registry import Registry
+from harness.api.registry import Registry
 
 SPACES: Registry = Registry("search space")
 SPACES.add_lazy("nb201", "spaces.nb201:SPACE")

@@ -1,6 +1,6 @@
 """Weight-sharing strategies: small registered, versioned plugins; the harness owns the loop."""
 
-from harness.registry import Registry
+from harness.api.registry import Registry
 
 STRATEGIES: Registry = Registry("strategy")
 STRATEGIES.add_lazy("spos", "strategies.spos:SPOS")

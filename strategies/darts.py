@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.errors import WsbenchError
-from strategies.base import Strategy
+from harness.api.errors import WsbenchError
+from harness.api.strategy import Strategy
 from strategies.fairnas import edge_op_shape
 
 #: Spaces whose supernet accepts an op-weight tensor as ``arch``.

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WsbenchError
-from strategies.base import Strategy
+from harness.api.errors import WsbenchError
+from harness.api.strategy import Strategy
 
 
 def edge_op_shape(space: Any) -> tuple[int, int]:

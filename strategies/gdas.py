@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from strategies.darts import Bilevel, _number
 
 

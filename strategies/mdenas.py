@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WsbenchError
-from strategies.base import Strategy
+from harness.api.errors import WsbenchError
+from harness.api.strategy import Strategy
 from strategies.fairnas import edge_op_shape
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from strategies.spos import SPOS
 
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.errors import WsbenchError
-from strategies.base import Strategy
+from harness.api.errors import WsbenchError
+from harness.api.strategy import Strategy
 from strategies.fairnas import edge_op_shape
 
 
@@ -149,7 +149,7 @@ class Grouping(_Partitioned):
         super().__init__(space, rng, **options)
         by = self.options["by"]
         if by not in ("edges", "random"):
-            from harness.errors import unknown
+            from harness.api.errors import unknown
 
             raise unknown("grouping 'by'", by, ["edges", "random"])
         if by == "edges":

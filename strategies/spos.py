@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies.base import Strategy
+from harness.api.strategy import Strategy
 
 
 class SPOS(Strategy):
@@ -32,7 +32,7 @@ class SPOS(Strategy):
         super().__init__(space, rng, **options)
         sampling = self.options["sampling"]
         if sampling not in ("uniform", "deisomorphic"):
-            from harness.errors import unknown
+            from harness.api.errors import unknown
 
             raise unknown("SPOS sampling", sampling, ["uniform", "deisomorphic"])
         self._classes = space.isomorphism_classes() if sampling == "deisomorphic" else None

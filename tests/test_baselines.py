@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conftest import needs_data
-from harness.baselines import BASELINES, baseline_metrics, score_baseline, training_minibatch
-from harness.errors import WsbenchError
-from harness.ground_truth import GroundTruthQuery, GroundTruthTable
-from harness.zero_cost import JACOB_K, jacob_cov_from_rows
+from harness.analysis.baselines import BASELINES, baseline_metrics, score_baseline, training_minibatch
+from harness.api.errors import WsbenchError
+from harness.api.ground_truth import GroundTruthQuery, GroundTruthTable
+from harness.analysis.zero_cost import JACOB_K, jacob_cov_from_rows
 from spaces import SPACES
 from spaces.nb201.cost import arch_cost
 

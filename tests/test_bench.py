@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import bench as B
-from harness.errors import WsbenchError
+from harness.run import bench as B
+from harness.api.errors import WsbenchError
 
 TINY = dict(device="cpu", C=4, N=1, batch_size=32, steps=3, warmup=1, score_archs=3,
             calib_images=64, eval_images=128, threads=1)
@@ -114,7 +114,7 @@ def test_cells_text_is_parsed():
 
 
 def test_bench_autocast_is_recorded_and_validated():
-    from harness.bench import run_bench
+    from harness.run.bench import run_bench
 
     r = run_bench(device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1,
                   calib_images=32, eval_images=32, autocast="bf16")

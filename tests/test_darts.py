@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import needs_data
-from harness.errors import WsbenchError
-from harness.protocols import PROTOCOLS
-from harness.seeding import numpy_stream
+from harness.api.errors import WsbenchError
+from harness.engine.protocols import PROTOCOLS
+from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from spaces.nb201.supernet import NB201Supernet
 from strategies import STRATEGIES
@@ -148,7 +148,7 @@ def test_bad_options_are_one_line_errors(opts):
 @needs_data()
 @pytest.mark.parametrize("name", ["darts", "gdas"])
 def test_interrupted_cell_resumes_to_identical_numbers_and_records_the_pick(name, tmp_path):
-    from harness.train import CellSpec, run_cell
+    from harness.engine.loop import CellSpec, run_cell
 
     spec = CellSpec("nb201", name, TINY, seed=0)
     straight = run_cell(spec, root=tmp_path / "a", log=lambda *_: None)

@@ -19,11 +19,11 @@ import pytest
 import torch
 from PIL import Image
 
-from harness import cifar10
-from harness.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10
+from harness.data import cifar10
+from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10
 from harness.data import TensorBatches, crop_flip
-from harness.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
-from harness.splits import SPLITS, get_split
+from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
+from harness.data.splits import SPLITS, get_split
 
 # ----------------------------------------------------------------------------- fixtures
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evaluator import preserved_state, recalibrate_bn, score_architectures
+from harness.engine.evaluator import preserved_state, recalibrate_bn, score_architectures
 from spaces.nb201.supernet import NB201Supernet
 
 ALL_NONE = (0, 0, 0, 0, 0, 0)
@@ -95,7 +95,7 @@ def test_recalibration_is_exact_average_over_batches():
 
 
 def test_unknown_bn_mode_is_a_one_line_error():
-    from harness.errors import WsbenchError
+    from harness.api.errors import WsbenchError
 
     model = _trained_supernet(steps=1)
     with pytest.raises(WsbenchError, match="unknown BN mode 'recal'.*did you mean 'recalibrate'"):
@@ -115,8 +115,8 @@ def test_bf16_autocast_scoring_is_close_to_float32_but_not_identical():
 
 
 def test_unknown_autocast_mode_is_a_one_line_error():
-    from harness.errors import WsbenchError
-    from harness.protocols import PROTOCOLS
+    from harness.api.errors import WsbenchError
+    from harness.engine.protocols import PROTOCOLS
 
     with pytest.raises(WsbenchError, match="autocast must be unset .* or 'bf16', got 'fp16'"):
         PROTOCOLS.get("quick").replace(autocast="fp16")
@@ -126,8 +126,8 @@ def test_unknown_autocast_mode_is_a_one_line_error():
 
 def test_autocast_is_hashed_only_when_set():
     """Protocol fields added later must not change the hashes (and so the results) of existing cells."""
-    from harness.protocols import PROTOCOLS
-    from harness.train import CellSpec
+    from harness.engine.protocols import PROTOCOLS
+    from harness.engine.loop import CellSpec
 
     quick = PROTOCOLS.get("quick")
     assert "autocast" not in quick.to_dict() and quick.to_dict().get("autocast") is None

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from conftest import needs_data
-from harness.executor import format_status, is_locked, matrix_status, run_matrix
-from harness.matrix import load_matrix
-from harness.train import run_cell
+from harness.run.executor import format_status, is_locked, matrix_status, run_matrix
+from harness.run.matrix import load_matrix
+from harness.engine.loop import run_cell
 
 pytestmark = needs_data()
 
@@ -55,7 +55,7 @@ def reference(matrix_file, tmp_path_factory):
 def _start(matrix_file, root):
     """A matrix run in its own process group (so SIGKILL takes its workers too)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.executor", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
+        [sys.executable, "-m", "harness.run.executor", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
         cwd=REPO, env={**os.environ, "CI": "1"}, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -153,7 +153,7 @@ def test_failed_cell_is_recorded_and_the_rest_finish_then_a_rerun_retries_it(mat
 def test_cuda_matrix_without_gpu_is_a_one_line_error(tmp_path):
     import torch
 
-    from harness.errors import WsbenchError
+    from harness.api.errors import WsbenchError
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")

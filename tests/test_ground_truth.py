@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
+from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
 from harness.fileio import sha256_file
-from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery, load_ground_truth
-from harness.registry import Registry
+from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, load_ground_truth
+from harness.api.registry import Registry
 from spaces.nb201 import ground_truth as gt
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OPS, enumerate_archs, parse_arch_str, to_arch_str
 
@@ -320,7 +320,7 @@ def test_analog_agrees_with_official_csv(monkeypatch):
     analog_or_skip()
     real_csv()
     monkeypatch.setenv("WSBENCH_DATA", REAL_DATA)
-    from harness.metrics import kendall_tau
+    from harness.analysis.metrics import kendall_tau
 
     a = gt.AnalogNASBenchSource().load(q("analog", "cifar10", "test", red="as-published"))
     c = gt.NB201CsvSource().load(q("csv", "cifar10", "test"))

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import gt_report as rep
-from harness import metrics
-from harness.errors import UnknownNameError, WsbenchError
-from harness.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.registry import Registry
+from harness.analysis import gt_report as rep
+from harness.analysis import metrics
+from harness.api.errors import UnknownNameError, WsbenchError
+from harness.api.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.api.registry import Registry
 from spaces.nb201 import ground_truth as gt
 from spaces.nb201.encoding import enumerate_archs, to_arch_str
 

@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from harness.errors import WsbenchError
-from harness.matrix import load_matrix, resolve_matrix, shipped_matrices
+from harness.api.errors import WsbenchError
+from harness.run.matrix import load_matrix, resolve_matrix, shipped_matrices
 
 GOOD = """
 name = "t"
@@ -58,7 +58,7 @@ def test_cells_are_ordered_and_resolved(tmp_path):
 def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compute():
     # `make reproduce` runs this matrix: NB201 x SPOS x seeds 0, 1 (issue 3) and every strategy and
     # training-free baseline beside it (issue 6), all under one equal-compute protocol.
-    from harness.baselines import BASELINES
+    from harness.analysis.baselines import BASELINES
     from strategies import STRATEGIES
 
     m = load_matrix("quick")

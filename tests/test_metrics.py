@@ -1,4 +1,4 @@
-"""Tests for harness.metrics: scipy agreement, hand-worked tie cases, brute-force tie expectations."""
+"""Tests for harness.analysis.metrics: scipy agreement, hand-worked tie cases, brute-force tie expectations."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harness import metrics as M
-from harness.errors import UnknownNameError, WsbenchError
+from harness.analysis import metrics as M
+from harness.api.errors import UnknownNameError, WsbenchError
 
 
 def _pair(n: int, seed: int, noise: float = 1.0, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from conftest import needs_data
-from harness.protocols import PROTOCOLS
-from harness.train import CellSpec, run_cell
+from harness.engine.protocols import PROTOCOLS
+from harness.engine.loop import CellSpec, run_cell
 
 pytestmark = needs_data()
 
@@ -37,7 +37,7 @@ def test_nb101_cell_trains_scores_and_ranks(tmp_path):
     assert result["epochs"] == 2
 
     # The report compares with the full-coverage table and says why the partial one gets no baseline rows.
-    from harness.report import write_report
+    from harness.analysis.report import write_report
 
     files = write_report(tmp_path, tmp_path / "rep", name="r", baselines=("random",))
     table = pd.read_csv(files.csv)

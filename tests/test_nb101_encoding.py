@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from spaces.nb101 import SPACE
 from spaces.nb101.cost import count_params, pytorch_port_params, vertex_channels
 from spaces.nb101.encoding import (

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-from harness.errors import CorruptDataError, UnknownNameError, WsbenchError
-from harness.ground_truth import GroundTruthQuery
+from harness.api.errors import CorruptDataError, UnknownNameError, WsbenchError
+from harness.api.ground_truth import GroundTruthQuery
 from spaces.nb101 import ground_truth as gt
 from spaces.nb101.encoding import make_cell
 from spaces.nb101.sampling import sample_cell
@@ -116,7 +116,7 @@ def test_tfrecord_missing_is_reported(monkeypatch, tmp_path) -> None:
 
 
 def test_crc32c_known_vector_and_registration() -> None:
-    from harness.registry import Registry
+    from harness.api.registry import Registry
     from spaces.nb101.tfrecord import crc32c
 
     assert crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from harness.settings import data_file
 from spaces.nb201.cost import Cost, CostConfigError, arch_cost, cost_table
 from spaces.nb201.encoding import NUM_ARCHS, OP_INDEX, OPS, enumerate_archs, lex_index, parse_arch_str, to_arch_str
@@ -328,7 +328,7 @@ def test_params_rank_correlates_with_cifar10_accuracy(bench):
 def test_damaged_order_resource_is_a_one_line_error(payload, tmp_path, monkeypatch):
     import gzip
 
-    from harness.errors import CorruptDataError
+    from harness.api.errors import CorruptDataError
     from spaces.nb201 import official_order
 
     if payload is not None:  # None: the file is missing altogether

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from spaces.nb201.cost import arch_cost
 from spaces.nb201.encoding import EDGES, OPS, to_arch_str
 from spaces.nb201.ops import ResidualReduction, cell_plan, edge_key, make_op, nodes_reaching_output

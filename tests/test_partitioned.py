@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import needs_data
-from harness.errors import WsbenchError
-from harness.protocols import PROTOCOLS
-from harness.seeding import numpy_stream
+from harness.api.errors import WsbenchError
+from harness.engine.protocols import PROTOCOLS
+from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from strategies.partitioned import FewShot, Grouping, PartitionedSupernet
 
@@ -107,7 +107,7 @@ def test_partitioned_supernet_state_dict_carries_the_split_flag():
 
 @needs_data()
 def test_fewshot_cell_resumes_across_the_split_to_identical_numbers(tmp_path):
-    from harness.train import CellSpec, run_cell
+    from harness.engine.loop import CellSpec, run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
         name="tiny-fewshot", C=4, N=1, subset=600, epochs=3, batch_size=100, snapshot_epochs=(3,),
@@ -140,7 +140,7 @@ def test_before_the_split_fewshot_is_exactly_spos(tmp_path):
     (On a GPU they are not bit-identical: non-deterministic kernels alone then move the ranking; see
     results/published/2026-11-22-h100.)
     """
-    from harness.train import CellSpec, run_cell
+    from harness.engine.loop import CellSpec, run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
         name="tiny-presplit", C=4, N=1, subset=600, epochs=4, batch_size=100, snapshot_epochs=(2,),

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.errors import UnknownNameError, WsbenchError, did_you_mean
-from harness.registry import Registry
+from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
+from harness.api.registry import Registry
 
 
 def test_lazy_entry_imports_on_first_use_and_lists_without_importing():
@@ -37,8 +37,8 @@ def test_did_you_mean_empty_when_nothing_close():
 
 
 def test_project_registries_resolve():
-    from harness.ground_truth import GROUND_TRUTHS
-    from harness.protocols import PROTOCOLS
+    from harness.api.ground_truth import GROUND_TRUTHS
+    from harness.engine.protocols import PROTOCOLS
     from spaces import SPACES
     from strategies import STRATEGIES
 

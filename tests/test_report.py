@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from conftest import needs_data
-from harness.errors import WsbenchError
-from harness.report import report_command, verdicts, write_report
-from harness.stability import table_columns
+from harness.api.errors import WsbenchError
+from harness.analysis.report import report_command, verdicts, write_report
+from harness.analysis.stability import table_columns
 from test_store import shared_cells
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -90,7 +90,7 @@ def test_verdicts_say_plainly_when_params_wins():
 
 @needs_data()
 def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factory):
-    from harness import stability
+    from harness.analysis import stability
 
     _, _, root = report
     out = tmp_path_factory.mktemp("report-baselines")
@@ -111,8 +111,8 @@ def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factor
 @needs_data()
 def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
     """A cell stopped after its first snapshot (e.g. a GPU lease ended) is reportable with --partial."""
-    from harness.protocols import PROTOCOLS
-    from harness.train import CellSpec, run_cell
+    from harness.engine.protocols import PROTOCOLS
+    from harness.engine.loop import CellSpec, run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
         name="tiny-partial", C=4, N=1, subset=600, epochs=3, batch_size=100, snapshot_epochs=(1, 3),
@@ -147,8 +147,8 @@ def test_report_command_rejects_an_unknown_baseline(tmp_path):
 
 
 def test_selection_notes_name_the_pick_and_its_place_in_the_space(tmp_path):
-    from harness.stability import _selection_notes
-    from harness.store import Cell
+    from harness.analysis.stability import _selection_notes
+    from harness.run.store import Cell
 
     cfg = {"space": {"name": "nb201"}, "seed": 1}
     picked = {"selected": {"arch": "|a~0|", "ground_truth": {
@@ -167,7 +167,7 @@ def test_report_states_the_training_compute_behind_each_row(report):
     sup = table[table["kind"] == "supernet"]
     assert (sup["train_mimg_paths"] > 0).all()
     assert table[table["kind"] != "supernet"]["train_mimg_paths"].isna().all()
-    from harness.store import scan
+    from harness.run.store import scan
 
     cell = scan(root).cells[0]
     sched, batch = cell.config["schedule"], cell.config["protocol"]["batch_size"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from spaces import SPACES
 from strategies import STRATEGIES
 from spaces.nb201.isomorphism import canonical

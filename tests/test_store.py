@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from conftest import needs_data
-from harness import metrics as M
-from harness.errors import WsbenchError
-from harness.ground_truth import load_ground_truth
-from harness.protocols import PROTOCOLS
-from harness.stability import PARAMS_LABEL, analyse, mean_sd
-from harness.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
-from harness.train import CellSpec, run_cell
+from harness.analysis import metrics as M
+from harness.api.errors import WsbenchError
+from harness.api.ground_truth import load_ground_truth
+from harness.engine.protocols import PROTOCOLS
+from harness.analysis.stability import PARAMS_LABEL, analyse, mean_sd
+from harness.run.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
+from harness.engine.loop import CellSpec, run_cell
 
 data = needs_data()
 

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from conftest import needs_data
-from harness.errors import WsbenchError
-from harness.protocols import PROTOCOLS
-from harness.seeding import numpy_stream
+from harness.api.errors import WsbenchError
+from harness.engine.protocols import PROTOCOLS
+from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from spaces.nb201.supernet import NB201Supernet
 from strategies import STRATEGIES
-from strategies.base import Strategy
+from harness.api.strategy import Strategy
 from strategies.fairnas import FairNAS, edge_op_shape
 from strategies.mdenas import MdeNAS
 from strategies.multipath import MultiPath
@@ -213,7 +213,7 @@ def test_mdenas_bad_options_are_one_line_errors(opts):
 @needs_data()
 @pytest.mark.parametrize("name", STRATEGIES.names())
 def test_registered_strategy_runs_a_cell(name, tmp_path):
-    from harness.train import CellSpec, run_cell
+    from harness.engine.loop import CellSpec, run_cell
 
     spec = CellSpec("nb201", name, TINY, seed=0)
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)

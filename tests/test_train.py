@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from conftest import needs_data
-from harness.errors import WsbenchError
-from harness.protocols import PROTOCOLS, Protocol
-from harness.train import CellSpec, run_cell
+from harness.api.errors import WsbenchError
+from harness.engine.protocols import PROTOCOLS, Protocol
+from harness.engine.loop import CellSpec, run_cell
 
 pytestmark = needs_data()
 
@@ -117,7 +117,7 @@ def test_unknown_strategy_option_is_an_error(tmp_path):
 
 
 def test_equal_compute_scales_epochs_by_paths_per_step():
-    from harness.train import effective_schedule
+    from harness.engine.loop import effective_schedule
 
     p = TINY.replace(epochs=20, snapshot_epochs=(16, 18, 20), equal_compute=True)
     assert effective_schedule(p, 1) == (20, (16, 18, 20))

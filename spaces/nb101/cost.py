@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import WsbenchError, positive_int
+from harness.api.errors import WsbenchError, positive_int
 from spaces.nb101.encoding import Cell, as_cell
 
 STEM_CHANNELS = 128

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 
 INPUT = "input"
 OUTPUT = "output"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import CorruptDataError, WsbenchError
+from harness.api.errors import CorruptDataError, WsbenchError
 from harness.fileio import atomic_write_bytes
 from harness.settings import cache_dir
 from spaces.nb101.encoding import INPUT_LABEL, MAX_EDGES, MAX_VERTICES, OPS, OUTPUT_LABEL, Cell, hash_module, make_cell

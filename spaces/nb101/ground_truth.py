@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import CorruptDataError, DataMissingError, WsbenchError
+from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
 from harness.fileio import read_sha256sums, sha256_file, verify_sha256
-from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.registry import Registry
+from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.api.registry import Registry
 from harness.settings import DATA_ENV, data_root
 from spaces.nb101.encoding import CellError, from_naslib_tuple, from_padded, is_module_hash
 

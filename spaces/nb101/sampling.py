@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import unknown
+from harness.api.errors import unknown
 from spaces.nb101.encoding import MAX_VERTICES, OPS, Cell, make_cell
 
 

@@ -74,8 +74,8 @@ class NB101Space:
         ``curves1k`` stores its cells; other sources map hashes through the full enumeration
         (built once, about 90 s, then cached).
         """
-        from harness.errors import unknown
-        from harness.ground_truth import load_ground_truth
+        from harness.api.errors import unknown
+        from harness.api.ground_truth import load_ground_truth
 
         queries = {q[0]: q for q in self.default_ground_truths}
         queries.setdefault("curves1k", ("curves1k", "cifar10", "valid", "accuracy@108", "one-run"))

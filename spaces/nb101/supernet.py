@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from spaces.nb101.encoding import MAX_VERTICES, OPS, Cell, as_cell, check_valid
 from spaces.nb201.supernet import _init_parameters
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import CorruptDataError
+from harness.api.errors import CorruptDataError
 
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 

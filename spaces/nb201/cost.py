@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.errors import WsbenchError, positive_int
+from harness.api.errors import WsbenchError, positive_int
 from spaces.nb201.encoding import OP_INDEX, OPS, Arch, as_arch, to_arch_str
 
 INPUT_CHANNELS = 3

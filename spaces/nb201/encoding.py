@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 OP_INDEX = {op: i for i, op in enumerate(OPS)}

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError, unknown
+from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError, unknown
 from harness.fileio import read_sha256sums, sha256_file, verify_sha256
-from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.registry import Registry
+from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.api.registry import Registry
 from harness.settings import DATA_ENV, data_root
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OP_INDEX, OPS, Arch, ArchStringError, check_arch, parse_arch_str, to_arch_str
 

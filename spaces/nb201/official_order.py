@@ -14,7 +14,7 @@ from importlib import resources
 
 import numpy as np
 
-from harness.errors import CorruptDataError, WsbenchError
+from harness.api.errors import CorruptDataError, WsbenchError
 from spaces.nb201.encoding import NUM_ARCHS, OPS, Arch, as_arch, lex_index
 
 RESOURCE_NAME = "official_order.u16.gz"

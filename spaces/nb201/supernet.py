@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from spaces.nb201.encoding import EDGES, OPS, Arch
 from spaces.nb201.ops import (
     CellPlan,

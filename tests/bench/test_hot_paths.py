@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import metrics as M
+from harness.analysis import metrics as M
 from harness.data import TensorBatches
-from harness.evaluator import score_architectures
+from harness.engine.evaluator import score_architectures
 from spaces.nb201.supernet import NB201Supernet
 
 ARCH = (3, 2, 4, 1, 3, 2)

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from harness.fileio import atomic_write_json, atomic_write_text
-from harness.matrix import Matrix, load_matrix
+from harness.run.matrix import Matrix, load_matrix
 from harness.settings import DATA_ENV, results_dir
-from harness.train import CellSpec, run_cell
+from harness.engine.loop import CellSpec, run_cell
 
 
 
@@ -445,11 +445,11 @@ def status_command(target: str, root: Path | None = None, out: TextIO | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.executor run|status MATRIX [--workers N] [--threads T] [--root DIR]`` (as ``wsbench matrix``)."""
+    """``python -m harness.run.executor run|status MATRIX [--workers N] [--threads T] [--root DIR]`` (as ``wsbench matrix``)."""
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m harness.executor")
+    p = argparse.ArgumentParser(prog="python -m harness.run.executor")
     p.add_argument("action", choices=("run", "status"))
     p.add_argument("matrix", help="a shipped matrix's name (quick, ci, full) or a path to a .toml file")
     p.add_argument("--workers", type=int, default=None, help="cells at once (default: the matrix's workers)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from harness.settings import results_dir
 
 
@@ -25,9 +25,9 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
 
     import torch
 
-    from harness.executor import run_matrix
-    from harness.matrix import load_matrix
-    from harness.report import write_report
+    from harness.run.executor import run_matrix
+    from harness.run.matrix import load_matrix
+    from harness.analysis.report import write_report
 
     matrix = load_matrix(profile_name)
     if device is not None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from harness.fileio import atomic_write_json
 
 METRICS = ("kendall_tau", "spearman_rho", "hit@10%", "br@1%")
@@ -36,7 +36,7 @@ THREADS = 1  # pinned: CPU numbers depend on the thread count
 
 def baseline_path(matrix: str) -> Path:
     """Where the committed baseline of a shipped matrix lives."""
-    return Path(__file__).resolve().parent.parent / "results" / "baselines" / f"{matrix}.json"
+    return Path(__file__).resolve().parents[2] / "results" / "baselines" / f"{matrix}.json"
 
 
 def cpu_model() -> str:
@@ -59,8 +59,8 @@ def platform_key() -> dict[str, Any]:
 
 def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     """Run the matrix (pinned threads) and return final-snapshot metrics: seed, ground_truth, metric, value."""
-    from harness.executor import run_matrix
-    from harness.matrix import load_matrix
+    from harness.run.executor import run_matrix
+    from harness.run.matrix import load_matrix
 
     m = load_matrix(matrix)
     run = run_matrix(m, root=root, workers=1, progress=False, log=None, threads=THREADS)

@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import WsbenchError
-from harness.registry import Registry
+from harness.api.errors import WsbenchError
+from harness.api.registry import Registry
 
 
 @dataclass(frozen=True)

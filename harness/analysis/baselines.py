@@ -5,7 +5,7 @@ Every baseline maps a list of architectures to scores, higher = better predicted
 * ``random``   -- uniform scores from the run seed's ``scoring`` stream: the floor a ranking must beat;
 * ``params``   -- parameter count of the stand-alone network (C=16, N=5 unless told), by formula;
 * ``flops``    -- its FLOPs (multiply-accumulates), by formula;
-* ``synflow``  -- zero-cost proxy at initialisation (see ``harness.zero_cost``); data-independent;
+* ``synflow``  -- zero-cost proxy at initialisation (see ``harness.analysis.zero_cost``); data-independent;
 * ``jacob_cov``-- zero-cost proxy at initialisation on a fixed minibatch of real CIFAR-10 training
   images (``batch_size`` images, class-balanced, drawn from the NB201-style training half with the
   run seed's ``scoring`` stream).
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import metrics as M
-from harness.errors import WsbenchError
-from harness.ground_truth import GroundTruthTable
-from harness.registry import Registry
-from harness.seeding import numpy_stream, stream_seed
+from harness.analysis import metrics as M
+from harness.api.errors import WsbenchError
+from harness.api.ground_truth import GroundTruthTable
+from harness.api.registry import Registry
+from harness.engine.seeding import numpy_stream, stream_seed
 
 #: name -> fn(space, archs, *, seed, data, C, N, batch_size) -> float64 array of scores.
 BaselineFn = Callable[..., np.ndarray]
@@ -39,7 +39,7 @@ DEFAULT_BATCH_SIZE = 64
 def training_minibatch(seed: int, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """A fixed, class-balanced, normalized minibatch of CIFAR-10 training images (no augmentation)."""
     from harness.data import TensorBatches, get_split, load_cifar10
-    from harness.splits import balanced_subset
+    from harness.data.splits import balanced_subset
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise WsbenchError(f"baseline batch_size must be an integer >= 2, got {batch_size!r}")
@@ -95,7 +95,7 @@ def flops_scores(space: Any, archs: Sequence[Any], *, C: int = 16, N: int = 5, *
 @BASELINES.register("synflow")
 def synflow_scores(space: Any, archs: Sequence[Any], *, seed: int, data: Any = None, C: int = 16, N: int = 5, **_: Any) -> np.ndarray:
     """Synflow at initialisation (all-ones input of the data's image shape, else 3x32x32)."""
-    from harness.zero_cost import synflow
+    from harness.analysis.zero_cost import synflow
 
     x = _images(data)
     shape = tuple(x.shape[1:]) if x is not None else (3, 32, 32)
@@ -109,7 +109,7 @@ def jacob_cov_scores(
     batch_size: int = DEFAULT_BATCH_SIZE, **_: Any,
 ) -> np.ndarray:
     """Jacobian covariance at initialisation on a fixed minibatch of training images."""
-    from harness.zero_cost import jacob_cov
+    from harness.analysis.zero_cost import jacob_cov
 
     x = _images(data)
     if x is None:
@@ -140,7 +140,7 @@ def score_baseline(
 def baseline_metrics(
     name: str, space: Any, archs: Sequence[Any], tables: list[GroundTruthTable], seed: int, **kwargs: Any
 ) -> list[dict[str, Any]]:
-    """Long-format metric rows (as ``harness.train.snapshot_metrics``, epoch 0, score = the baseline's name)."""
+    """Long-format metric rows (as ``harness.engine.loop.snapshot_metrics``, epoch 0, score = the baseline's name)."""
     if isinstance(space, str):
         from spaces import SPACES
 

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from harness.errors import WsbenchError, unknown
-from harness.registry import Registry
+from harness.api.errors import WsbenchError, unknown
+from harness.api.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import plots
+from harness.analysis import plots
 from harness.fileio import atomic_write_text
 from harness.settings import results_dir
-from harness.stability import Analysis, analyse, short_gt, table_columns
+from harness.analysis.stability import Analysis, analyse, short_gt, table_columns
 
 #: Column -> description of the report CSV (for results/README.md).
 REPORT_SCHEMA: dict[str, str] = {
@@ -201,8 +201,8 @@ def report_command(
 ) -> str:
     """``wsbench report``: write the report and return its Markdown plus the list of written files."""
     if baselines:
-        from harness.baselines import BASELINES
-        from harness.errors import unknown
+        from harness.analysis.baselines import BASELINES
+        from harness.api.errors import unknown
 
         for b in baselines:
             if b not in BASELINES.names():

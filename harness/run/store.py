@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 from harness.fileio import atomic_write_bytes, atomic_write_text
 from harness.settings import results_dir
 
@@ -36,8 +36,8 @@ AGGREGATE_SCHEMA: dict[str, str] = {
     "ground_truth": "ground-truth label space/source:dataset/split/metric@seed_reduction",
     "gt_fingerprint": "first 16 hex digits of the SHA-256 of the ground-truth table's content",
     "score": "estimator: accuracy (shared-weight accuracy) or neg_loss (minus its cross-entropy)",
-    "metric": "metric name from harness.metrics (kendall_tau, hit@5%, br@1%, ...)",
-    "value": "metric value (orientation as documented in harness.metrics; br@1% lower is better)",
+    "metric": "metric name from harness.analysis.metrics (kendall_tau, hit@5%, br@1%, ...)",
+    "value": "metric value (orientation as documented in harness.analysis.metrics; br@1% lower is better)",
     "wsbench_version": "wsbench version that ran the cell",
     "git": "git commit of the code that ran the cell (empty when unknown)",
     "git_dirty": "whether that checkout had uncommitted changes",

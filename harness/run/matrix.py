@@ -11,7 +11,7 @@ file and the key. Schema::
     workers = 1                 # cells run at once (worker processes; per GPU on a GPU); default 1
     data = "/path/to/data"      # optional: overrides WSBENCH_DATA for the run (relative: to this file)
     baselines = ["random", "synflow"]  # optional: training-free baselines reported beside the
-                                # supernets (params is always there); names from harness.baselines
+                                # supernets (params is always there); names from harness.analysis.baselines
 
     [[spaces]]                  # one or more
     name = "nb201"              # a registered search space
@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UnknownNameError, WsbenchError, did_you_mean
-from harness.train import CellSpec, GTSpec
+from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
+from harness.engine.loop import CellSpec, GTSpec
 
-MATRICES_DIR = Path(__file__).resolve().parent.parent / "matrices"
+MATRICES_DIR = Path(__file__).resolve().parents[2] / "matrices"
 
 TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "baselines", "spaces", "strategies")
 SPACE_KEYS = ("name", "protocol", "overrides", "ground_truths")
@@ -63,7 +63,7 @@ class SpaceEntry:
     """One ``[[spaces]]`` table: a space, its resolved protocol and its ground truths."""
 
     name: str
-    protocol: Any  # harness.protocols.Protocol
+    protocol: Any  # harness.engine.protocols.Protocol
     ground_truths: tuple[GTSpec, ...] | None = None
 
 
@@ -200,7 +200,7 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
             raise fail("data", f"folder {data_path} does not exist; fix the path or remove the key to use WSBENCH_DATA")
 
     baselines = _get(raw, "baselines", list, [], src)
-    from harness.baselines import BASELINES
+    from harness.analysis.baselines import BASELINES
 
     for b in baselines:
         if not isinstance(b, str) or b not in BASELINES:
@@ -254,8 +254,8 @@ def _tables(raw: dict[str, Any], key: str, src: str) -> list[dict[str, Any]]:
 
 
 def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> SpaceEntry:
-    from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery
-    from harness.protocols import PROTOCOLS
+    from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery
+    from harness.engine.protocols import PROTOCOLS
     from spaces import SPACES
 
     _check_keys(t, SPACE_KEYS, where, src)
@@ -307,7 +307,7 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
 
 def _protocol_changes(overrides: dict[str, Any], where: str, src: str) -> dict[str, Any]:
     """Type-check protocol overrides against the Protocol dataclass's annotations."""
-    from harness.protocols import Protocol
+    from harness.engine.protocols import Protocol
 
     hints = typing.get_type_hints(Protocol)
     fields = tuple(f.name for f in dataclasses.fields(Protocol))

@@ -29,14 +29,14 @@ import torch
 from torch import nn
 
 import harness
-from harness import metrics as M
-from harness.archsets import build_archset
-from harness.errors import WsbenchError
-from harness.evaluator import precision, score_architectures
+from harness.analysis import metrics as M
+from harness.engine.archsets import build_archset
+from harness.api.errors import WsbenchError
+from harness.engine.evaluator import precision, score_architectures
 from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
-from harness.ground_truth import GroundTruthTable, load_ground_truth
-from harness.protocols import Protocol
-from harness.seeding import numpy_stream, stream_seed, torch_stream
+from harness.api.ground_truth import GroundTruthTable, load_ground_truth
+from harness.engine.protocols import Protocol
+from harness.engine.seeding import numpy_stream, stream_seed, torch_stream
 from harness.settings import results_dir
 
 GTSpec = tuple[str, str, str, str, str]  # source, dataset, split, metric, seed_reduction
@@ -95,7 +95,7 @@ class CellSpec:
 
 def available_ground_truths(space: str, specs: tuple[GTSpec, ...]) -> tuple[list[GroundTruthTable], list[str]]:
     """Load the configured ground truths that are present here; list why the others are not."""
-    from harness.ground_truth import GROUND_TRUTHS
+    from harness.api.ground_truth import GROUND_TRUTHS
 
     tables, skipped = [], []
     for src, ds, split, metric, red in specs:
@@ -146,7 +146,7 @@ class CellData:
 
     def __init__(self, protocol: Protocol, seed: int, device: torch.device, arch_half: bool = False) -> None:
         from harness.data import TensorBatches, get_split, load_cifar10
-        from harness.splits import balanced_subset
+        from harness.data.splits import balanced_subset
 
         split = get_split(protocol.split, seed=0, subset=protocol.subset)
         parts = {}
@@ -249,7 +249,7 @@ def metrics_from_scores(run_dir: Path) -> int:
     metrics are computed against the ground truths recorded in ``config.json``, exactly as
     ``run_cell`` does at each snapshot.
     """
-    from harness.store import load_scores
+    from harness.run.store import load_scores
 
     run_dir = Path(run_dir)
     try:

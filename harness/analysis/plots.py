@@ -1,6 +1,6 @@
 """The report's three figures (PNG, matplotlib Agg): tau vs epoch, score vs truth, top-k hit rates.
 
-Each function takes the tables ``harness.stability.analyse`` builds and writes one small PNG
+Each function takes the tables ``harness.analysis.stability.analyse`` builds and writes one small PNG
 (dpi 100); panels split spaces, protocols and ground truths so no two unrelated numbers share axes.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import metrics as M
+from harness.analysis import metrics as M
 from harness.fileio import atomic_write_bytes
-from harness.stability import short_gt
+from harness.analysis.stability import short_gt
 
 DPI = 100
 HIT_METRICS = ("hit@1%", "hit@5%", "hit@10%")

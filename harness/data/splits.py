@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.errors import WsbenchError, unknown
-from harness.registry import Registry
+from harness.api.errors import WsbenchError, unknown
+from harness.api.registry import Registry
 
 _NUM_CLASSES = 10
 
@@ -131,7 +131,7 @@ def get_split(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise WsbenchError(f"split seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0")
     if labels is None:
-        from harness.cifar10 import load_cifar10
+        from harness.data.cifar10 import load_cifar10
 
         labels = {part: load_cifar10(part, source).labels for part in ("train", "test")}
     labels = {part: np.asarray(y, dtype=np.int64) for part, y in labels.items()}

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import nn
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 
 
 class Strategy:

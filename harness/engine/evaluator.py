@@ -39,7 +39,7 @@ def precision(device: torch.device | str, autocast: str | None) -> contextlib.Ab
     if autocast is None:
         return contextlib.nullcontext()
     if autocast != "bf16":
-        from harness.errors import unknown
+        from harness.api.errors import unknown
 
         raise unknown("autocast mode", autocast, ["bf16"])
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
@@ -113,7 +113,7 @@ def score_architectures(
     ``autocast="bf16"`` runs the forwards under bfloat16 autocast (BN statistics and the loss stay float32).
     """
     if bn_mode not in BN_MODES:
-        from harness.errors import unknown
+        from harness.api.errors import unknown
 
         raise unknown("BN mode", bn_mode, BN_MODES)
     if bn_mode == "recalibrate" and not calib_batches:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from harness.ground_truth import GROUND_TRUTHS
+from harness.api.ground_truth import GROUND_TRUTHS
 
 
 def list_plugins() -> str:
     """Human-readable listing of every registry."""
-    from harness.protocols import PROTOCOLS
+    from harness.engine.protocols import PROTOCOLS
     from spaces import SPACES
     from strategies import STRATEGIES
 

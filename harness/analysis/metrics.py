@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from harness.errors import WsbenchError, unknown
+from harness.api.errors import WsbenchError, unknown
 
 __all__ = [
     "METRICS",

@@ -4,8 +4,6 @@ No DataLoader: each batch is one gather from a device tensor, so the hot path co
 kernels. All randomness (data order, crop offsets, flips) comes from an explicit
 ``torch.Generator`` and is drawn on that generator's device, so the same generator seed gives
 the same batches; with a CPU generator they are the same on CPU and GPU.
-
-Re-exports the CIFAR-10 loader and split protocols so callers need one import.
 """
 
 from __future__ import annotations
@@ -15,14 +13,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from harness.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, ImageSet, load_cifar10
-from harness.errors import WsbenchError
-from harness.splits import SPLITS, Split, get_split
-
-__all__ = [
-    "CIFAR10_MEAN", "CIFAR10_STD", "CLASSES", "ImageSet", "load_cifar10",
-    "SPLITS", "Split", "get_split", "TensorBatches", "crop_flip",
-]
+from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
+from harness.api.errors import WsbenchError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -1,18 +1,18 @@
 """How much a supernet's ranking varies across snapshot epochs and seeds, beside its baselines.
 
 Per space x strategy label x protocol x ground truth, from the cells' metric rows (computed by the
-cell runner with ``harness.metrics``) and their score files:
+cell runner with ``harness.analysis.metrics``) and their score files:
 
 - each metric at the final snapshot as mean ± sd over seeds (sd with ddof=1);
 - Kendall tau over the last K snapshots within a run: mean and sd per run, averaged over seeds;
 - ranking stability without any ground truth: Kendall tau between the rankings of different seeds
   at the final snapshot, and between different snapshots of one run (averaged over seeds), both as
-  the mean of the off-diagonal of ``harness.metrics.pairwise_kendall``;
+  the mean of the off-diagonal of ``harness.analysis.metrics.pairwise_kendall``;
 - the ``params`` baseline (parameter count of the standard network as the estimator) and the
   ground-truth ceiling (another ground truth of the same dataset family as the estimator) on the
   same architectures.
 
-Every number comes from ``harness.metrics``; nothing here re-implements a metric.
+Every number comes from ``harness.analysis.metrics``; nothing here re-implements a metric.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import metrics as M
-from harness.errors import WsbenchError
-from harness.ground_truth import GroundTruthTable
-from harness.gt_report import family
+from harness.analysis import metrics as M
+from harness.api.errors import WsbenchError
+from harness.api.ground_truth import GroundTruthTable
+from harness.analysis.gt_report import family
 from harness.settings import results_dir
-from harness.store import Cell, Scan, frame_of, load_scores, scan
+from harness.run.store import Cell, Scan, frame_of, load_scores, scan
 
-#: Metrics reported per snapshot as mean ± sd over seeds (names from ``harness.metrics``).
+#: Metrics reported per snapshot as mean ± sd over seeds (names from ``harness.analysis.metrics``).
 SEED_METRICS = ("kendall_tau", "spearman_rho", "hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")
 SCORE_KINDS = ("accuracy", "neg_loss")
 PARAMS_LABEL = "params (baseline)"
@@ -94,7 +94,7 @@ def snapshot_pairwise_tau(vectors: list[np.ndarray]) -> float:
 
 def _check_choice(score: str, last_k: int | None) -> None:
     if score not in SCORE_KINDS:
-        from harness.errors import unknown
+        from harness.api.errors import unknown
 
         raise unknown("score kind", score, SCORE_KINDS)
     if last_k is not None and (isinstance(last_k, bool) or not isinstance(last_k, int) or last_k < 1):
@@ -103,7 +103,7 @@ def _check_choice(score: str, last_k: int | None) -> None:
 
 def load_tables(space: str, specs: list[list[str]]) -> tuple[dict[str, GroundTruthTable], list[str]]:
     """The ground-truth tables named in a cell config that can be read here, by label; and why not others."""
-    from harness.train import available_ground_truths
+    from harness.engine.loop import available_ground_truths
 
     try:
         tables, skipped = available_ground_truths(space, tuple(tuple(s) for s in specs))
@@ -131,7 +131,7 @@ def _oriented(table: GroundTruthTable, archs: list[str]) -> np.ndarray:
 
 def params_estimator(space_name: str, archs: list[str]) -> np.ndarray:
     """Parameter count (millions) of each architecture's standard stand-alone network."""
-    from harness.baselines import score_baseline
+    from harness.analysis.baselines import score_baseline
 
     return score_baseline("params", space_name, archs, seed=0)
 
@@ -195,7 +195,7 @@ def _selection_notes(cells: list[Cell]) -> list[str]:
 
 def _prepare_partial(root: str | Path | None) -> list[str]:
     """Give every unfinished cell that has score files a ``metrics.csv``; one note per such cell."""
-    from harness.train import metrics_from_scores
+    from harness.engine.loop import metrics_from_scores
 
     notes = []
     for folder, _why in scan(root).skipped:
@@ -415,7 +415,7 @@ def _baseline_rows(
     Seeded baselines are scored once per seed in ``BASELINE_SEEDS`` and reported as mean ± sd;
     scores are cached under ``<root>/baselines/`` since proxies cost seconds per architecture.
     """
-    from harness.baselines import score_baseline
+    from harness.analysis.baselines import score_baseline
 
     if len(archs) < 2:
         return []

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from harness.errors import unknown
+from harness.api.errors import unknown
 
 T = TypeVar("T")
 

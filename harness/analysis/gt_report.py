@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import metrics
-from harness.errors import WsbenchError, unknown
-from harness.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.analysis import metrics
+from harness.api.errors import WsbenchError, unknown
+from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
 
 #: The report's metric for every table: the first of these a (dataset, split) offers.
 PREFERRED_METRICS = ("accuracy",)
@@ -43,7 +43,7 @@ def family(dataset: str) -> str:
 def _ensure_registered(space: str) -> None:
     """Make sure the space's ground-truth sources are registered (idempotent).
 
-    ``harness.plugins`` is the one place meant to name every plugin; until it registers the
+    ``harness.api.plugins`` is the one place meant to name every plugin; until it registers the
     ground truths, a space's ``ground_truth`` module may offer ``register_ground_truths``.
     """
     try:

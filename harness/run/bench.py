@@ -2,7 +2,7 @@
 
 One run measures, on one device and with random uint8 images (speed only, no dataset needed):
 
-- *ours, training*: the step of ``harness.train.run_cell`` (device-resident uint8 data augmented
+- *ours, training*: the step of ``harness.engine.loop.run_cell`` (device-resident uint8 data augmented
   on the device by ``TensorBatches``, SPOS uniform path sampling, forward/backward/clip/SGD and
   the cosine schedule) with ``channels_last`` on, the protocols' default;
 - *naive, training*: the same network, loss and optimizer fed the way a first implementation
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.errors import WsbenchError
+from harness.api.errors import WsbenchError
 
 NAIVE_BATCH = 256  # the naive scorer's calibration and evaluation batch size
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -38,7 +38,7 @@ _GRAD_CLIP = 5.0
 
 def _protocol_default(name: str) -> Any:
     """A field default of ``Protocol``, so the bench trains with the protocols' hyper-parameters."""
-    from harness.protocols import Protocol
+    from harness.engine.protocols import Protocol
 
     return {f.name: f.default for f in dataclasses.fields(Protocol)}[name]
 
@@ -79,7 +79,7 @@ def build_training(
     C: int, N: int, seed: int, device: torch.device, channels_last: bool, total_steps: int
 ) -> tuple[nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, list[nn.Parameter]]:
     """Supernet, SGD (nesterov) and per-step cosine schedule with the protocols' defaults."""
-    from harness.seeding import stream_seed
+    from harness.engine.seeding import stream_seed
     from spaces.nb201.supernet import NB201Supernet
 
     lr, lr_min = _protocol_default("lr"), _protocol_default("lr_min")
@@ -131,7 +131,7 @@ def ours_train_step(
     x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any], autocast: str | None = None,
 ) -> torch.Tensor:
     """One optimizer step exactly as ``run_cell`` takes it; returns the (device) loss, no sync."""
-    from harness.evaluator import precision
+    from harness.engine.evaluator import precision
 
     opt.zero_grad(set_to_none=True)
     total = torch.zeros((), device=x.device)
@@ -151,7 +151,7 @@ def _ours_training(
 ) -> float:
     """Seconds for ``steps`` timed steps of the harness's training loop."""
     from harness.data import TensorBatches
-    from harness.seeding import numpy_stream, torch_stream
+    from harness.engine.seeding import numpy_stream, torch_stream
     from spaces import SPACES
     from strategies import STRATEGIES
 
@@ -219,7 +219,7 @@ def naive_train_step(
 
 def _naive_training(C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device) -> float:
     """Seconds for ``steps`` timed steps of the naive loop."""
-    from harness.seeding import numpy_stream
+    from harness.engine.seeding import numpy_stream
     from spaces import SPACES
 
     data, labels = naive_dataset(*random_images(max(4 * batch_size, 512), seed))
@@ -245,8 +245,8 @@ def _scoring(
 ) -> tuple[float, float]:
     """Seconds to score ``archs`` the harness's way and the naive way (after ``warmup`` archs untimed)."""
     from harness.data import TensorBatches
-    from harness.evaluator import score_architectures
-    from harness.seeding import stream_seed, torch_stream
+    from harness.engine.evaluator import score_architectures
+    from harness.engine.seeding import stream_seed, torch_stream
     from spaces.nb201.supernet import NB201Supernet
 
     train_x, train_y = random_images(calib_images, seed)
@@ -305,7 +305,7 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
     device = torch.device(device_str)
     try:
         from harness.data import TensorBatches
-        from harness.seeding import numpy_stream, torch_stream
+        from harness.engine.seeding import numpy_stream, torch_stream
         from spaces import SPACES
         from strategies import STRATEGIES
 
@@ -390,8 +390,8 @@ def run_bench(
                              autocast=autocast)
         finally:
             torch.set_num_threads(previous)
-    from harness.seeding import numpy_stream
-    from harness.train import provenance
+    from harness.engine.seeding import numpy_stream
+    from harness.engine.loop import provenance
     from spaces import SPACES
 
     if autocast not in (None, "bf16"):

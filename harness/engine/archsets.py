@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WsbenchError
-from harness.seeding import numpy_stream
+from harness.api.errors import WsbenchError
+from harness.engine.seeding import numpy_stream
 
 
 def build_archset(

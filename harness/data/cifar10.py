@@ -13,7 +13,7 @@ Sources (``source=``):
 - ``"auto"``: batches folder if present, else the pack, else a previous download in the
   cache, else a fresh download.
 
-The two layouts order images differently, so index arrays (see ``harness.splits``) are only
+The two layouts order images differently, so index arrays (see ``harness.data.splits``) are only
 meaningful together with the source they were computed for.
 """
 
@@ -40,7 +40,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from harness.errors import CorruptDataError, DataMissingError, WsbenchError, unknown
+from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError, unknown
 from harness.fileio import read_sha256sums, sha256_file
 from harness.settings import DATA_ENV, cache_dir, data_root
 

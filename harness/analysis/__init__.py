@@ -1,0 +1,1 @@
+"""Analysis of results: metrics, stability, baselines, zero-cost proxies, reports and plots."""
