@@ -104,7 +104,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from harness.api.plugins import list_plugins
 
-    print(list_plugins())
+    print(list_plugins(pairs=args.pairs))
     return 0
 
 
@@ -119,7 +119,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
     from harness.engine.protocols import PROTOCOLS
-    from harness.engine.loop import CellSpec, run_cell
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
 
     protocol = PROTOCOLS.get(args.protocol)
     changes = {k: v for k, v in (("epochs", args.epochs), ("C", args.C), ("N", args.N)) if v is not None}
@@ -131,7 +132,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         kind, _, n = args.archset.partition(":")
         changes["archset"], changes["archset_n"] = kind, int(n) if n else None
     if changes:
-        protocol = protocol.replace(name=f"{protocol.name}+" + ",".join(f"{k}={v}" for k, v in sorted(changes.items()) if k != "snapshot_epochs"), **changes)
+        name = f"{protocol.name}+" + ",".join(f"{k}={v}" for k, v in sorted(changes.items()) if k != "snapshot_epochs")
+        network = {**protocol.network, **{k: changes.pop(k) for k in ("C", "N") if k in changes}}
+        protocol = protocol.replace(name=name, network=network, **changes)
     options = dict(o.split("=", 1) for o in args.option)
     spec = CellSpec(args.space, args.strategy, protocol, args.seed, options, device=args.device)
     result = run_cell(spec, progress=not _ci())
@@ -221,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--autocast", default=None, help="bf16: run ours (training and scoring) under bfloat16 autocast")
     b.set_defaults(func=_cmd_bench)
 
-    ls = sub.add_parser("list", help="registered spaces, strategies, ground truths and protocols")
+    ls = sub.add_parser("list", help="registered spaces, tasks, strategies, ground truths and protocols")
+    ls.add_argument("--pairs", action="store_true", help="also say which strategies run on which space, and why not")
     ls.set_defaults(func=_cmd_list)
     return p
 

@@ -23,7 +23,7 @@ the same mixture forward and backward again = 4 (it skips the weight gradients, 
 cheaper). ``paths_per_step = 8``. Measured on CPU (quick protocol, C=8, N=1, batch 128, one
 thread): 0.748 s per DARTS step vs 0.102 s per SPOS step, 7.3x.
 
-Only NB201 has a mixed (op-weight) supernet forward; other spaces are a one-line error.
+Needs a GRID space with a MIXED_FORWARD supernet (NB201 has one); other spaces are a one-line error.
 """
 
 from __future__ import annotations
@@ -38,12 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.errors import WsbenchError
-from harness.api.strategy import Strategy
-from strategies.fairnas import edge_op_shape
-
-#: Spaces whose supernet accepts an op-weight tensor as ``arch``.
-MIXED_SPACES = ("nb201",)
-
+from harness.api.space import GRID, MIXED_FORWARD
+from harness.api.strategy import Strategy, uniform_grid
 
 def _number(name: str, strategy: str, value: Any, allow_zero: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
@@ -62,19 +58,14 @@ class Bilevel(Strategy):
     """
 
     needs_arch_data = True
+    requires = frozenset({GRID, MIXED_FORWARD})
     defaults: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3}
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        name = getattr(space, "name", space)
-        if name not in MIXED_SPACES:
-            raise WsbenchError(
-                f"strategy {self.name!r} needs a supernet that takes op weights, which space {name!r} "
-                f"does not have; supported spaces: {', '.join(MIXED_SPACES)}"
-            )
         self.arch_lr = _number("arch_lr", self.name, self.options["arch_lr"])
         self.arch_weight_decay = _number("arch_weight_decay", self.name, self.options["arch_weight_decay"], True)
-        self.num_edges, self.num_ops = edge_op_shape(space)
+        self.num_edges, self.num_ops = uniform_grid(space, f"strategy {self.name!r}")
         # Drawn now, from the strategy's stream, so the stream's position does not depend on bind().
         self._alpha0 = 1e-3 * rng.standard_normal((self.num_edges, self.num_ops))
         self.alpha: torch.Tensor | None = None

@@ -8,6 +8,11 @@ The gradients of the ``m`` paths are accumulated (each loss / m) before one opti
 
 Compute per step: ``m`` forward/backward passes, i.e. ``m`` x SPOS (5 x SPOS on NB201, whose
 candidate ops include ``none`` -- as in the paper, every candidate counts).
+
+On a space whose choices have different numbers of options (e.g. widths per layer) ``m`` is the
+largest count; a choice with fewer options concatenates fresh permutations of its options, so
+within a step each of its options is trained either floor(m/size) or ceil(m/size) times -- strict
+fairness where the counts divide, the closest to it otherwise. Needs a GRID space.
 """
 
 from __future__ import annotations
@@ -16,27 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.api.errors import WsbenchError
+from harness.api.space import GRID
 from harness.api.strategy import Strategy
-
-
-def edge_op_shape(space: Any) -> tuple[int, int]:
-    """(number of edges, number of candidate ops per edge) of a space with one op choice per edge.
-
-    Uses the space's ``num_edges`` / ``num_ops`` attributes when it has them; NB201 predates them,
-    so its encoding constants are the fallback.
-    """
-    edges, ops = getattr(space, "num_edges", None), getattr(space, "num_ops", None)
-    if edges is None or ops is None:
-        if getattr(space, "name", None) != "nb201":
-            raise WsbenchError(
-                f"strategy needs the space's edge/op counts, but space {getattr(space, 'name', space)!r} "
-                "has no num_edges/num_ops attributes; add them to the space class"
-            )
-        from spaces.nb201 import encoding
-
-        edges, ops = encoding.NUM_EDGES, len(encoding.OPS)
-    return int(edges), int(ops)
 
 
 class FairNAS(Strategy):
@@ -45,14 +31,22 @@ class FairNAS(Strategy):
     name = "fairnas"
     version = 1
     defaults: dict[str, Any] = {}
-    paths_per_step = 5.0  # NB201; instances set their space's op count
+    paths_per_step = 5.0  # NB201; instances set their space's largest option count
+    requires = frozenset({GRID})
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.num_edges, self.num_ops = edge_op_shape(space)
-        self.paths_per_step = float(self.num_ops)
+        self.sizes = space.grid_shape()
+        self.m = max(self.sizes)
+        self.paths_per_step = float(self.m)
 
     def paths(self, step: int) -> list[tuple[int, ...]]:
-        # One permutation per edge (row); column k is path k.
-        perms = np.stack([self.rng.permutation(self.num_ops) for _ in range(self.num_edges)])
-        return [tuple(int(op) for op in perms[:, k]) for k in range(self.num_ops)]
+        # One row per choice: its options in a random order; column k is path k. A choice with
+        # fewer options than m repeats fresh permutations, so each option runs floor or ceil of m/size times.
+        rows = [self._row(size) for size in self.sizes]
+        perms = np.stack(rows)
+        return [tuple(int(op) for op in perms[:, k]) for k in range(self.m)]
+
+    def _row(self, size: int) -> np.ndarray:
+        reps = -(-self.m // size)
+        return np.concatenate([self.rng.permutation(size) for _ in range(reps)])[: self.m]

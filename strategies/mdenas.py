@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from harness.api.errors import WsbenchError
-from harness.api.strategy import Strategy
-from strategies.fairnas import edge_op_shape
+from harness.api.space import GRID
+from harness.api.strategy import Strategy, uniform_grid
 
 
 class MdeNAS(Strategy):
@@ -46,6 +46,7 @@ class MdeNAS(Strategy):
     version = 1
     defaults = {"alpha": 0.01, "update_every": 100}
     wants_feedback = True
+    requires = frozenset({GRID})
     paths_per_step = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
@@ -60,7 +61,7 @@ class MdeNAS(Strategy):
         if not every_ok:
             raise WsbenchError(f"mdenas option update_every must be a positive integer (steps), got {every!r}")
         self.alpha, self.update_every = float(alpha), int(every)
-        self.num_edges, self.num_ops = edge_op_shape(space)
+        self.num_edges, self.num_ops = uniform_grid(space, "strategy 'mdenas'")
         shape = (self.num_edges, self.num_ops)
         self.probs = np.full(shape, 1.0 / self.num_ops)
         self.trained = np.zeros(shape, dtype=np.int64)  # H^e: steps each (edge, op) was trained

@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.api.space import GRID
 from harness.api.strategy import Strategy
-from strategies.fairnas import edge_op_shape
 
 
 class PartitionedSupernet(nn.Module):
@@ -116,10 +116,12 @@ class FewShot(_Partitioned):
     #: ``edge``: index of the split edge in the space's edge order; ``warmup``: fraction of the
     #: run's steps trained as one one-shot supernet before the split (0 = split from the start).
     defaults = {"edge": 0, "warmup": 0.5}
+    requires = frozenset({GRID})
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.num_edges, self.num_ops = edge_op_shape(space)
+        self.sizes = space.grid_shape()
+        self.num_edges = len(self.sizes)
         edge, warmup = self.options["edge"], self.options["warmup"]
         if isinstance(edge, bool) or not isinstance(edge, int) or not 0 <= edge < self.num_edges:
             raise WsbenchError(f"fewshot: edge must be an integer in 0..{self.num_edges - 1}, got {edge!r}")
@@ -127,7 +129,7 @@ class FewShot(_Partitioned):
             raise WsbenchError(f"fewshot: warmup must be a fraction of the run in [0, 1), got {warmup!r}")
 
     def num_parts(self) -> int:
-        return self.num_ops
+        return self.sizes[self.options["edge"]]
 
     def route(self, arch: Any) -> int:
         return int(arch[self.options["edge"]])
@@ -153,7 +155,8 @@ class Grouping(_Partitioned):
 
             raise unknown("grouping 'by'", by, ["edges", "random"])
         if by == "edges":
-            self.num_edges, self.num_ops = edge_op_shape(space)
+            self.sizes = space.grid_shape()
+            self.num_edges = len(self.sizes)
             edges = self.options["edges"]
             if (
                 not isinstance(edges, (list, tuple)) or not edges or len(set(edges)) != len(edges)
@@ -168,16 +171,19 @@ class Grouping(_Partitioned):
             if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
                 raise WsbenchError(f"grouping: groups must be a positive integer, got {groups!r}")
 
+    def requirements(self) -> frozenset[str]:
+        return frozenset({GRID}) if self.options.get("by") == "edges" else frozenset()
+
     def num_parts(self) -> int:
         if self.options["by"] == "edges":
-            return self.num_ops ** len(self._edges)
+            return int(np.prod([self.sizes[e] for e in self._edges]))
         return int(self.options["groups"])
 
     def route(self, arch: Any) -> int:
         if self.options["by"] == "edges":
             key = 0
             for e in self._edges:
-                key = key * self.num_ops + int(arch[e])
+                key = key * self.sizes[e] + int(arch[e])
             return key
         # A stable hash of the canonical id (not Python's salted hash()), so the partition is fixed.
         return zlib.crc32(self.space.arch_id(arch).encode()) % int(self.options["groups"])

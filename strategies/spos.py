@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.api.space import ISOMORPHISM
 from harness.api.strategy import Strategy
 
 
@@ -36,6 +37,9 @@ class SPOS(Strategy):
 
             raise unknown("SPOS sampling", sampling, ["uniform", "deisomorphic"])
         self._classes = space.isomorphism_classes() if sampling == "deisomorphic" else None
+
+    def requirements(self) -> frozenset[str]:
+        return frozenset({ISOMORPHISM}) if self.options.get("sampling") == "deisomorphic" else frozenset()
 
     def paths(self, step: int) -> list[tuple[int, ...]]:
         if self._classes is None:

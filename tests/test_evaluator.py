@@ -127,7 +127,7 @@ def test_unknown_autocast_mode_is_a_one_line_error():
 def test_autocast_is_hashed_only_when_set():
     """Protocol fields added later must not change the hashes (and so the results) of existing cells."""
     from harness.engine.protocols import PROTOCOLS
-    from harness.engine.loop import CellSpec
+    from harness.engine.cell import CellSpec
 
     quick = PROTOCOLS.get("quick")
     assert "autocast" not in quick.to_dict() and quick.to_dict().get("autocast") is None

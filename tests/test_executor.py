@@ -29,7 +29,7 @@ device = "cpu"
 [[spaces]]
 name = "nb201"
 protocol = "quick"
-overrides = { name = "exec-tiny", C = 4, N = 1, subset = 600, epochs = 3, batch_size = 100, snapshot_epochs = [2, 3], calib_batches = 1, calib_batch_size = 100, eval_images = 200, eval_batch_size = 200, archset = "sample", archset_n = 8 }
+overrides = { name = "exec-tiny", network = { C = 4, N = 1 }, subset = 600, epochs = 3, batch_size = 100, snapshot_epochs = [2, 3], calib_batches = 1, calib_batch_size = 100, eval_images = 200, eval_batch_size = 200, archset = "sample", archset_n = 8 }
 ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
 [[strategies]]
 name = "spos"

@@ -14,7 +14,7 @@ seeds = [1, 0]
 [[spaces]]
 name = "nb201"
 protocol = "quick"
-overrides = { epochs = 3, snapshot_epochs = [2, 3], C = 4, lr = 1 }
+overrides = { epochs = 3, snapshot_epochs = [2, 3], network = { C = 4 }, lr = 1 }
 ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
 [[strategies]]
 name = "spos"
@@ -45,7 +45,7 @@ def test_cells_are_ordered_and_resolved(tmp_path):
     got = [(m.label(c), c.seed) for c in m.cells()]
     assert got == [("deiso", 0), ("deiso", 1), ("uni", 0), ("uni", 1)]
     c = m.cells()[0]
-    assert c.protocol.epochs == 3 and c.protocol.snapshot_epochs == (2, 3) and c.protocol.C == 4
+    assert c.protocol.epochs == 3 and c.protocol.snapshot_epochs == (2, 3) and c.protocol.network["C"] == 4
     assert c.protocol.lr == 1.0 and isinstance(c.protocol.lr, float)
     assert c.protocol.name == "quick+t"  # overrides without a name get the matrix's
     assert c.strategy_options == {"sampling": "deisomorphic"} and c.device == "cpu"
@@ -76,7 +76,7 @@ def test_shipped_matrices_load_and_resolve_by_name():
     assert full.device == "cuda" and len(full.cells()) == 9
     assert {full.label(c) for c in full.cells()} == {"spos", "spos-deiso"}
     ci = load_matrix("ci")
-    assert ci.cells()[0].protocol.name == "ci" and ci.cells()[0].protocol.C == 4
+    assert ci.cells()[0].protocol.name == "ci" and ci.cells()[0].protocol.network["C"] == 4
     assert resolve_matrix("ci") == shipped_matrices()["ci"]
     with pytest.raises(WsbenchError, match="did you mean 'quick'"):
         resolve_matrix("quik")
@@ -104,12 +104,14 @@ def test_data_key_overrides_and_must_exist(tmp_path):
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = [2, 4]"), r"snapshot epochs \[2, 4\] must be .*within 1..3"),
         (("epochs = 3, snapshot_epochs = [2, 3], ", "epochs = 3, "), r"snapshot epochs .* set overrides.snapshot_epochs"),
         (("overrides", "overides"), r"unknown key 'overides' in spaces\[0\] \(did you mean 'overrides'\?\)"),
-        (("C = 4", "channels = 4"), r"unknown protocol field 'channels'"),
-        (("C = 4", "epoch = 4"), r"unknown protocol field 'epoch' .*\(did you mean 'epochs'\?\)"),
+        (("network = { C = 4 }", "channels = 4"), r"unknown protocol field 'channels'"),
+        (("network = { C = 4 }", "epoch = 4"), r"unknown protocol field 'epoch' .*\(did you mean 'epochs'\?\)"),
         (('seeds = [1, 0]', 'seed = [1, 0]'), r"unknown key 'seed' in the top level \(did you mean 'seeds'\?\)"),
-        (("C = 4", 'C = "4"'), r"overrides.C: must be an integer, got '4' \(string\)"),
-        (("C = 4", "C = 4.0"), r"overrides.C: must be an integer, got 4.0 \(float\)"),
-        (("C = 4", "augment = 1"), r"overrides.augment: must be a boolean"),
+        (("C = 4", 'C = "4"'), r"overrides.network.C: must be a positive integer for space 'nb201', got '4'"),
+        (("C = 4", "C = 4.0"), r"overrides.network.C: must be a positive integer for space 'nb201', got 4.0"),
+        (("network = { C = 4 }", "C = 4"), r"unknown protocol field 'C' .*network keys go in .*overrides.network"),
+        (("network = { C = 4 }", "network = { channels = 4 }"), r"overrides.network: unknown key\(s\) channels for space 'nb201'"),
+        (("network = { C = 4 }", "augment = 1"), r"overrides.augment: must be a boolean"),
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = 3"), r"snapshot_epochs: must be a list of integers"),
         (("seeds = [1, 0]", 'seeds = "0"'), r"seeds: must be a list, got '0' \(string\)"),
         (("seeds = [1, 0]", "seeds = [0, -1]"), r"seeds: must be a non-empty list of integers >= 0"),

@@ -4,12 +4,13 @@ import pandas as pd
 
 from conftest import needs_data
 from harness.engine.protocols import PROTOCOLS
-from harness.engine.loop import CellSpec, run_cell
+from harness.engine.cell import CellSpec
+from harness.engine.loop import run_cell
 
 pytestmark = needs_data()
 
 TINY = PROTOCOLS.get("nb101-quick").replace(
-    name="nb101-tiny-test", C=8, N=1, subset=500, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
+    name="nb101-tiny-test", network={"C": 8, "N": 1}, subset=500, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
     calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200,
     archset="ground-truth-sample", archset_n=20, archset_source="curves1k",
 )

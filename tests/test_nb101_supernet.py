@@ -10,6 +10,7 @@ from spaces.nb101 import SPACE
 from spaces.nb101.encoding import OPS, make_cell
 from spaces.nb101.sampling import sample_cell
 from spaces.nb101.supernet import NB101ConfigError, NB101Supernet, cell_plan
+from harness.api.space import TaskSpec
 
 C3, C1, MP = OPS
 
@@ -52,12 +53,12 @@ def test_construction_and_forward_are_deterministic_and_leave_global_rng_alone()
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    a = SPACE.build_supernet(C=4, N=1, seed=5)
-    b = SPACE.build_supernet(C=4, N=1, seed=5)
+    a = SPACE.build_supernet({"C": 4, "N": 1}, TaskSpec(10), seed=5)
+    b = SPACE.build_supernet({"C": 4, "N": 1}, TaskSpec(10), seed=5)
     assert torch.rand(1).item() == before.item()
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
-    c = SPACE.build_supernet(C=4, N=1, seed=6)
+    c = SPACE.build_supernet({"C": 4, "N": 1}, TaskSpec(10), seed=6)
     assert not torch.equal(a.stem[0].weight, c.stem[0].weight)
     cell = sample_cell(np.random.default_rng(0))
     x = torch.randn(2, 3, 16, 16)

@@ -12,6 +12,7 @@ from harness.engine.protocols import PROTOCOLS
 from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from strategies.partitioned import FewShot, Grouping, PartitionedSupernet
+from harness.api.space import TaskSpec
 
 SPACE = SPACES.get("nb201")
 
@@ -21,7 +22,7 @@ def _fewshot(**opts) -> FewShot:
 
 
 def _tiny_model() -> torch.nn.Module:
-    return SPACE.build_supernet(C=4, N=1, num_classes=10, seed=0)
+    return SPACE.build_supernet({"C": 4, "N": 1}, TaskSpec(10), seed=0)
 
 
 def _flat(module: torch.nn.Module) -> torch.Tensor:
@@ -107,10 +108,11 @@ def test_partitioned_supernet_state_dict_carries_the_split_flag():
 
 @needs_data()
 def test_fewshot_cell_resumes_across_the_split_to_identical_numbers(tmp_path):
-    from harness.engine.loop import CellSpec, run_cell
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-fewshot", C=4, N=1, subset=600, epochs=3, batch_size=100, snapshot_epochs=(3,),
+        name="tiny-fewshot", network={"C": 4, "N": 1}, subset=600, epochs=3, batch_size=100, snapshot_epochs=(3,),
         calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
     )
     spec = CellSpec("nb201", "fewshot", tiny, seed=0, strategy_options={"warmup": 0.5})
@@ -140,10 +142,11 @@ def test_before_the_split_fewshot_is_exactly_spos(tmp_path):
     (On a GPU they are not bit-identical: non-deterministic kernels alone then move the ranking; see
     results/published/2026-11-22-h100.)
     """
-    from harness.engine.loop import CellSpec, run_cell
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-presplit", C=4, N=1, subset=600, epochs=4, batch_size=100, snapshot_epochs=(2,),
+        name="tiny-presplit", network={"C": 4, "N": 1}, subset=600, epochs=4, batch_size=100, snapshot_epochs=(2,),
         calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
     )
     few = CellSpec("nb201", "fewshot", tiny, seed=3, strategy_options={"warmup": 0.5})

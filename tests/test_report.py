@@ -112,10 +112,11 @@ def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factor
 def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
     """A cell stopped after its first snapshot (e.g. a GPU lease ended) is reportable with --partial."""
     from harness.engine.protocols import PROTOCOLS
-    from harness.engine.loop import CellSpec, run_cell
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-partial", C=4, N=1, subset=600, epochs=3, batch_size=100, snapshot_epochs=(1, 3),
+        name="tiny-partial", network={"C": 4, "N": 1}, subset=600, epochs=3, batch_size=100, snapshot_epochs=(1, 3),
         calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
     )
     spec = CellSpec("nb201", "spos", tiny, seed=0)

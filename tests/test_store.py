@@ -13,12 +13,13 @@ from harness.api.ground_truth import load_ground_truth
 from harness.engine.protocols import PROTOCOLS
 from harness.analysis.stability import PARAMS_LABEL, analyse, mean_sd
 from harness.run.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
-from harness.engine.loop import CellSpec, run_cell
+from harness.engine.cell import CellSpec
+from harness.engine.loop import run_cell
 
 data = needs_data()
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-store", C=4, N=1, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
+    name="tiny-store", network={"C": 4, "N": 1}, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
     calib_batches=1, calib_batch_size=100, eval_images=100, eval_batch_size=100, archset="sample", archset_n=24,
 )
 DEISO = {"sampling": "deisomorphic"}

@@ -18,17 +18,19 @@ from spaces import SPACES
 from spaces.nb201.supernet import NB201Supernet
 from strategies import STRATEGIES
 from harness.api.strategy import Strategy
-from strategies.fairnas import FairNAS, edge_op_shape
+from harness.api.space import GRID, Choice, Space
+from harness.api.strategy import uniform_grid
+from strategies.fairnas import FairNAS
 from strategies.mdenas import MdeNAS
 from strategies.multipath import MultiPath
 
 SPACE = SPACES.get("nb201")
-NUM_EDGES, NUM_OPS = edge_op_shape(SPACE)
+NUM_EDGES, NUM_OPS = uniform_grid(SPACE, "test")
 # The classes of this task, tested whether or not the registry lists them yet.
 CLASSES = {"fairnas": FairNAS, "multipath": MultiPath, "mdenas": MdeNAS}
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-strategies", C=4, N=1, subset=600, epochs=1, batch_size=100, snapshot_epochs=(1,),
+    name="tiny-strategies", network={"C": 4, "N": 1}, subset=600, epochs=1, batch_size=100, snapshot_epochs=(1,),
     calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
 )
 
@@ -139,19 +141,38 @@ def test_fairnas_permutations_are_independent_across_edges():
     assert any(len(set(p)) > 1 for p in paths)
 
 
-class _ToySpace:
+class _ToySpace(Space):
+    """A grid of ``sizes`` options per choice, for shape tests."""
+
     name = "toy"
+    version = 1
+
+    def __init__(self, sizes, capabilities=frozenset({GRID})):
+        self.sizes, self.capabilities = tuple(sizes), frozenset(capabilities)
+
+    def choices(self):
+        return tuple(Choice(f"c{i}", tuple(map(str, range(n)))) for i, n in enumerate(self.sizes))
 
 
 def test_space_shape_comes_from_the_space_or_is_a_one_line_error():
-    with pytest.raises(WsbenchError, match="num_edges/num_ops") as e:
-        FairNAS(_ToySpace(), numpy_stream(0, "arch"))
+    with pytest.raises(WsbenchError, match="strategy 'fairnas' needs grid, which space 'toy' does not provide") as e:
+        FairNAS(_ToySpace([2, 2, 2], capabilities=()), numpy_stream(0, "arch"))
     assert "\n" not in str(e.value)
-    toy = _ToySpace()
-    toy.num_edges, toy.num_ops = 3, 2
-    paths = FairNAS(toy, numpy_stream(0, "arch")).paths(0)
+    paths = FairNAS(_ToySpace([2, 2, 2]), numpy_stream(0, "arch")).paths(0)
     assert len(paths) == 2 and sorted(sorted(col) for col in zip(*paths)) == [[0, 1]] * 3
-    assert MdeNAS(toy, numpy_stream(0, "arch")).probs.shape == (3, 2)
+    assert MdeNAS(_ToySpace([2, 2, 2]), numpy_stream(0, "arch")).probs.shape == (3, 2)
+    with pytest.raises(WsbenchError, match="same number of options"):
+        MdeNAS(_ToySpace([2, 3]), numpy_stream(0, "arch"))
+
+
+def test_fairnas_on_unequal_choices_trains_every_option_floor_or_ceil_times():
+    sizes = [4, 3, 2, 4]
+    for step in range(5):
+        paths = FairNAS(_ToySpace(sizes), numpy_stream(step, "arch")).paths(0)
+        assert len(paths) == 4
+        for c, n in enumerate(sizes):
+            counts = np.bincount([p[c] for p in paths], minlength=n)
+            assert counts.min() >= 4 // n and counts.max() <= -(-4 // n) and counts.sum() == 4
 
 
 # --------------------------------------------------------------------------------- multi-path
@@ -213,7 +234,8 @@ def test_mdenas_bad_options_are_one_line_errors(opts):
 @needs_data()
 @pytest.mark.parametrize("name", STRATEGIES.names())
 def test_registered_strategy_runs_a_cell(name, tmp_path):
-    from harness.engine.loop import CellSpec, run_cell
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
 
     spec = CellSpec("nb201", name, TINY, seed=0)
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)

@@ -8,12 +8,13 @@ import pytest
 from conftest import needs_data
 from harness.api.errors import WsbenchError
 from harness.engine.protocols import PROTOCOLS, Protocol
-from harness.engine.loop import CellSpec, run_cell
+from harness.engine.cell import CellSpec
+from harness.engine.loop import run_cell
 
 pytestmark = needs_data()
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-test", C=4, N=1, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
+    name="tiny-test", network={"C": 4, "N": 1}, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
     calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
 )
 
@@ -117,7 +118,7 @@ def test_unknown_strategy_option_is_an_error(tmp_path):
 
 
 def test_equal_compute_scales_epochs_by_paths_per_step():
-    from harness.engine.loop import effective_schedule
+    from harness.engine.schedule import effective_schedule
 
     p = TINY.replace(epochs=20, snapshot_epochs=(16, 18, 20), equal_compute=True)
     assert effective_schedule(p, 1) == (20, (16, 18, 20))

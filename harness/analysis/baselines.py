@@ -3,7 +3,7 @@
 Every baseline maps a list of architectures to scores, higher = better predicted:
 
 * ``random``   -- uniform scores from the run seed's ``scoring`` stream: the floor a ranking must beat;
-* ``params``   -- parameter count of the stand-alone network (C=16, N=5 unless told), by formula;
+* ``params``   -- parameter count of the stand-alone network (the space's benchmark network unless told), by formula;
 * ``flops``    -- its FLOPs (multiply-accumulates), by formula;
 * ``synflow``  -- zero-cost proxy at initialisation (see ``harness.analysis.zero_cost``); data-independent;
 * ``jacob_cov``-- zero-cost proxy at initialisation on a fixed minibatch of real CIFAR-10 training
@@ -26,9 +26,10 @@ from harness.analysis import metrics as M
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
 from harness.api.registry import Registry
+from harness.api.space import HAS_FLOPS, STANDALONE
 from harness.engine.seeding import numpy_stream, stream_seed
 
-#: name -> fn(space, archs, *, seed, data, C, N, batch_size) -> float64 array of scores.
+#: name -> fn(space, archs, *, seed, network, data, batch_size) -> float64 array of scores.
 BaselineFn = Callable[..., np.ndarray]
 BASELINES: Registry[BaselineFn] = Registry("baseline")
 
@@ -60,15 +61,10 @@ def _images(data: Any) -> torch.Tensor | None:
     return x.detach().to("cpu", torch.float32)
 
 
-def build_network(space: Any, arch: Any, C: int, N: int, seed: int) -> torch.nn.Module:
+def build_network(space: Any, arch: Any, network: dict[str, Any], seed: int) -> torch.nn.Module:
     """The stand-alone network of ``arch`` with freshly initialised weights."""
-    if hasattr(space, "build_network"):
-        return space.build_network(arch, C=C, N=N, seed=seed)
-    if getattr(space, "name", None) == "nb201":
-        from spaces.nb201.supernet import NB201Network
-
-        return NB201Network(arch, C, N, seed=seed)
-    raise WsbenchError(f"space {getattr(space, 'name', space)!r} cannot build stand-alone networks for zero-cost baselines")
+    space.require([STANDALONE], "zero-cost baselines (stand-alone networks)")
+    return space.build_network(arch, seed=seed, **network)
 
 
 @BASELINES.register("random")
@@ -78,34 +74,32 @@ def random_scores(space: Any, archs: Sequence[Any], *, seed: int, **_: Any) -> n
 
 
 @BASELINES.register("params")
-def params_scores(space: Any, archs: Sequence[Any], *, C: int = 16, N: int = 5, **_: Any) -> np.ndarray:
+def params_scores(space: Any, archs: Sequence[Any], *, network: dict[str, Any], **_: Any) -> np.ndarray:
     """Parameter count (millions) of each stand-alone network."""
-    return np.array([space.cost(a, C=C, N=N).params_m for a in archs], dtype=np.float64)
+    return np.array([space.cost(a, **network).params_m for a in archs], dtype=np.float64)
 
 
 @BASELINES.register("flops")
-def flops_scores(space: Any, archs: Sequence[Any], *, C: int = 16, N: int = 5, **_: Any) -> np.ndarray:
+def flops_scores(space: Any, archs: Sequence[Any], *, network: dict[str, Any], **_: Any) -> np.ndarray:
     """FLOPs (millions of multiply-accumulates) of each stand-alone network."""
-    costs = [space.cost(a, C=C, N=N) for a in archs]
-    if costs and not hasattr(costs[0], "flops_m"):
-        raise WsbenchError(f"space {space.name!r} has no FLOP count (its cost model counts parameters only)")
-    return np.array([c.flops_m for c in costs], dtype=np.float64)
+    space.require([HAS_FLOPS], "baseline 'flops'")
+    return np.array([space.cost(a, **network).flops_m for a in archs], dtype=np.float64)
 
 
 @BASELINES.register("synflow")
-def synflow_scores(space: Any, archs: Sequence[Any], *, seed: int, data: Any = None, C: int = 16, N: int = 5, **_: Any) -> np.ndarray:
+def synflow_scores(space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None, **_: Any) -> np.ndarray:
     """Synflow at initialisation (all-ones input of the data's image shape, else 3x32x32)."""
     from harness.analysis.zero_cost import synflow
 
     x = _images(data)
     shape = tuple(x.shape[1:]) if x is not None else (3, 32, 32)
     init = stream_seed(seed, "init")
-    return np.array([synflow(build_network(space, a, C, N, init), shape) for a in archs], dtype=np.float64)
+    return np.array([synflow(build_network(space, a, network, init), shape) for a in archs], dtype=np.float64)
 
 
 @BASELINES.register("jacob_cov")
 def jacob_cov_scores(
-    space: Any, archs: Sequence[Any], *, seed: int, data: Any = None, C: int = 16, N: int = 5,
+    space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None,
     batch_size: int = DEFAULT_BATCH_SIZE, **_: Any,
 ) -> np.ndarray:
     """Jacobian covariance at initialisation on a fixed minibatch of training images."""
@@ -115,14 +109,18 @@ def jacob_cov_scores(
     if x is None:
         x = training_minibatch(seed, batch_size)
     init = stream_seed(seed, "init")
-    return np.array([jacob_cov(build_network(space, a, C, N, init), x) for a in archs], dtype=np.float64)
+    return np.array([jacob_cov(build_network(space, a, network, init), x) for a in archs], dtype=np.float64)
 
 
 def score_baseline(
-    name: str, space: Any, archs: Sequence[Any], *, seed: int, data: Any = None, C: int = 16, N: int = 5,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    name: str, space: Any, archs: Sequence[Any], *, seed: int, data: Any = None,
+    batch_size: int = DEFAULT_BATCH_SIZE, **network: Any,
 ) -> np.ndarray:
-    """Scores (higher = better predicted) of ``archs`` under baseline ``name``; ``space`` is a space or its name."""
+    """Scores (higher = better predicted) of ``archs`` under baseline ``name``; ``space`` is a space or its name.
+
+    ``network``: the stand-alone network's config (e.g. ``C=16, N=5``); the space's benchmark-scale
+    network where not given.
+    """
     fn = BASELINES.get(name)
     if isinstance(space, str):
         from spaces import SPACES
@@ -133,7 +131,8 @@ def score_baseline(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise WsbenchError(f"baseline seed must be a non-negative integer, got {seed!r}")
     parsed = [space.parse(a) for a in archs]
-    scores = fn(space, parsed, seed=int(seed), data=data, C=C, N=N, batch_size=batch_size)
+    net = space.network_config(network, where="baseline network")
+    scores = fn(space, parsed, seed=int(seed), data=data, network=net, batch_size=batch_size)
     return np.asarray(scores, dtype=np.float64)
 
 

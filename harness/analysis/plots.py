@@ -110,7 +110,7 @@ def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "a
         ax.scatter(true, est, s=8, alpha=0.7)
         ax.set_title(f"{label} seed {seed} ep {epoch}: tau={tau:.3f}", fontsize=8)
         ax.set_xlabel(f"true {short_gt(gt)} (%)", fontsize=8)
-        ax.set_ylabel("supernet accuracy (%)" if score == "accuracy" else "supernet -loss", fontsize=8)
+        ax.set_ylabel("supernet accuracy (%)" if score == "accuracy" else f"supernet {score}", fontsize=8)
         ax.grid(alpha=0.3)
     return _save(fig, plt, Path(path))
 

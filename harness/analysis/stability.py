@@ -29,13 +29,13 @@ import pandas as pd
 from harness.analysis import metrics as M
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
+from harness.api.task import ScoreField, estimator_values, known_estimators
 from harness.analysis.gt_report import family
 from harness.settings import results_dir
 from harness.run.store import Cell, Scan, frame_of, load_scores, scan
 
 #: Metrics reported per snapshot as mean ± sd over seeds (names from ``harness.analysis.metrics``).
 SEED_METRICS = ("kendall_tau", "spearman_rho", "hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")
-SCORE_KINDS = ("accuracy", "neg_loss")
 PARAMS_LABEL = "params (baseline)"
 KINDS = ("supernet", "params", "baseline", "ceiling")
 #: Seeds over which seeded training-free baselines are averaged (init and minibatch for proxies).
@@ -77,9 +77,21 @@ def mean_sd(values: Any) -> tuple[float, float]:
 
 def score_vectors(scores: pd.DataFrame, epoch: int, archs: list[str], score: str) -> np.ndarray:
     """One snapshot's estimator values (higher is better) on ``archs``, in that order."""
-    snap = scores[scores["epoch"] == epoch].set_index("arch")
-    col = snap["accuracy"] if score == "accuracy" else -snap["loss"]
+    snap = scores[scores["epoch"] == epoch]
+    col = pd.Series(estimator_values(snap, score, _fields_of(snap)), index=snap["arch"].to_numpy())
     return col.reindex(archs).to_numpy(dtype=float)
+
+
+def _fields_of(frame: pd.DataFrame) -> tuple[ScoreField, ...]:
+    """The score fields a score frame carries (its columns past epoch and arch, with their task's direction)."""
+    from harness.tasks import TASKS
+
+    columns = [c for c in frame.columns if c not in ("epoch", "arch")]
+    for name in TASKS.names():
+        fields = TASKS.get(name).score_fields
+        if [f.name for f in fields] == columns:
+            return fields
+    raise WsbenchError(f"score columns {columns} match no registered task's score fields")
 
 
 def seed_pairwise_tau(vectors: list[np.ndarray]) -> float:
@@ -93,17 +105,17 @@ def snapshot_pairwise_tau(vectors: list[np.ndarray]) -> float:
 
 
 def _check_choice(score: str, last_k: int | None) -> None:
-    if score not in SCORE_KINDS:
+    if score not in known_estimators():
         from harness.api.errors import unknown
 
-        raise unknown("score kind", score, SCORE_KINDS)
+        raise unknown("score kind", score, known_estimators())
     if last_k is not None and (isinstance(last_k, bool) or not isinstance(last_k, int) or last_k < 1):
         raise WsbenchError(f"last_k must be an int >= 1 (the number of final snapshots to use), got {last_k!r}")
 
 
 def load_tables(space: str, specs: list[list[str]]) -> tuple[dict[str, GroundTruthTable], list[str]]:
     """The ground-truth tables named in a cell config that can be read here, by label; and why not others."""
-    from harness.engine.loop import available_ground_truths
+    from harness.engine.scoring import available_ground_truths
 
     try:
         tables, skipped = available_ground_truths(space, tuple(tuple(s) for s in specs))
@@ -195,7 +207,7 @@ def _selection_notes(cells: list[Cell]) -> list[str]:
 
 def _prepare_partial(root: str | Path | None) -> list[str]:
     """Give every unfinished cell that has score files a ``metrics.csv``; one note per such cell."""
-    from harness.engine.loop import metrics_from_scores
+    from harness.engine.scoring import metrics_from_scores
 
     notes = []
     for folder, _why in scan(root).skipped:
@@ -377,7 +389,7 @@ def _scatter_frame(g: _Group, scores: dict[str, pd.DataFrame], tables: dict[str,
     out = pd.DataFrame({
         "space": g.space, "protocol": g.protocol, "label": g.label, "seed": lowest.seed, "epoch": epoch,
         "arch": snap["arch"].to_numpy(),
-        "score": snap["accuracy"].to_numpy() if score == "accuracy" else -snap["loss"].to_numpy(),
+        "score": estimator_values(snap, score, _fields_of(snap)),
     })
     for lbl, t in tables.items():
         out[lbl] = t.lookup(out["arch"].tolist())

@@ -14,6 +14,7 @@ import numpy as np
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.api.space import GRID
 
 
 class Strategy:
@@ -31,6 +32,8 @@ class Strategy:
     #: Bi-level strategies (DARTS, GDAS) set True: the harness then splits the training images
     #: into a weight half and an architecture half and calls ``arch_step`` once per step.
     needs_arch_data: ClassVar[bool] = False
+    #: Space capabilities (``harness.api.space``) the strategy needs; checked before anything runs.
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         unknown_opts = sorted(set(options) - set(self.defaults))
@@ -42,6 +45,11 @@ class Strategy:
         self.space = space
         self.rng = rng
         self.options = {**self.defaults, **options}
+        space.require(self.requirements(), f"strategy {self.name!r}")
+
+    def requirements(self) -> frozenset[str]:
+        """What this instance needs of the space (``requires``, plus what its options add)."""
+        return frozenset(self.requires)
 
     def paths(self, step: int) -> list[Any]:
         """Architectures trained at this step; their gradients are summed (each loss / len).
@@ -84,3 +92,16 @@ class Strategy:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
         self.rng.bit_generator.state = state["rng"]
+
+
+def uniform_grid(space: Any, who: str) -> tuple[int, int]:
+    """(choices, options per choice) of a GRID space whose choices all have the same number of options.
+
+    Strategies that keep one [choices, options] array (MdeNAS's distributions, DARTS's alpha) need it.
+    """
+    sizes = space.grid_shape()
+    if len(set(sizes)) != 1:
+        raise WsbenchError(
+            f"{who} needs every choice of space {space.name!r} to have the same number of options, got {sorted(set(sizes))}"
+        )
+    return len(sizes), sizes[0]

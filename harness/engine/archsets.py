@@ -13,13 +13,26 @@ from typing import Any
 import numpy as np
 
 from harness.api.errors import WsbenchError
+from harness.api.space import ENUMERABLE, GROUND_TRUTH_ARCHS, ISOMORPHISM
 from harness.engine.seeding import numpy_stream
+
+
+ARCHSET_KINDS = ("all", "unique", "sample", "ground-truth", "ground-truth-sample")
+#: What each kind needs of the space: a space that cannot enumerate (NB101) is scored on the
+#: cells its ground truth covers instead.
+_NEEDS = {
+    "all": [ENUMERABLE], "unique": [ISOMORPHISM], "sample": [ISOMORPHISM],
+    "ground-truth": [GROUND_TRUTH_ARCHS], "ground-truth-sample": [GROUND_TRUTH_ARCHS],
+}
 
 
 def build_archset(
     space: Any, kind: str, n: int | None = None, seed: int = 0, source: str | None = None
 ) -> list[tuple[int, ...]]:
     """The architectures to score, in a deterministic order."""
+    if kind not in ARCHSET_KINDS:
+        raise WsbenchError(f"unknown archset kind {kind!r}; use {', '.join(ARCHSET_KINDS)}")
+    space.require(_NEEDS[kind], f"archset {kind!r}")
     if kind == "all":
         return space.all_archs()
     if kind in ("ground-truth", "ground-truth-sample"):
@@ -31,10 +44,6 @@ def build_archset(
             raise WsbenchError(f"archset sample size must be in 1..{len(pool)} for {space.name}, got {n}")
         idx = numpy_stream(seed, "archset").choice(len(pool), size=n, replace=False)
         return [pool[i] for i in np.sort(idx)]
-    if not hasattr(space, "unique_representatives"):
-        raise WsbenchError(
-            f"space {space.name} cannot enumerate its cells; use archset ground-truth or ground-truth-sample"
-        )
     reps = space.unique_representatives()
     if kind == "unique":
         return reps
@@ -43,4 +52,4 @@ def build_archset(
             raise WsbenchError(f"archset sample size must be in 1..{len(reps)} for {space.name}, got {n}")
         idx = numpy_stream(seed, "archset").choice(len(reps), size=n, replace=False)
         return [reps[i] for i in np.sort(idx)]
-    raise WsbenchError(f"unknown archset kind {kind!r}; use all, unique, sample, ground-truth or ground-truth-sample")
+    return reps

@@ -13,26 +13,16 @@ The supernet's BN buffers are restored afterwards, so scoring never changes the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from harness.api.task import Batch, Task
+
 BN_MODES = ("recalibrate", "batch", "running")
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ArchScore:
-    """Accuracy (percent) and mean cross-entropy of one architecture on the evaluation batches."""
-
-    accuracy: float
-    loss: float
-
 
 def precision(device: torch.device | str, autocast: str | None) -> contextlib.AbstractContextManager:
     """The forward-pass precision context: float32 (``None``) or bfloat16 autocast (``"bf16"``)."""
@@ -77,9 +67,9 @@ def recalibrate_bn(model: nn.Module, arch: object, batches: Sequence[Batch]) -> 
         model(x, arch)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, arch: object, batches: Sequence[Batch], bn_mode: str) -> ArchScore:
-    """Accuracy and loss of ``arch`` on ``batches`` (model already prepared for ``bn_mode``)."""
+@contextlib.contextmanager
+def scoring_mode(model: nn.Module, bn_mode: str) -> Iterator[None]:
+    """Put ``model`` in the mode ``bn_mode`` evaluates in (restored by ``preserved_state``)."""
     if bn_mode == "batch":
         # Train mode uses batch statistics; momentum 0 keeps the running buffers untouched.
         for m in _bn_layers(model):
@@ -87,15 +77,7 @@ def evaluate(model: nn.Module, arch: object, batches: Sequence[Batch], bn_mode: 
         model.train()
     else:
         model.eval()
-    correct = 0
-    loss_sum = 0.0
-    n = 0
-    for x, y in batches:
-        logits = model(x, arch).float()
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        n += int(y.numel())
-    return ArchScore(accuracy=100.0 * correct / n, loss=loss_sum / n)
+    yield
 
 
 def score_architectures(
@@ -107,20 +89,27 @@ def score_architectures(
     calib_batches: Sequence[Batch] = (),
     progress: bool = False,
     autocast: str | None = None,
+    task: Task | None = None,
 ) -> pd.DataFrame:
-    """Score each architecture; returns a frame with columns arch, accuracy, loss (in input order).
+    """Score each architecture: a frame with column ``arch`` and one per score field of ``task``, in input order.
 
-    ``autocast="bf16"`` runs the forwards under bfloat16 autocast (BN statistics and the loss stay float32).
+    ``task`` defaults to CIFAR-10 classification (columns accuracy, loss). BN recalibration runs only
+    where the model has BN. ``autocast="bf16"`` runs the forwards under bfloat16 autocast (BN
+    statistics and the loss stay float32).
     """
+    if task is None:
+        from harness.tasks.classification import CIFAR10_CLASSIFICATION
+
+        task = CIFAR10_CLASSIFICATION
     if bn_mode not in BN_MODES:
         from harness.api.errors import unknown
 
         raise unknown("BN mode", bn_mode, BN_MODES)
-    if bn_mode == "recalibrate" and not calib_batches:
+    has_bn = bool(_bn_layers(model))
+    if has_bn and bn_mode == "recalibrate" and not calib_batches:
         raise ValueError("bn_mode 'recalibrate' needs calibration batches")
-    acc = np.empty(len(archs))
-    loss = np.empty(len(archs))
-    it = range(len(archs))
+    columns: dict[str, np.ndarray] = {f.name: np.empty(len(archs)) for f in task.score_fields}
+    it: Iterable[int] = range(len(archs))
     if progress:
         from tqdm import tqdm
 
@@ -128,8 +117,10 @@ def score_architectures(
     device = next(model.parameters()).device
     with preserved_state(model), precision(device, autocast):
         for i in it:
-            if bn_mode == "recalibrate":
+            if has_bn and bn_mode == "recalibrate":
                 recalibrate_bn(model, archs[i], calib_batches)
-            s = evaluate(model, archs[i], eval_batches, bn_mode)
-            acc[i], loss[i] = s.accuracy, s.loss
-    return pd.DataFrame({"arch": list(arch_ids), "accuracy": acc, "loss": loss})
+            with scoring_mode(model, bn_mode):
+                values = task.evaluate(model, archs[i], eval_batches)
+            for name, column in columns.items():
+                column[i] = values[name]
+    return pd.DataFrame({"arch": list(arch_ids), **columns})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from harness.api.errors import WsbenchError
@@ -21,10 +22,13 @@ class Protocol:
 
     name: str
     description: str
-    # network
-    C: int = 16
-    N: int = 5
-    # data
+    # The network config, checked by the space (``Space.network_config``); empty = the space's
+    # benchmark-scale network. NB201 / NB101: ``C`` (channels) and ``N`` (cells per stage).
+    network: Mapping[str, Any] = field(default_factory=dict)
+    # The task (``harness.tasks``; None: the space's default task) and its own options.
+    task: str | None = None
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    # data (read by the image-classification task)
     split: str = "nb201-cifar10-valid"
     train_part: str = "train"
     eval_part: str = "valid"
@@ -35,6 +39,7 @@ class Protocol:
     # to bfloat16; no loss scaling needed). Off by default: its effect on rankings is a measurement.
     autocast: str | None = None
     # optimisation (per-step cosine from lr to lr_min, as NB201's supernet training)
+    optimizer: str = "sgd"
     epochs: int = 250
     batch_size: int = 64
     lr: float = 0.025
@@ -62,6 +67,13 @@ class Protocol:
     references: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "network", dict(self.network))
+        object.__setattr__(self, "task_options", dict(self.task_options))
+        clash = sorted(set(self.network) & {f.name for f in dataclasses.fields(self)})
+        if clash:
+            raise WsbenchError(f"protocol {self.name!r}: network keys {clash} clash with protocol fields")
+        if self.optimizer not in OPTIMIZERS:
+            raise WsbenchError(f"protocol {self.name!r}: optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.epochs < 1:
             raise WsbenchError(f"protocol {self.name!r}: epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -86,21 +98,36 @@ class Protocol:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, space: Any = None) -> dict[str, Any]:
         """Plain dict for provenance and hashing.
 
         Fields added after cells were first run appear only when set, so an existing cell keeps its
         hash (and its results) as long as it does not use them.
         """
         d = dataclasses.asdict(self)
-        for name in _LATER_FIELDS:
-            if d[name] is None:
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
                 del d[name]
+        # Network keys sit at the top level, where C and N were fields in 0.1.0; with ``space``
+        # they are resolved (its defaults filled in), which is what a cell hashes.
+        network = d.pop("network")
+        d.update(self.network_for(space) if space is not None else network)
         return d
 
+    def network_for(self, space: Any) -> dict[str, Any]:
+        """The network config checked by ``space``, its defaults filled in."""
+        return space.network_config(self.network, where=f"protocol {self.name!r}: network")
 
-#: Fields added after 0.1.0 cells existed; hashed only when set (see ``Protocol.to_dict``).
-_LATER_FIELDS = ("autocast",)
+    def task_name(self, space: Any) -> str:
+        """The task this protocol runs on ``space``."""
+        return self.task if self.task is not None else space.default_task
+
+
+#: Weight optimizers a protocol can name (SGD with momentum / Nesterov, as every supernet paper here).
+OPTIMIZERS = ("sgd",)
+
+#: Fields added after 0.1.0 cells existed, with their defaults; hashed only when set otherwise.
+_LATER_FIELDS: dict[str, Any] = {"autocast": None, "task": None, "task_options": {}, "optimizer": "sgd"}
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 
@@ -108,8 +135,7 @@ QUICK = PROTOCOLS.register("quick")(
     Protocol(
         name="quick",
         description="wsbench CPU protocol: reduced network and data, minutes on 2 cores",
-        C=8,
-        N=1,
+        network={"C": 8, "N": 1},
         subset=10000,
         epochs=20,
         batch_size=128,
@@ -164,8 +190,7 @@ NB101_QUICK = PROTOCOLS.register("nb101-quick")(
     Protocol(
         name="nb101-quick",
         description="wsbench CPU protocol for NAS-Bench-101: stem 16 channels, 1 cell per stack, 10k images",
-        C=16,
-        N=1,
+        network={"C": 16, "N": 1},
         subset=10000,
         epochs=10,
         batch_size=128,
@@ -187,8 +212,7 @@ NB101_FULL = PROTOCOLS.register("nb101-full")(
     Protocol(
         name="nb101-full",
         description="NAS-Bench-101 supernet at benchmark scale: stem 128 channels, 3 stacks x 3 cells",
-        C=128,
-        N=3,
+        network={"C": 128, "N": 3},
         epochs=100,
         batch_size=96,
         lr=0.025,
@@ -228,8 +252,7 @@ NB101_GPU = PROTOCOLS.register("nb101-gpu")(
     Protocol(
         name="nb101-gpu",
         description="NAS-Bench-101 supernet for one GPU session: stem 128 channels, 1 cell per stack, batch 256",
-        C=128,
-        N=1,
+        network={"C": 128, "N": 1},
         epochs=40,
         batch_size=256,
         lr=0.1,

@@ -391,7 +391,7 @@ def run_bench(
         finally:
             torch.set_num_threads(previous)
     from harness.engine.seeding import numpy_stream
-    from harness.engine.loop import provenance
+    from harness.engine.cell import provenance
     from spaces import SPACES
 
     if autocast not in (None, "bf16"):

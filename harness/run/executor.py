@@ -37,7 +37,8 @@ from harness.api.errors import WsbenchError
 from harness.fileio import atomic_write_json, atomic_write_text
 from harness.run.matrix import Matrix, load_matrix
 from harness.settings import DATA_ENV, results_dir
-from harness.engine.loop import CellSpec, run_cell
+from harness.engine.cell import CellSpec
+from harness.engine.loop import run_cell
 
 
 

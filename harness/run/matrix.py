@@ -38,6 +38,7 @@ found by name (``resolve_matrix("quick")``).
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import re
 import tomllib
@@ -45,10 +46,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
-from harness.engine.loop import CellSpec, GTSpec
+from harness.api.space import GTSpec
+from harness.engine.cell import CellSpec
 
 MATRICES_DIR = Path(__file__).resolve().parents[2] / "matrices"
 
@@ -277,6 +280,12 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
     if overrides:
         changes = _protocol_changes(overrides, f"{where}.overrides", src)
         changes.setdefault("name", f"{proto_name}+{matrix_name}")
+        if "network" in changes:  # merged onto the protocol's network, checked by the space
+            changes["network"] = {**protocol.network, **changes["network"]}
+            try:
+                SPACES.get(name).network_config(changes["network"], where=f"{where}.overrides.network")
+            except WsbenchError as e:
+                raise WsbenchError(f"{src}: {e}") from None
         try:
             protocol = protocol.replace(**changes)
         except WsbenchError as e:
@@ -314,8 +323,9 @@ def _protocol_changes(overrides: dict[str, Any], where: str, src: str) -> dict[s
     changes = {}
     for key, value in overrides.items():
         if key not in hints:
+            hint = f" (network keys go in {where}.network, e.g. network = {{ {key} = ... }})" if key in ("C", "N") else ""
             raise UnknownNameError(
-                f"{src}: unknown protocol field {key!r} in {where}{did_you_mean(key, fields)}; known: {', '.join(fields)}"
+                f"{src}: unknown protocol field {key!r} in {where}{did_you_mean(key, fields)}{hint}; known: {', '.join(fields)}"
             )
         ok, converted = _coerce(value, hints[key])
         if not ok:
@@ -342,6 +352,8 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
             return False, None
         items = [_coerce(v, inner) for v in value]
         return (True, tuple(v for _, v in items)) if all(ok for ok, _ in items) else (False, None)
+    if typing.get_origin(hint) in (Mapping, collections.abc.Mapping):
+        return (True, dict(value)) if isinstance(value, dict) else (False, None)
     if hint is bool:
         return (True, value) if isinstance(value, bool) else (False, None)
     if hint is int:
@@ -412,6 +424,8 @@ def _hint_name(hint: Any) -> str:
         return " or ".join(_hint_name(a) for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is tuple:
         return f"a list of {_hint_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
+    if typing.get_origin(hint) in (Mapping, collections.abc.Mapping):
+        return "a table"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
 

@@ -62,6 +62,10 @@ def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     from harness.run.executor import run_matrix
     from harness.run.matrix import load_matrix
 
+    from harness.api.task import estimator_name
+    from harness.engine.scoring import task_of
+    from spaces import SPACES
+
     m = load_matrix(matrix)
     run = run_matrix(m, root=root, workers=1, progress=False, log=None, threads=THREADS)
     if not run.ok:
@@ -69,7 +73,8 @@ def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     rows = []
     for outcome in run.outcomes:
         metrics = pd.read_csv(outcome.run_dir / "metrics.csv")
-        metrics = metrics[(metrics["score"] == "accuracy") & metrics["metric"].isin(METRICS)]
+        primary = estimator_name(task_of(SPACES.get(outcome.spec.space), outcome.spec.protocol.task).primary())
+        metrics = metrics[(metrics["score"] == primary) & metrics["metric"].isin(METRICS)]
         final = metrics[metrics["epoch"] == metrics["epoch"].max()]
         for r in final.itertuples():
             rows.append({"label": outcome.label, "seed": outcome.spec.seed, "ground_truth": r.ground_truth,

@@ -53,7 +53,7 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
     preamble = (
         f"{matrix.description}. Matrix `{matrix.name}`: {len(run.outcomes)} cells "
         f"({len(run.failed)} failed), protocol(s) {', '.join(f'`{n}`' for n in protocols)}"
-        + (f" — C={p.C}, N={p.N}, {p.epochs} epochs, batch {p.batch_size}, split `{p.split}` (subset {p.subset}), "
+        + (f" — {', '.join(f'{k}={v}' for k, v in p.network.items())}, {p.epochs} epochs, batch {p.batch_size}, split `{p.split}` (subset {p.subset}), "
            f"BN `{p.bn_mode}`, {results[0]['n_archs']} architectures (`{p.archset}`), snapshots at epochs "
            f"{list(p.snapshot_epochs)}" if len(protocols) == 1 else "")
         + f". Seeds {list(matrix.seeds)}; {spe:.1f} s per epoch on average; this run took {wall:.0f} s "

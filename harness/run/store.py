@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.api.errors import WsbenchError
+from harness.api.task import ScoreField
 from harness.fileio import atomic_write_bytes, atomic_write_text
 from harness.settings import results_dir
 
@@ -276,9 +277,15 @@ def write_aggregate(root: str | Path | None = None, labels: Mapping[str, str] | 
     return written
 
 
-def load_scores(run_dir: str | Path) -> pd.DataFrame:
-    """Every snapshot's architecture scores of one cell: columns epoch, arch, accuracy, loss."""
+def load_scores(run_dir: str | Path, fields: Sequence[ScoreField] | None = None) -> pd.DataFrame:
+    """Every snapshot's architecture scores of one cell: columns epoch, arch and the task's score fields.
+
+    ``fields`` default to those of the task recorded in the cell's ``config.json``.
+    """
     run_dir = Path(run_dir)
+    if fields is None:
+        fields = _cell_score_fields(run_dir)
+    columns = ["epoch", "arch", *(f.name for f in fields)]
     files = sorted((run_dir / "scores").glob("epoch_*.csv"))
     if not files:
         raise WsbenchError(f"no score files in {run_dir / 'scores'}; the cell has not reached a snapshot epoch yet")
@@ -289,7 +296,19 @@ def load_scores(run_dir: str | Path) -> pd.DataFrame:
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise WsbenchError(f"{f} is unreadable ({exc}); delete the cell folder and run it again") from None
     df = pd.concat(frames, ignore_index=True)
-    missing = {"epoch", "arch", "accuracy", "loss"} - set(df.columns)
+    missing = set(columns) - set(df.columns)
     if missing:
         raise WsbenchError(f"score files in {run_dir / 'scores'} lack columns {sorted(missing)}; they are not wsbench score files")
-    return df[["epoch", "arch", "accuracy", "loss"]].sort_values("epoch", kind="stable").reset_index(drop=True)
+    return df[columns].sort_values("epoch", kind="stable").reset_index(drop=True)
+
+
+def _cell_score_fields(run_dir: Path) -> tuple[ScoreField, ...]:
+    """The score fields of the task a cell ran (classification's where its config names none or is unreadable)."""
+    from harness.engine.scoring import task_of_config
+
+    try:
+        return task_of_config(json.loads((run_dir / "config.json").read_text())).score_fields
+    except (OSError, ValueError, KeyError):
+        from harness.tasks.classification import CIFAR10_CLASSIFICATION
+
+        return CIFAR10_CLASSIFICATION.score_fields

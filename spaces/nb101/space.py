@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from harness.api import space as api
 from spaces.nb101 import encoding
 from spaces.nb101.encoding import Cell
 
 Arch = Cell
 
 
-class NB101Space:
+class NB101Space(api.Space):
     """NAS-Bench-101: cells of <= 7 vertices and <= 9 edges, 3 ops; 423,624 unique cells.
 
     Arch ids are the official module hashes. ``all_archs`` / isomorphism classes are not offered
@@ -22,6 +24,12 @@ class NB101Space:
 
     name = "nb101"
     version = 1
+    # Not a GRID: a cell is an adjacency matrix plus ops under validity constraints (<= 9 edges,
+    # connected), so per-choice strategies (FairNAS, MdeNAS, few-shot, DARTS) do not apply.
+    capabilities = frozenset({api.HAS_BN, api.GROUND_TRUTH_ARCHS})
+    default_task = "cifar10"
+    network_defaults = {"C": 128, "N": 3}
+    smoke_network = {"C": 4, "N": 1}
     num_archs = 423_624
     #: (source, dataset, split, metric, seed_reduction) scored by default.
     default_ground_truths = (
@@ -35,6 +43,13 @@ class NB101Space:
             from spaces.nb101.sampling import oneshot1_space
 
             oneshot1_space(sub_space)  # one-line error for an unknown name
+
+    def choices(self) -> tuple[api.Choice, ...]:
+        """The 21 upper-triangular edges (present or not) and the ops of the 5 inner vertices."""
+        n = encoding.MAX_VERTICES
+        edges = tuple(api.Choice(f"edge {i}->{j}", ("absent", "present")) for i in range(n) for j in range(i + 1, n))
+        ops = tuple(api.Choice(f"op {v}", ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")) for v in range(1, n - 1))
+        return edges + ops
 
     def sample(self, rng: np.random.Generator) -> Cell:
         """A valid cell: the benchmark's rejection sampler, or uniform over the 1Shot1 sub-space's configurations."""
@@ -56,11 +71,16 @@ class NB101Space:
             return cell_for_hash(arch)
         return encoding.as_cell(arch)
 
-    def build_supernet(self, C: int = 128, N: int = 3, num_classes: int = 10, seed: int = 0) -> Any:
+    def format(self, arch: Any) -> str:
+        """The cell string (matrix rows and ops); its id is the module hash."""
+        return self.parse(arch).to_str()
+
+    def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The weight-sharing supernet of the benchmark's network (stem C channels, 3 stacks of N cells)."""
         from spaces.nb101.supernet import NB101Supernet
 
-        return NB101Supernet(C=C, N=N, num_classes=num_classes, seed=seed)
+        net = self.network_config(network)
+        return NB101Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed)
 
     def cost(self, arch: Any, C: int = 128, N: int = 3, num_classes: int = 10) -> Any:
         """Trainable parameters of the cell's stand-alone network (the benchmark's counting rule)."""

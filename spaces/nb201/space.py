@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from harness.api import space as api
 from spaces.nb201 import encoding
 
 Arch = encoding.Arch
 
 
-class NB201Space:
+class NB201Space(api.Space):
     """NAS-Bench-201 / NATS-Bench topology space (15,625 cells, 6 edges x 5 ops)."""
 
     name = "nb201"
     version = 1
+    capabilities = frozenset({
+        api.ENUMERABLE, api.ISOMORPHISM, api.GRID, api.MIXED_FORWARD, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE,
+    })
+    default_task = "cifar10"
+    network_defaults = {"C": 16, "N": 5}
+    smoke_network = {"C": 4, "N": 1}
     num_archs = encoding.NUM_ARCHS
     num_edges = encoding.NUM_EDGES
     num_ops = len(encoding.OPS)
@@ -25,6 +33,10 @@ class NB201Space:
         ("analog", "cifar10", "test", "accuracy", "as-published"),
         ("csv", "cifar10", "test", "accuracy", "mean"),
     )
+
+    def choices(self) -> tuple[api.Choice, ...]:
+        """One choice per edge ``j->i`` (the official edge order), each over the five ops."""
+        return tuple(api.Choice(f"edge {i}<-{j}", encoding.OPS) for i, j in encoding.EDGES)
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """One cell uniformly over the 15,625 strings."""
@@ -42,6 +54,10 @@ class NB201Space:
         """Accept an official string or a 6-tuple; malformed input is a one-line error."""
         return encoding.as_arch(arch)
 
+    def format(self, arch: Arch | str) -> str:
+        """The official ``|op~0|+|op~0|op~1|+...`` string."""
+        return self.arch_id(arch)
+
     def isomorphism_classes(self) -> list[list[Arch]]:
         """Cells grouped by canonical form; classes ordered by their smallest member."""
         return [list(c) for c in _classes()]
@@ -50,11 +66,12 @@ class NB201Space:
         """One cell per isomorphism class: its smallest member in lexicographic order."""
         return [c[0] for c in _classes()]
 
-    def build_supernet(self, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0) -> Any:
+    def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The weight-sharing supernet of the standard NB201 network, initialised from ``seed``."""
         from spaces.nb201.supernet import NB201Supernet
 
-        return NB201Supernet(C=C, N=N, num_classes=num_classes, seed=seed)
+        net = self.network_config(network)
+        return NB201Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed)
 
     def build_network(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0) -> Any:
         """The stand-alone network of one cell, initialised from ``seed``."""
@@ -84,10 +101,6 @@ class NB201Space:
             "params (M, C=16 N=5)": round(cost.params_m, 6),
             "FLOPs (M, C=16 N=5)": round(cost.flops_m, 6),
         }
-
-    def describe(self) -> dict[str, Any]:
-        """Name and version for provenance."""
-        return {"name": self.name, "version": self.version}
 
 
 @lru_cache(maxsize=1)

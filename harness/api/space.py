@@ -1,0 +1,171 @@
+"""The Space contract: what the engine, strategies and baselines may ask of a search space.
+
+An architecture is made of named **choices**, each with its own options (NNI's search-space spec
+idea), so an NB201 cell (6 edges x 5 ops), a width vector (7 layers x 4 widths) and a recurrent
+cell (8 steps x activation and input) are all described the same way. A space declares what it
+can do as **capabilities**; callers ask ``space.supports(...)`` / ``space.require(...)`` and never
+the space's name, and an unsupported pair is refused with a one-line reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.api.errors import WsbenchError
+
+# -- capabilities ---------------------------------------------------------------------------------
+#: Every architecture can be listed (``all_archs``).
+ENUMERABLE = "enumerable"
+#: Isomorphism classes are known (``isomorphism_classes`` / ``unique_representatives``).
+ISOMORPHISM = "isomorphism"
+#: Architectures are tuples of option indices, one per ``choices()`` entry, freely combinable:
+#: strategies that act per choice (FairNAS, MdeNAS, few-shot splits, DARTS) need this.
+GRID = "grid"
+#: The supernet's forward accepts per-choice option weights (a [choices, options] tensor).
+MIXED_FORWARD = "mixed_forward"
+#: The networks have batch normalization (scoring recalibrates it).
+HAS_BN = "has_bn"
+#: ``cost(arch)`` has ``flops_m`` besides ``params_m``.
+HAS_FLOPS = "has_flops"
+#: ``build_network(arch, ...)`` builds a stand-alone network (zero-cost baselines need it).
+STANDALONE = "standalone"
+#: ``ground_truth_archs(source)`` lists the architectures a ground truth covers (an archset pool).
+GROUND_TRUTH_ARCHS = "ground_truth_archs"
+
+CAPABILITIES = (ENUMERABLE, ISOMORPHISM, GRID, MIXED_FORWARD, HAS_BN, HAS_FLOPS, STANDALONE, GROUND_TRUTH_ARCHS)
+
+#: (source, dataset, split, metric, seed_reduction): one explicit ground-truth query.
+GTSpec = tuple[str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One decision an architecture makes: a name and its options (e.g. an edge and its ops)."""
+
+    name: str
+    options: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """Number of options."""
+        return len(self.options)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a network needs to know of its task: how many outputs (classes, vocabulary) it has."""
+
+    outputs: int
+
+
+class Space:
+    """Base class of search spaces (registered in ``spaces.SPACES``).
+
+    Required: ``choices``, ``sample``, ``parse``, ``arch_id``, ``cost``, ``build_supernet``.
+    Optional, each behind its capability: ``all_archs`` (enumerable), ``isomorphism_classes``
+    (isomorphism), ``build_network`` (standalone), ``ground_truth_archs`` (ground_truth_archs).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: The task a protocol of this space runs unless it names another (a ``harness.tasks`` name).
+    default_task: ClassVar[str] = "cifar10"
+    #: Ground truths a run scores against by default.
+    default_ground_truths: ClassVar[tuple[GTSpec, ...]] = ()
+    #: Network config keys and their defaults (the benchmark-scale network); ``network_config`` checks them.
+    network_defaults: ClassVar[Mapping[str, int]] = {}
+    #: The smallest sensible network config: contract tests and smoke runs train it.
+    smoke_network: ClassVar[Mapping[str, int]] = {}
+    #: Number of architectures in the space (strings, before isomorphism).
+    num_archs: int = 0
+
+    # -- what every space provides --------------------------------------------------------------
+    def choices(self) -> tuple[Choice, ...]:
+        """The named choices an architecture is made of."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """One valid architecture drawn with ``rng``."""
+        raise NotImplementedError
+
+    def parse(self, arch: Any) -> Any:
+        """The internal form of an architecture given in any accepted form; bad input is a one-line error."""
+        raise NotImplementedError
+
+    def format(self, arch: Any) -> str:
+        """The official text form of an architecture (by default its id)."""
+        return self.arch_id(arch)
+
+    def arch_id(self, arch: Any) -> str:
+        """The canonical id ground-truth tables are keyed by."""
+        raise NotImplementedError
+
+    def cost(self, arch: Any, **network: Any) -> Any:
+        """``params_m`` (and ``flops_m`` with HAS_FLOPS) of the stand-alone network."""
+        raise NotImplementedError
+
+    def build_supernet(self, network: Mapping[str, Any], task: TaskSpec, seed: int) -> Any:
+        """The weight-sharing supernet for a checked network config, initialised from ``seed``."""
+        raise NotImplementedError
+
+    def describe_arch(self, arch: Any) -> dict[str, Any]:
+        """Human-readable facts about one architecture (for ``wsbench arch``)."""
+        a = self.parse(arch)
+        facts: dict[str, Any] = {"arch id": self.arch_id(a), "official form": self.format(a)}
+        cost = self.cost(a)
+        facts["params (M, benchmark network)"] = round(float(cost.params_m), 6)
+        if self.supports(HAS_FLOPS):
+            facts["FLOPs (M, benchmark network)"] = round(float(cost.flops_m), 6)
+        return facts
+
+    def describe(self) -> dict[str, Any]:
+        """Name and version for provenance (hashed into every cell)."""
+        return {"name": self.name, "version": self.version}
+
+    # -- network config -------------------------------------------------------------------------
+    def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
+        """``config`` checked against ``network_defaults`` (known keys, positive integers), defaults filled in."""
+        unknown_keys = sorted(set(config) - set(self.network_defaults))
+        if unknown_keys:
+            raise WsbenchError(
+                f"{where}: unknown key(s) {', '.join(unknown_keys)} for space {self.name!r}; "
+                f"known: {', '.join(sorted(self.network_defaults)) or 'none'}"
+            )
+        out = dict(self.network_defaults)
+        for key, value in config.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WsbenchError(f"{where}.{key}: must be a positive integer for space {self.name!r}, got {value!r}")
+            out[key] = value
+        return out
+
+    # -- capabilities ---------------------------------------------------------------------------
+    def supports(self, capability: str) -> bool:
+        """Whether the space declares ``capability``."""
+        return capability in self.capabilities
+
+    def missing(self, capabilities: Iterable[str]) -> list[str]:
+        """The capabilities of ``capabilities`` the space does not declare."""
+        return sorted(set(capabilities) - set(self.capabilities))
+
+    def require(self, capabilities: Iterable[str], who: str) -> None:
+        """A one-line error naming what ``who`` needs and this space lacks."""
+        lacking = self.missing(capabilities)
+        if lacking:
+            raise UnsupportedError(
+                f"{who} needs {', '.join(lacking)}, which space {self.name!r} does not provide "
+                f"(it provides: {', '.join(sorted(self.capabilities)) or 'nothing optional'})"
+            )
+
+    def grid_shape(self) -> tuple[int, ...]:
+        """Options per choice of a GRID space (architectures are tuples of these indices)."""
+        self.require([GRID], "a per-choice strategy")
+        return tuple(c.size for c in self.choices())
+
+
+class UnsupportedError(WsbenchError):
+    """A strategy, baseline or archset asked a space for something it does not declare."""

@@ -1,0 +1,155 @@
+"""The Task contract: the data of a cell, its loss, and the score of one architecture.
+
+The training loop never names a data set: it asks the cell's task for data sources, the loss of
+a batch and the evaluation of an architecture with shared weights. A task declares its **score
+fields** with their direction; every consumer (metrics, stability, report, plots, regression)
+orients a field through ``oriented`` / ``estimator_name`` here, so "higher is better" lives in
+one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from harness.api.space import TaskSpec
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ScoreField:
+    """One per-architecture score a task writes (a column of the score files)."""
+
+    name: str
+    higher_is_better: bool
+    description: str = ""
+
+
+def estimator_name(score: ScoreField) -> str:
+    """The name of the oriented estimator (higher = better): ``accuracy``, ``neg_loss``, ``neg_perplexity``."""
+    return score.name if score.higher_is_better else f"neg_{score.name}"
+
+
+def oriented(values: Any, score: ScoreField) -> np.ndarray:
+    """``values`` turned so that higher means better predicted."""
+    v = np.asarray(values, dtype=np.float64)
+    return v if score.higher_is_better else -v
+
+
+def estimators(fields: Iterable[ScoreField]) -> dict[str, ScoreField]:
+    """Estimator name -> the score field behind it, in the task's order."""
+    return {estimator_name(f): f for f in fields}
+
+
+@dataclass
+class CellData:
+    """What a task hands the loop: training batches (resumable), scoring batches and provenance.
+
+    ``train`` and ``arch_train`` are iterables of batches with a ``generator`` (their random
+    stream, saved in checkpoints); ``arch_train`` is set only for bi-level strategies.
+    """
+
+    train: Any
+    calib_batches: list[Batch]
+    eval_batches: list[Batch]
+    n_train: int
+    n_eval: int
+    arch_train: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_arch_train(self) -> int:
+        """Training examples held out for architecture parameters (0 without ``arch_train``)."""
+        return self.arch_train.num_examples if self.arch_train is not None else 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state of the training streams (checkpointed every epoch)."""
+        return {
+            "data_rng": self.train.generator.get_state(),
+            "archdata_rng": self.arch_train.generator.get_state() if self.arch_train is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.train.generator.set_state(state["data_rng"].cpu())
+        if self.arch_train is not None:
+            self.arch_train.generator.set_state(state["archdata_rng"].cpu())
+
+
+class Task:
+    """Base class of tasks (registered in ``harness.tasks.TASKS``)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    #: Score fields in the order the score files hold them; the first is the primary estimator.
+    score_fields: ClassVar[tuple[ScoreField, ...]]
+    #: Option names and defaults of ``Protocol.task_options``; unknown options are errors.
+    option_defaults: ClassVar[dict[str, Any]] = {}
+
+    def spec(self) -> TaskSpec:
+        """What the network needs to know (its number of outputs)."""
+        raise NotImplementedError
+
+    def check_protocol(self, protocol: Any) -> None:
+        """A one-line error for protocol fields this task cannot serve (called when a cell is built)."""
+
+    def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
+        """The cell's data on ``device``; training order from ``seed``, scoring data fixed per protocol."""
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean training loss of one batch."""
+        raise NotImplementedError
+
+    def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Count of correct predictions in one batch (for the training log's accuracy)."""
+        raise NotImplementedError
+
+    def synthetic_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """``n`` random examples in the task's input format (contract tests, benches; no data files)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: torch.nn.Module, arch: Any, batches: Sequence[Batch]) -> dict[str, float]:
+        """Every score field of ``arch`` on ``batches`` (the model is already in scoring mode)."""
+        raise NotImplementedError
+
+    @classmethod
+    def primary(cls) -> ScoreField:
+        """The main score field (the report's default estimator)."""
+        return cls.score_fields[0]
+
+    @classmethod
+    def field(cls, name: str) -> ScoreField:
+        """The score field called ``name``."""
+        for f in cls.score_fields:
+            if f.name == name:
+                return f
+        from harness.api.errors import unknown
+
+        raise unknown(f"score field of task {cls.name!r}", name, [f.name for f in cls.score_fields])
+
+
+def estimator_values(scores: Any, estimator: str, fields: Sequence[ScoreField]) -> np.ndarray:
+    """The oriented values (higher = better) of ``estimator`` from a score frame with the fields' columns."""
+    by_name = estimators(fields)
+    if estimator not in by_name:
+        from harness.api.errors import unknown
+
+        raise unknown("score kind", estimator, by_name)
+    field_ = by_name[estimator]
+    return oriented(scores[field_.name].to_numpy(), field_)
+
+
+def known_estimators() -> list[str]:
+    """Every estimator name of every registered task (for validating a report's ``score``)."""
+    from harness.tasks import TASKS
+
+    names: list[str] = []
+    for task in TASKS.names():
+        names += [n for n in estimators(TASKS.get(task).score_fields) if n not in names]
+    return names

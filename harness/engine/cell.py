@@ -1,0 +1,93 @@
+"""What defines one matrix cell (``CellSpec``), its hash and folder, and the provenance it records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import harness
+from harness.api.space import GTSpec
+from harness.engine.protocols import Protocol
+from harness.settings import results_dir
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything that defines one matrix cell."""
+
+    space: str
+    strategy: str
+    protocol: Protocol
+    seed: int
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    ground_truths: tuple[GTSpec, ...] | None = None  # None: the space's defaults
+    device: str = "cpu"
+
+    def config(self) -> dict[str, Any]:
+        """The fully resolved config (JSON-able); its hash names the cell."""
+        from spaces import SPACES
+        from strategies import STRATEGIES
+
+        space = SPACES.get(self.space)
+        strat = STRATEGIES.get(self.strategy)
+        return {
+            "space": space.describe(),
+            "strategy": {"name": strat.name, "version": strat.version, "options": {**strat.defaults, **self.strategy_options}},
+            "protocol": self.protocol.to_dict(space),
+            "seed": self.seed,
+            "ground_truths": [list(g) for g in self.resolved_ground_truths()],
+            "device_type": torch.device(self.device).type,
+            "wsbench_version": harness.__version__,
+        }
+
+    def resolved_ground_truths(self) -> tuple[GTSpec, ...]:
+        """The configured ground truths, or the space's defaults."""
+        if self.ground_truths is not None:
+            return self.ground_truths
+        from spaces import SPACES
+
+        return tuple(SPACES.get(self.space).default_ground_truths)
+
+    def cell_hash(self) -> str:
+        """SHA-256 of the resolved config."""
+        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
+
+    def run_dir(self, root: Path | None = None) -> Path:
+        """Where this cell's outputs live."""
+        root = root if root is not None else results_dir()
+        return root / "runs" / self.space / self.strategy / self.protocol.name / f"seed{self.seed}-{self.cell_hash()[:10]}"
+
+
+def _git(*args: str) -> str:
+    here = Path(__file__).parent
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here, timeout=5).stdout.strip()
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Versions, git hash and device of this process."""
+    try:
+        git, dirty = _git("rev-parse", "HEAD") or None, bool(_git("status", "--porcelain"))
+    except (OSError, subprocess.SubprocessError):
+        git, dirty = None, None
+    info = {
+        "wsbench": harness.__version__,
+        "git": git,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

@@ -1,0 +1,33 @@
+"""Training schedules: equal-compute epochs per strategy and the per-step cosine learning rate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from harness.engine.protocols import Protocol
+
+
+def effective_schedule(p: Protocol, paths_per_step: float, epoch_fraction: float = 1.0) -> tuple[int, tuple[int, ...]]:
+    """Epochs and snapshot epochs a strategy runs under equal compute (path passes of SPOS's schedule).
+
+    ``paths_per_step``: forward/backward passes per step relative to SPOS. ``epoch_fraction``: the
+    strategy's steps per epoch relative to SPOS's (bi-level strategies train the weights on half the
+    images, so their epoch is half as long and they run twice the epochs for the same compute).
+    """
+    scale = float(paths_per_step) * float(epoch_fraction)
+    if not p.equal_compute or scale == 1:
+        return p.epochs, tuple(p.snapshot_epochs)
+    epochs = max(1, round(p.epochs / scale))
+    snaps = tuple(sorted({min(epochs, max(1, round(e / scale))) for e in p.snapshot_epochs}))
+    return epochs, snaps
+
+
+def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
+    """The LambdaLR factor of a per-step cosine from ``lr`` to ``lr_min`` over ``total_steps``."""
+
+    def factor(step: int) -> float:
+        t = min(step, total_steps) / max(1, total_steps)
+        return (protocol.lr_min + 0.5 * (protocol.lr - protocol.lr_min) * (1 + math.cos(math.pi * t))) / protocol.lr
+
+    return factor
