@@ -5,11 +5,13 @@ PY     := $(VENV)/bin/python
 PROFILE ?= quick
 STAMP  := $(VENV)/.wsbench-installed
 
-.PHONY: help venv reproduce test bench gt clean
+.PHONY: help venv reproduce test test-fast lint bench gt clean
 
 help:
 	@echo "make reproduce [PROFILE=quick|full]   train + score the main job, print the results table"
 	@echo "make test                             run the test suite"
+	@echo "make test-fast                        the suite without the slow integration tests"
+	@echo "make lint                             ruff (lint + format check) and mypy on the contracts and engine"
 	@echo "make bench                            pytest-benchmark suite of the hot paths (CPU shapes)"
 	@echo "make gt                               ground-truth sources of NB201 and their agreement"
 
@@ -30,6 +32,14 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only

@@ -21,11 +21,9 @@ def _cmd_gt(args: argparse.Namespace) -> int:
         return 0
     if not all(fields):
         # Every field is explicit: no defaults that silently change what is being compared against.
-        raise WsbenchError(
-            "a ground-truth query needs all of --source, --dataset, --split, --metric and --seed-reduction"
-        )
-    from harness.fileio import atomic_write_text
+        raise WsbenchError("a ground-truth query needs all of --source, --dataset, --split, --metric and --seed-reduction")
     from harness.api.ground_truth import load_ground_truth
+    from harness.fileio import atomic_write_text
 
     table = load_ground_truth(args.space, *fields)
     series = table.as_series().sort_values(ascending=not table.higher_is_better)
@@ -96,8 +94,18 @@ def _cmd_regression(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from harness.run.bench import bench_command
 
-    print(bench_command(device=args.device, C=args.C, N=args.N, batch_size=args.batch_size,
-                        steps=args.steps, cells=args.cells, threads=args.threads, autocast=args.autocast))
+    print(
+        bench_command(
+            device=args.device,
+            C=args.C,
+            N=args.N,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            cells=args.cells,
+            threads=args.threads,
+            autocast=args.autocast,
+        )
+    )
     return 0
 
 
@@ -118,9 +126,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
-    from harness.engine.protocols import PROTOCOLS
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
+    from harness.engine.protocols import PROTOCOLS
 
     protocol = PROTOCOLS.get(args.protocol)
     changes = {k: v for k, v in (("epochs", args.epochs), ("C", args.C), ("N", args.N)) if v is not None}
@@ -186,15 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("arch", help="facts about one architecture: encodings, class, costs, ground truth")
     a.add_argument("space", help="search space, e.g. nb201")
-    a.add_argument("arch", help="architecture, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'")
+    a.add_argument(
+        "arch",
+        help="architecture, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'",
+    )
     a.set_defaults(func=_cmd_arch)
 
     rp = sub.add_parser("report", help="ranking-stability table + plots of every finished cell in a results folder")
     rp.add_argument("--root", default=None, help="results folder (default: $WSBENCH_RESULTS or results/)")
     rp.add_argument("--out", default=None, help="output folder (default: <root>/reports)")
-    rp.add_argument("--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)")
-    rp.add_argument("--baselines", default=None, help="training-free baselines beside the supernets, e.g. random,flops,synflow,jacob_cov")
-    rp.add_argument("--partial", action="store_true", help="include unfinished cells with the snapshots they scored (marked PARTIAL)")
+    rp.add_argument(
+        "--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)"
+    )
+    rp.add_argument(
+        "--baselines", default=None, help="training-free baselines beside the supernets, e.g. random,flops,synflow,jacob_cov"
+    )
+    rp.add_argument(
+        "--partial", action="store_true", help="include unfinished cells with the snapshots they scored (marked PARTIAL)"
+    )
     rp.set_defaults(func=_cmd_report)
 
     mx = sub.add_parser("matrix", help="run a matrix of cells (space x strategy x seed) or show where it stands")

@@ -24,17 +24,12 @@ def data_root(required: bool = True) -> Path | None:
     value = os.environ.get(DATA_ENV, "").strip()
     if not value:
         if required:
-            raise DataMissingError(
-                f"{DATA_ENV} is not set; point it at your data folder, "
-                f"e.g. export {DATA_ENV}=/path/to/data"
-            )
+            raise DataMissingError(f"{DATA_ENV} is not set; point it at your data folder, e.g. export {DATA_ENV}=/path/to/data")
         return None
     path = Path(value).expanduser()
     if not path.is_dir():
         if required:
-            raise DataMissingError(
-                f"{DATA_ENV}={value} is not a folder; point {DATA_ENV} at your data folder"
-            )
+            raise DataMissingError(f"{DATA_ENV}={value} is not a folder; point {DATA_ENV} at your data folder")
         return None
     return path
 
@@ -45,9 +40,7 @@ def data_file(relative: str, what: str) -> Path:
     assert root is not None
     path = root / relative
     if not path.exists():
-        raise DataMissingError(
-            f"{what} not found at {path}; put it there or point {DATA_ENV} at a folder holding {relative}"
-        )
+        raise DataMissingError(f"{what} not found at {path}; put it there or point {DATA_ENV} at a folder holding {relative}")
     return path
 
 

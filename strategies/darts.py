@@ -41,6 +41,7 @@ from harness.api.errors import WsbenchError
 from harness.api.space import GRID, MIXED_FORWARD
 from harness.api.strategy import Strategy, uniform_grid
 
+
 def _number(name: str, strategy: str, value: Any, allow_zero: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     ok = ok and (value >= 0 if allow_zero else value > 0)

@@ -78,8 +78,9 @@ class MdeNAS(Strategy):
         # Inverse-CDF sampling per edge from one uniform draw each: exact and platform-independent.
         u = self.rng.random(self.num_edges)
         cdf = np.cumsum(self.probs, axis=1)
-        ops = [min(int(np.searchsorted(cdf[e], u[e] * cdf[e, -1], side="right")), self.num_ops - 1)
-               for e in range(self.num_edges)]
+        ops = [
+            min(int(np.searchsorted(cdf[e], u[e] * cdf[e, -1], side="right")), self.num_ops - 1) for e in range(self.num_edges)
+        ]
         return [tuple(ops)]
 
     def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:

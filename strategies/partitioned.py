@@ -159,7 +159,9 @@ class Grouping(_Partitioned):
             self.num_edges = len(self.sizes)
             edges = self.options["edges"]
             if (
-                not isinstance(edges, (list, tuple)) or not edges or len(set(edges)) != len(edges)
+                not isinstance(edges, (list, tuple))
+                or not edges
+                or len(set(edges)) != len(edges)
                 or not all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e < self.num_edges for e in edges)
             ):
                 raise WsbenchError(

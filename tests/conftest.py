@@ -20,3 +20,20 @@ def _one_torch_thread():
 def needs_data():
     """Skip marker for tests that read the real data folder."""
     return pytest.mark.skipif(not REAL_DATA, reason="WSBENCH_DATA is not set (CI points it at ../shared/data)")
+
+
+#: Modules whose tests train real cells or run whole matrices (seconds to a minute each on a CPU).
+SLOW_MODULES = {"test_executor", "test_regression", "test_train", "test_report", "test_store", "test_nb101_cell"}
+#: Tests elsewhere that run a whole cell end to end.
+SLOW_TESTS = {
+    "test_interrupted_cell_resumes_to_identical_numbers_and_records_the_pick",
+    "test_fewshot_cell_resumes_across_the_split_to_identical_numbers",
+    "test_registered_strategy_runs_a_cell",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the integration tests ``slow`` so ``make test-fast`` (``-m "not slow"``) leaves them out."""
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

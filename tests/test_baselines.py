@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import needs_data
+
 from harness.analysis.baselines import BASELINES, baseline_metrics, score_baseline, training_minibatch
+from harness.analysis.zero_cost import JACOB_K, jacob_cov_from_rows
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthQuery, GroundTruthTable
-from harness.analysis.zero_cost import JACOB_K, jacob_cov_from_rows
 from spaces import SPACES
 from spaces.nb201.cost import arch_cost
 
@@ -76,7 +76,7 @@ def test_jacob_cov_is_finite_deterministic_and_depends_on_data_and_seed():
     assert not np.array_equal(a[:2], score_baseline("jacob_cov", SPACE, ARCHS[:2], seed=3, data=x, **SMALL))
     # A disconnected cell gets the floor (every image looks the same), below every live cell.
     floor = jacob_cov_from_rows(np.ones((len(x), 5)))
-    assert (a[len(ARCHS):] == floor).all() and (a[: len(ARCHS)] > floor).all()
+    assert (a[len(ARCHS) :] == floor).all() and (a[: len(ARCHS)] > floor).all()
 
 
 def test_jacob_cov_score_rewards_uncorrelated_rows():

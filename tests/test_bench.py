@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.run import bench as B
 from harness.api.errors import WsbenchError
+from harness.run import bench as B
 
-TINY = dict(device="cpu", C=4, N=1, batch_size=32, steps=3, warmup=1, score_archs=3,
-            calib_images=64, eval_images=128, threads=1)
+TINY = dict(device="cpu", C=4, N=1, batch_size=32, steps=3, warmup=1, score_archs=3, calib_images=64, eval_images=128, threads=1)
 
 
 def _figures(result):
@@ -88,13 +87,16 @@ def test_naive_augmentation_is_a_crop_and_flip():
     assert set(centre.flatten().tolist()) <= set(data.flatten().tolist())
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"steps": 0}, "steps must be an integer >= 1"),
-    ({"warmup": -1}, "warmup must be an integer >= 0"),
-    ({"device": "tpu"}, "unknown device 'tpu'"),
-    ({"cells": (1, 0)}, "cells must be positive"),
-    ({"threads": 0}, "threads must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"warmup": -1}, "warmup must be an integer >= 0"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"cells": (1, 0)}, "cells must be positive"),
+        ({"threads": 0}, "threads must be an integer >= 1"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(kwargs, match):
     with pytest.raises(WsbenchError, match=match) as e:
         B.run_bench(**{**TINY, **kwargs})
@@ -116,9 +118,20 @@ def test_cells_text_is_parsed():
 def test_bench_autocast_is_recorded_and_validated():
     from harness.run.bench import run_bench
 
-    r = run_bench(device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1,
-                  calib_images=32, eval_images=32, autocast="bf16")
+    r = run_bench(
+        device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1, calib_images=32, eval_images=32, autocast="bf16"
+    )
     assert r["config"]["autocast"] == "bf16" and r["train"]["ours"]["images_per_s"] > 0
     with pytest.raises(WsbenchError, match="--autocast must be bf16"):
-        run_bench(device="cpu", C=4, N=1, batch_size=16, steps=1, warmup=1, score_archs=1,
-                  calib_images=32, eval_images=32, autocast="fp16")
+        run_bench(
+            device="cpu",
+            C=4,
+            N=1,
+            batch_size=16,
+            steps=1,
+            warmup=1,
+            score_archs=1,
+            calib_images=32,
+            eval_images=32,
+            autocast="fp16",
+        )

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import needs_data
 
 GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -33,7 +32,10 @@ def _assert_one_line_error(proc, *needles):
     [
         (["gt", "nb210"], ["unknown search space 'nb210'", "did you mean 'nb201'"]),
         (["arch", "nb201", "|nor_conv_3x3~0|+|conv~0|"], ["malformed NB201 arch string"]),
-        (["arch", "nb201", GOOD.replace("nor_conv_1x1", "x").replace("avg_pool_3x3", "avg_pool_5x5")], ["unknown NB201 op 'avg_pool_5x5'"]),
+        (
+            ["arch", "nb201", GOOD.replace("nor_conv_1x1", "x").replace("avg_pool_3x3", "avg_pool_5x5")],
+            ["unknown NB201 op 'avg_pool_5x5'"],
+        ),
         (["reproduce", "--profile", "quik"], ["unknown matrix 'quik'", "did you mean 'quick'"]),
         (["train", "--protocol", "nb201_rs"], ["unknown protocol 'nb201_rs'", "did you mean 'nb201-rs'"]),
         (["train", "--strategy", "spso"], ["unknown strategy 'spso'", "did you mean 'spos'"]),
@@ -44,8 +46,12 @@ def test_bad_input_is_one_line(args, needles):
 
 
 def test_missing_data_folder_names_the_setting(tmp_path):
-    proc = _run(["train", "--protocol", "quick", "--epochs", "1"], WSBENCH_DATA=str(tmp_path / "nope"),
-                WSBENCH_RESULTS=str(tmp_path / "res"), WSBENCH_CACHE=str(tmp_path / "cache"))
+    proc = _run(
+        ["train", "--protocol", "quick", "--epochs", "1"],
+        WSBENCH_DATA=str(tmp_path / "nope"),
+        WSBENCH_RESULTS=str(tmp_path / "res"),
+        WSBENCH_CACHE=str(tmp_path / "cache"),
+    )
     _assert_one_line_error(proc, "WSBENCH_DATA")
     assert not (tmp_path / "res" / "runs").exists() or not any((tmp_path / "res" / "runs").rglob("result.json"))
 
@@ -68,10 +74,22 @@ def test_list_names_every_registry():
 @pytest.mark.parametrize(
     "query,needles",
     [
-        (["--source", "csv", "--dataset", "cifar1O", "--split", "test", "--metric", "accuracy", "--seed-reduction", "mean"], ["unknown dataset", "did you mean 'cifar10'"]),
-        (["--source", "csv", "--dataset", "cifar10", "--split", "valid", "--metric", "accuracy", "--seed-reduction", "mean"], ["unknown split", "test"]),
-        (["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "acc", "--seed-reduction", "mean"], ["unknown metric"]),
-        (["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy", "--seed-reduction", "max"], ["seed reduction"]),
+        (
+            ["--source", "csv", "--dataset", "cifar1O", "--split", "test", "--metric", "accuracy", "--seed-reduction", "mean"],
+            ["unknown dataset", "did you mean 'cifar10'"],
+        ),
+        (
+            ["--source", "csv", "--dataset", "cifar10", "--split", "valid", "--metric", "accuracy", "--seed-reduction", "mean"],
+            ["unknown split", "test"],
+        ),
+        (
+            ["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "acc", "--seed-reduction", "mean"],
+            ["unknown metric"],
+        ),
+        (
+            ["--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy", "--seed-reduction", "max"],
+            ["seed reduction"],
+        ),
         (["--source", "csv", "--dataset", "cifar10"], ["needs all of"]),
     ],
 )
@@ -90,15 +108,44 @@ def test_corrupt_ground_truth_file_is_one_line(tmp_path):
     text = open(src).read()
     (tmp_path / "nb201" / "nb201-test-acc-200ep.csv").write_text(text[: len(text) // 2])  # truncated
     shutil.copy(os.path.join(data, "SHA256SUMS"), tmp_path / "SHA256SUMS")
-    q = ["gt", "nb201", "--source", "csv", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy", "--seed-reduction", "mean"]
+    q = [
+        "gt",
+        "nb201",
+        "--source",
+        "csv",
+        "--dataset",
+        "cifar10",
+        "--split",
+        "test",
+        "--metric",
+        "accuracy",
+        "--seed-reduction",
+        "mean",
+    ]
     _assert_one_line_error(_run(q, WSBENCH_DATA=str(tmp_path)), "nb201-test-acc-200ep.csv")
 
 
 @needs_data()
 def test_ground_truth_query_writes_table(tmp_path):
     out = tmp_path / "t.csv"
-    proc = _run(["gt", "nb201", "--source", "analog", "--dataset", "cifar10", "--split", "test", "--metric", "accuracy",
-                 "--seed-reduction", "as-published", "--out", str(out)])
+    proc = _run(
+        [
+            "gt",
+            "nb201",
+            "--source",
+            "analog",
+            "--dataset",
+            "cifar10",
+            "--split",
+            "test",
+            "--metric",
+            "accuracy",
+            "--seed-reduction",
+            "as-published",
+            "--out",
+            str(out),
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     assert "15625 architectures" in proc.stdout
     assert len(out.read_text().splitlines()) == 15626

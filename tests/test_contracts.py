@@ -39,6 +39,7 @@ def _samples(space, n=6, seed=0):
 
 # ------------------------------------------------------------------------------------ spaces
 
+
 @pytest.mark.parametrize("name", SPACES.names())
 def test_space_declares_known_capabilities_and_choices(name):
     space = _space(name)
@@ -124,8 +125,10 @@ def test_isomorphism_representatives_are_distinct_members(name):
 def test_capability_methods_exist_where_declared(name):
     space = _space(name)
     needs = {
-        api.ENUMERABLE: "all_archs", api.ISOMORPHISM: "isomorphism_classes",
-        api.STANDALONE: "build_network", api.GROUND_TRUTH_ARCHS: "ground_truth_archs",
+        api.ENUMERABLE: "all_archs",
+        api.ISOMORPHISM: "isomorphism_classes",
+        api.STANDALONE: "build_network",
+        api.GROUND_TRUTH_ARCHS: "ground_truth_archs",
     }
     for cap, method in needs.items():
         if space.supports(cap):
@@ -133,6 +136,7 @@ def test_capability_methods_exist_where_declared(name):
 
 
 # ------------------------------------------------------------------------------------- tasks
+
 
 @pytest.mark.parametrize("name", TASKS.names())
 def test_task_contract(name):
@@ -167,6 +171,7 @@ def test_task_contract(name):
 
 # -------------------------------------------------------------------- space x strategy pairs
 
+
 def _train_two_steps_and_score(space_name, strategy_name):
     space = _space(space_name)
     task = TASKS.get(space.default_task)
@@ -195,8 +200,9 @@ def _train_two_steps_and_score(space_name, strategy_name):
     assert any(not torch.equal(a, p.detach()) for a, p in zip(before, params)), "two steps changed no weight"
     archs = _samples(space, n=2, seed=1)
     batches = [task.synthetic_batch(8, g) for _ in range(2)]
-    scores = score_architectures(model, archs, [space.arch_id(a) for a in archs], batches, "recalibrate",
-                                 calib_batches=batches[:1], task=task)
+    scores = score_architectures(
+        model, archs, [space.arch_id(a) for a in archs], batches, "recalibrate", calib_batches=batches[:1], task=task
+    )
     assert list(scores.columns) == ["arch", *(f.name for f in task.score_fields)]
     assert len(scores) == 2 and np.isfinite(scores.drop(columns="arch").to_numpy()).all()
     chosen = strategy.selected()

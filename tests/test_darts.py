@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import needs_data
+
 from harness.api.errors import WsbenchError
 from harness.engine.protocols import PROTOCOLS
 from harness.engine.seeding import numpy_stream
@@ -19,8 +19,18 @@ from strategies import STRATEGIES
 
 SPACE = SPACES.get("nb201")
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-darts", network={"C": 4, "N": 1}, subset=400, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
-    calib_batches=1, calib_batch_size=100, eval_images=100, eval_batch_size=100, archset="sample", archset_n=12,
+    name="tiny-darts",
+    network={"C": 4, "N": 1},
+    subset=400,
+    epochs=2,
+    batch_size=100,
+    snapshot_epochs=(1, 2),
+    calib_batches=1,
+    calib_batch_size=100,
+    eval_images=100,
+    eval_batch_size=100,
+    archset="sample",
+    archset_n=12,
 )
 
 
@@ -131,7 +141,9 @@ def test_resume_before_or_after_bind_continues_exactly(name):
 @pytest.mark.parametrize("name", ["darts", "gdas"])
 def test_spaces_without_a_mixed_forward_are_a_one_line_error(name):
     # Asked by capability, not by name: NB101 declares no grid and no mixed forward.
-    with pytest.raises(WsbenchError, match=f"strategy '{name}' needs grid, mixed_forward, which space 'nb101' does not provide") as e:
+    with pytest.raises(
+        WsbenchError, match=f"strategy '{name}' needs grid, mixed_forward, which space 'nb101' does not provide"
+    ) as e:
         STRATEGIES.get(name)(SPACES.get("nb101"), numpy_stream(0, "arch"))
     assert "\n" not in str(e.value)
 

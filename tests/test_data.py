@@ -19,10 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.data import cifar10
-from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10
-from harness.data import TensorBatches, crop_flip
 from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
+from harness.data import TensorBatches, cifar10, crop_flip
+from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, load_cifar10
 from harness.data.splits import SPLITS, get_split
 
 # ----------------------------------------------------------------------------- fixtures
@@ -236,9 +235,7 @@ def test_http_error_and_malformed_checksum_are_one_line(data_env: tuple[Path, Pa
     assert list(cache.iterdir()) == []
 
 
-def test_archive_with_path_traversal_is_refused(
-    data_env: tuple[Path, Path], http_root: tuple[Path, str], tmp_path: Path
-) -> None:
+def test_archive_with_path_traversal_is_refused(data_env: tuple[Path, Path], http_root: tuple[Path, str], tmp_path: Path) -> None:
     _, cache = data_env
     www, base = http_root
     _write_batches(tmp_path / "src" / "cifar-10-batches-py")
@@ -511,7 +508,9 @@ def test_normalization_with_cifar_statistics_on_real_data() -> None:
 def test_augmentation_changes_images_keeps_labels_and_only_crops_or_flips() -> None:
     images, labels = _set(64, seed=1)
     g = torch.Generator().manual_seed(0)
-    tb = TensorBatches(images, labels, device="cpu", batch_size=64, augment=True, generator=g, mean=(0.0,) * 3, std=(1 / 255,) * 3)
+    tb = TensorBatches(
+        images, labels, device="cpu", batch_size=64, augment=True, generator=g, mean=(0.0,) * 3, std=(1 / 255,) * 3
+    )
     x, y = next(iter(tb))
     np.testing.assert_array_equal(y.numpy(), labels)  # no shuffle: labels stay aligned with images
     out = x.permute(0, 2, 3, 1).round().to(torch.uint8).numpy()
@@ -535,8 +534,14 @@ def test_augmentation_changes_images_keeps_labels_and_only_crops_or_flips() -> N
 def test_channels_last_gives_same_values_in_channels_last_memory() -> None:
     images, labels = _set(40)
     make = lambda cl: TensorBatches(  # noqa: E731
-        images, labels, device="cpu", batch_size=8, augment=True, shuffle=True,
-        generator=torch.Generator().manual_seed(1), channels_last=cl,
+        images,
+        labels,
+        device="cpu",
+        batch_size=8,
+        augment=True,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(1),
+        channels_last=cl,
     )
     for (a, _), (b, _) in zip(make(False), make(True)):
         assert torch.equal(a, b)
@@ -582,3 +587,21 @@ def test_cuda_batches_equal_cpu_batches_for_a_cpu_generator() -> None:
     for (a, ya), (b, yb) in zip(batches("cpu"), batches("cuda")):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
         assert torch.equal(ya, yb)
+
+
+def test_pack_decodes_with_workers_from_a_plain_script_without_main_guard(data_env: tuple[Path, Path], tmp_path: Path) -> None:
+    """A user script (or notebook cell) that calls the loader at module level must work as is."""
+    import subprocess
+    import sys
+
+    data, _ = data_env
+    pack = _write_pack(data, per_class={"train": 3, "test": 1})
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from harness.data import cifar10\n"
+        f"arrays = cifar10.decode_pack({str(pack)!r}, workers=2, chunk=5)\n"
+        "print('decoded', len(arrays['train_labels']), len(arrays['test_labels']))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "decoded 30 10"

@@ -69,8 +69,9 @@ def test_scoring_leaves_the_supernet_untouched():
     model = _trained_supernet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
-    score_architectures(model, [CONV, (1, 2, 0, 4, 1, 3)], ["a", "b"], _balanced_batches(), "recalibrate",
-                        calib_batches=_balanced_batches(seed=3))
+    score_architectures(
+        model, [CONV, (1, 2, 0, 4, 1, 3)], ["a", "b"], _balanced_batches(), "recalibrate", calib_batches=_balanced_batches(seed=3)
+    )
     score_architectures(model, [CONV], ["a"], _balanced_batches(), "batch")
     after = model.state_dict()
     for k, v in before.items():
@@ -126,8 +127,8 @@ def test_unknown_autocast_mode_is_a_one_line_error():
 
 def test_autocast_is_hashed_only_when_set():
     """Protocol fields added later must not change the hashes (and so the results) of existing cells."""
-    from harness.engine.protocols import PROTOCOLS
     from harness.engine.cell import CellSpec
+    from harness.engine.protocols import PROTOCOLS
 
     quick = PROTOCOLS.get("quick")
     assert "autocast" not in quick.to_dict() and quick.to_dict().get("autocast") is None

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import needs_data
+
+from harness.engine.loop import run_cell
 from harness.run.executor import format_status, is_locked, matrix_status, run_matrix
 from harness.run.matrix import load_matrix
-from harness.engine.loop import run_cell
 
 pytestmark = needs_data()
 
@@ -56,8 +56,12 @@ def _start(matrix_file, root):
     """A matrix run in its own process group (so SIGKILL takes its workers too)."""
     return subprocess.Popen(
         [sys.executable, "-m", "harness.run.executor", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
-        cwd=REPO, env={**os.environ, "CI": "1"}, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env={**os.environ, "CI": "1"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -116,17 +120,19 @@ def test_two_processes_on_one_folder_run_each_cell_once(matrix_file, reference, 
 
 
 def nan_for_seed_1(spec, root, log):
-    """A cell runner whose seed-1 cell meets a NaN loss (the test's injected failure)."""
-    import torch
+    """A cell runner whose seed-1 cell meets a NaN loss (the test's injected failure).
+
+    The NaN enters through the task's loss, the one point the training loop computes it."""
+    from harness.tasks.classification import ImageClassification
 
     if spec.seed != 1:
         return run_cell(spec, root=root, log=log)
-    forward = torch.nn.CrossEntropyLoss.forward
-    torch.nn.CrossEntropyLoss.forward = lambda self, x, y: forward(self, x, y) * float("nan")
+    loss = ImageClassification.loss
+    ImageClassification.loss = lambda self, output, target: loss(self, output, target) * float("nan")
     try:
         return run_cell(spec, root=root, log=log)
     finally:
-        torch.nn.CrossEntropyLoss.forward = forward
+        ImageClassification.loss = loss
 
 
 def test_failed_cell_is_recorded_and_the_rest_finish_then_a_rerun_retries_it(matrix_file, reference, tmp_path):

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
-from harness.fileio import sha256_file
 from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, load_ground_truth
 from harness.api.registry import Registry
+from harness.fileio import sha256_file
 from spaces.nb201 import ground_truth as gt
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OPS, enumerate_archs, parse_arch_str, to_arch_str
 
@@ -85,7 +85,7 @@ def test_csv_reads_each_column(synth):
     for col, dataset in enumerate(("cifar10", "cifar100", "ImageNet16-120")):
         t = src.load(q("csv", dataset, "test"))
         assert len(t) == NUM_ARCHS and t.higher_is_better
-        some = list(values)[:: 997]
+        some = list(values)[::997]
         np.testing.assert_array_equal(t.lookup(some), [values[s][col] for s in some])
     assert t.provenance["sha256"] == sha256_file(path)
     assert t.provenance["checksum"] == "no SHA256SUMS beside the data"
@@ -138,7 +138,7 @@ def test_csv_truncated(tmp_path, monkeypatch):
         (lambda ls: [ls[0].replace("UniqueString", "Unique")] + ls[1:], "header"),
         (lambda ls: ls[:2] + [ls[1]] + ls[3:], "duplicate"),
         (lambda ls: ls[:3] + [ls[3].replace("none~0", "conv~0", 1)] + ls[4:], "unknown NB201 op"),
-        (lambda ls: ls[:4] + ["nan" + ls[4][ls[4].index(","):]] + ls[5:], "not a finite number"),
+        (lambda ls: ls[:4] + ["nan" + ls[4][ls[4].index(",") :]] + ls[5:], "not a finite number"),
     ],
 )
 def test_csv_structural_damage(tmp_path, monkeypatch, damage, needle):
@@ -202,7 +202,12 @@ def test_csv_missing_file_and_missing_setting(tmp_path, monkeypatch):
     ],
 )
 def test_bad_queries_are_one_line(query, needles):
-    cls = {"csv": gt.NB201CsvSource, "analog": gt.AnalogNASBenchSource, "nb201-pth": gt.NB201PthSource, "nats": gt.NATSBenchSource}
+    cls = {
+        "csv": gt.NB201CsvSource,
+        "analog": gt.AnalogNASBenchSource,
+        "nb201-pth": gt.NB201PthSource,
+        "nats": gt.NATSBenchSource,
+    }
     with pytest.raises(UnknownNameError) as e:
         cls[query.source]().validate(query)
     msg = one_line(e.value)
@@ -222,7 +227,7 @@ def test_real_csv_matches_file_rows(monkeypatch):
     t100 = gt.NB201CsvSource().load(q("csv", "cifar100", "test"))
     assert len(t10) == NUM_ARCHS == len(rows)
     assert set(t10.arch_ids) == {to_arch_str(a) for a in enumerate_archs()}
-    for row in rows[:: 1301]:
+    for row in rows[::1301]:
         a = row["ArchitectureString"]
         assert t10.lookup([a])[0] == float(row["CIFAR10TestAccuracy200Epochs"])
         assert t100.lookup([a])[0] == float(row["CIFAR100TestAccuracy200Epochs"])
@@ -404,8 +409,16 @@ def arch_results(mod, idx: int, hp: str, vals: dict, np_scalars: bool = False):
     for ds, sets in SETS.items():
         for s in seeds_of(idx):
             rc = mod.ResultsCount(
-                f"{ds}-{s}", None, {i: 10.0 + i for i in range(n)}, {i: 2.0 for i in range(n)}, 0.1, 10.0,
-                {"arch_str": FIX_ARCHS[idx], "channel": 16, "num_cells": 5, "class_num": 10}, s, n, None,
+                f"{ds}-{s}",
+                None,
+                {i: 10.0 + i for i in range(n)},
+                {i: 2.0 for i in range(n)},
+                0.1,
+                10.0,
+                {"arch_str": FIX_ARCHS[idx], "channel": 16, "num_cells": 5, "class_num": 10},
+                s,
+                n,
+                None,
             )
             accs, losses, times = {}, {}, {}
             for sn in sets:
@@ -439,7 +452,10 @@ def build_pth(path: Path, vals: dict, np_scalars: bool = False) -> None:
     blob = {
         "meta_archs": list(FIX_ARCHS),
         "arch2infos": {
-            i: {"less": arch_results(api_utils, i, "12", vals, np_scalars), "full": arch_results(api_utils, i, "200", vals, np_scalars)}
+            i: {
+                "less": arch_results(api_utils, i, "12", vals, np_scalars),
+                "full": arch_results(api_utils, i, "200", vals, np_scalars),
+            }
             for i in EVALUATED
         },
         "evaluated_indexes": set(EVALUATED),
@@ -465,9 +481,17 @@ def build_nats(root: Path, vals: dict, simple: bool) -> Path:
 
 
 CASES = [(ds, split) for (ds, split) in gt.NB201PthSource.options]
-SET_OF = {("cifar10-valid", "valid"): "x-valid", ("cifar10-valid", "test"): "ori-test", ("cifar10", "test"): "ori-test",
-          ("cifar100", "valid"): "x-valid", ("cifar100", "test"): "x-test", ("cifar100", "valid+test"): "ori-test",
-          ("ImageNet16-120", "valid"): "x-valid", ("ImageNet16-120", "test"): "x-test", ("ImageNet16-120", "valid+test"): "ori-test"}
+SET_OF = {
+    ("cifar10-valid", "valid"): "x-valid",
+    ("cifar10-valid", "test"): "ori-test",
+    ("cifar10", "test"): "ori-test",
+    ("cifar100", "valid"): "x-valid",
+    ("cifar100", "test"): "x-test",
+    ("cifar100", "valid+test"): "ori-test",
+    ("ImageNet16-120", "valid"): "x-valid",
+    ("ImageNet16-120", "test"): "x-test",
+    ("ImageNet16-120", "valid+test"): "ori-test",
+}
 
 
 def check_table(table, want: dict[str, float]) -> None:

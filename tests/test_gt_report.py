@@ -21,7 +21,9 @@ ARCHS = [to_arch_str(a) for a in enumerate_archs()]
 
 
 def _rows(report: str, needle: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip("|").split("|")] for line in report.splitlines() if line.startswith("|") and needle in line]
+    return [
+        [c.strip() for c in line.strip("|").split("|")] for line in report.splitlines() if line.startswith("|") and needle in line
+    ]
 
 
 def fake_source(name: str, dataset: str, split: str, ids: list[str], values: np.ndarray, hib: bool = True, ok: bool = True):

@@ -95,10 +95,16 @@ def test_data_key_overrides_and_must_exist(tmp_path):
 @pytest.mark.parametrize(
     "edit, expect",
     [
-        (('name = "spos"\nlabel = "uni"', 'name = "spso"\nlabel = "uni"'), r"strategies\[0\]\.name: unknown strategy 'spso' \(did you mean 'spos'\?\)"),
+        (
+            ('name = "spos"\nlabel = "uni"', 'name = "spso"\nlabel = "uni"'),
+            r"strategies\[0\]\.name: unknown strategy 'spso' \(did you mean 'spos'\?\)",
+        ),
         (('protocol = "quick"', 'protocol = "quik"'), r"unknown protocol 'quik' \(did you mean 'quick'\?\)"),
         (('name = "nb201"', 'name = "nb210"'), r"unknown search space 'nb210' \(did you mean 'nb201'\?\)"),
-        (('["analog"', '["analogue"'), r"ground_truths\[0\]: unknown ground-truth source 'nb201/analogue' \(did you mean 'nb201/analog'\?\)"),
+        (
+            ('["analog"', '["analogue"'),
+            r"ground_truths\[0\]: unknown ground-truth source 'nb201/analogue' \(did you mean 'nb201/analog'\?\)",
+        ),
         (('"as-published"', '"mean"'), r"unknown seed reduction"),
         (("epochs = 3,", "epochs = -3,"), r"epochs must be >= 1, got -3"),
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = [2, 4]"), r"snapshot epochs \[2, 4\] must be .*within 1..3"),
@@ -106,11 +112,14 @@ def test_data_key_overrides_and_must_exist(tmp_path):
         (("overrides", "overides"), r"unknown key 'overides' in spaces\[0\] \(did you mean 'overrides'\?\)"),
         (("network = { C = 4 }", "channels = 4"), r"unknown protocol field 'channels'"),
         (("network = { C = 4 }", "epoch = 4"), r"unknown protocol field 'epoch' .*\(did you mean 'epochs'\?\)"),
-        (('seeds = [1, 0]', 'seed = [1, 0]'), r"unknown key 'seed' in the top level \(did you mean 'seeds'\?\)"),
+        (("seeds = [1, 0]", "seed = [1, 0]"), r"unknown key 'seed' in the top level \(did you mean 'seeds'\?\)"),
         (("C = 4", 'C = "4"'), r"overrides.network.C: must be a positive integer for space 'nb201', got '4'"),
         (("C = 4", "C = 4.0"), r"overrides.network.C: must be a positive integer for space 'nb201', got 4.0"),
         (("network = { C = 4 }", "C = 4"), r"unknown protocol field 'C' .*network keys go in .*overrides.network"),
-        (("network = { C = 4 }", "network = { channels = 4 }"), r"overrides.network: unknown key\(s\) channels for space 'nb201'"),
+        (
+            ("network = { C = 4 }", "network = { channels = 4 }"),
+            r"overrides.network: unknown key\(s\) channels for space 'nb201'",
+        ),
         (("network = { C = 4 }", "augment = 1"), r"overrides.augment: must be a boolean"),
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = 3"), r"snapshot_epochs: must be a list of integers"),
         (("seeds = [1, 0]", 'seeds = "0"'), r"seeds: must be a list, got '0' \(string\)"),
@@ -122,7 +131,10 @@ def test_data_key_overrides_and_must_exist(tmp_path):
         (('options = { sampling = "deisomorphic" }', 'options = { samplng = "uniform" }'), r"unknown option\(s\) samplng"),
         (('label = "deiso"', 'label = "uni"'), r"label: 'uni' is used twice"),
         (('label = "deiso"\noptions = { sampling = "deisomorphic" }', 'label = "deiso"'), r"resolve to the same configuration"),
-        (('label = "uni"', 'label = "uni"\nspaces = ["nb20"]'), r"'nb20' is not a space of this matrix \(did you mean 'nb201'\?\)"),
+        (
+            ('label = "uni"', 'label = "uni"\nspaces = ["nb20"]'),
+            r"'nb20' is not a space of this matrix \(did you mean 'nb201'\?\)",
+        ),
     ],
 )
 def test_bad_matrix_is_a_one_line_error(tmp_path, edit, expect):

@@ -76,9 +76,7 @@ def test_correlations_match_scipy(ties, seed):
     est, true = _pair(300, seed, ties=ties)
     if ties:
         assert np.unique(est).size < 50 and np.unique(true).size < 50
-    assert M.kendall_tau(est, true) == pytest.approx(
-        scipy.stats.kendalltau(est, true, variant="b").statistic, abs=1e-12
-    )
+    assert M.kendall_tau(est, true) == pytest.approx(scipy.stats.kendalltau(est, true, variant="b").statistic, abs=1e-12)
     assert M.spearman_rho(est, true) == pytest.approx(scipy.stats.spearmanr(est, true).statistic, abs=1e-12)
     assert M.pearson_r(est, true) == pytest.approx(scipy.stats.pearsonr(est, true).statistic, abs=1e-12)
 
@@ -88,9 +86,7 @@ def test_kendall_tau_b_hand_worked_with_ties():
     # tau_b = (4 - 0) / sqrt((6 - 1) * (6 - 1)) = 0.8.
     assert M.kendall_tau([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
     # Spearman by hand: average ranks [1, 2.5, 2.5, 4] vs [1, 2, 3.5, 3.5].
-    assert M.spearman_rho([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(
-        np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3.5, 3.5])[0, 1]
-    )
+    assert M.spearman_rho([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3.5, 3.5])[0, 1])
 
 
 def test_constant_input_gives_nan_without_warning():
@@ -162,9 +158,7 @@ def test_kendall_tau_top_hand_worked():
     # Checks against scipy on the explicit subset.
     est, true = _pair(500, 7)
     top = np.argsort(-true)[:50]
-    assert M.kendall_tau_top(est, true, 0.1) == pytest.approx(
-        scipy.stats.kendalltau(est[top], true[top]).statistic, abs=1e-12
-    )
+    assert M.kendall_tau_top(est, true, 0.1) == pytest.approx(scipy.stats.kendalltau(est[top], true[top]).statistic, abs=1e-12)
 
 
 def test_fraction_k_rounds_half_up():
@@ -307,8 +301,19 @@ def test_compute_all_names_and_skipping():
     assert list(res) == [n for n in M.STANDARD_METRICS if n not in ("hit@100",)]  # 100 >= 60
     assert "hit@50" in res
     assert set(M.STANDARD_METRICS) == {
-        "kendall_tau", "spearman_rho", "pearson_r", "hit@1%", "hit@5%", "hit@10%", "hit@10",
-        "hit@50", "hit@100", "p_bottom@10%", "br@1%", "wr@1%", "tau_top10%",
+        "kendall_tau",
+        "spearman_rho",
+        "pearson_r",
+        "hit@1%",
+        "hit@5%",
+        "hit@10%",
+        "hit@10",
+        "hit@50",
+        "hit@100",
+        "p_bottom@10%",
+        "br@1%",
+        "wr@1%",
+        "tau_top10%",
     }
     assert M.compute_all(est, true, ["br@1%", "kendall_tau"]) == {
         "br@1%": M.br_at_k(est, true, 0.01),

@@ -29,8 +29,15 @@ from spaces.nb101.sampling import ONESHOT1_SPACES, oneshot1_space, sample_cell
 C3, C1, MP = OPS
 # The canonical example of the benchmark's README, and the same cell with a dangling vertex.
 EXAMPLE = make_cell(
-    [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
-     [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+    [
+        [0, 1, 1, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0],
+    ],
     [C3, C1, C3, C3, MP],
 )
 
@@ -108,7 +115,7 @@ def test_full_dags_are_exactly_the_unprunable_graphs() -> None:
     allowed = set(bits.tolist())
     for b in range(1 << 10):
         m = np.zeros((5, 5), dtype=int)
-        for k, (x, y) in enumerate((x, y) for y in range(5) for x in range(y)):
+        for k, (x, y) in enumerate((i, j) for j in range(5) for i in range(j)):
             m[x, y] = (b >> k) & 1
         cell = make_cell(m, [C3] * 3)
         full = len(cell.live_vertices()) == 5 and cell.num_edges <= 9
@@ -116,7 +123,10 @@ def test_full_dags_are_exactly_the_unprunable_graphs() -> None:
 
 
 @pytest.mark.skipif(
-    not (os.environ.get("WSBENCH_CACHE") and os.path.isfile(os.path.join(os.environ["WSBENCH_CACHE"], "nb101", "nb101-enumeration-v1.npz"))),
+    not (
+        os.environ.get("WSBENCH_CACHE")
+        and os.path.isfile(os.path.join(os.environ["WSBENCH_CACHE"], "nb101", "nb101-enumeration-v1.npz"))
+    ),
     reason="full NB101 enumeration not cached (python -c 'from spaces.nb101.enumerate import full_enumeration; full_enumeration()')",
 )
 @needs_data()

@@ -62,8 +62,10 @@ def _records(epochs=(4, 108), repeats=3, n=5, seed=0) -> list[Record]:
         cell = sample_cell(rng).pruned()
         adj = "".join(str(x) for row in cell.matrix for x in row)
         for e in epochs:
-            for r in range(repeats):
-                evals = [Evaluation(float(k * e / 2), 10.0 * k, *(float(rng.uniform(0.5, 1.0)) for _ in range(3))) for k in range(3)]
+            for _ in range(repeats):
+                evals = [
+                    Evaluation(float(k * e / 2), 10.0 * k, *(float(rng.uniform(0.5, 1.0)) for _ in range(3))) for k in range(3)
+                ]
                 recs.append(Record(cell.module_hash, e, adj, cell.ops, ModelMetrics(evals, 1234567, 99.5)))
     return recs
 

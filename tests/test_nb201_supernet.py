@@ -271,6 +271,7 @@ def test_bad_input_gives_one_line_errors() -> None:
 
 # ------------------------------------------------------------------ mixed (op-weight) forward
 
+
 def _reference_mixed(net: NB201Supernet, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The official search cell, written naively: every op of every edge runs, ``none`` is ``x * 0``."""
     h = net.stem(x)
@@ -315,8 +316,11 @@ def test_one_hot_weights_give_the_discrete_path(small_supernet, arch, train) -> 
 def test_one_hot_runs_only_the_discrete_paths_ops(small_supernet) -> None:
     """A detached one-hot costs exactly the discrete path: the same modules run, nothing more."""
     called: list[torch.nn.Module] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: called.append(m)) for m in small_supernet.modules()
-             if isinstance(m, (torch.nn.Conv2d, torch.nn.AvgPool2d))]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: called.append(m))
+        for m in small_supernet.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.AvgPool2d))
+    ]
     x = torch.randn(2, 3, 16, 16)
     try:
         for arch in ARCHS:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
 from conftest import needs_data
+
 from harness.api.errors import WsbenchError
+from harness.api.space import TaskSpec
 from harness.engine.protocols import PROTOCOLS
 from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from strategies.partitioned import FewShot, Grouping, PartitionedSupernet
-from harness.api.space import TaskSpec
 
 SPACE = SPACES.get("nb201")
 
@@ -87,11 +87,19 @@ def test_grouping_by_edges_and_random_partitions():
     assert bool(model.is_split) and len(model.parts) == 3
 
 
-@pytest.mark.parametrize("cls,opts", [
-    (FewShot, {"edge": 6}), (FewShot, {"edge": -1}), (FewShot, {"warmup": 1.0}), (FewShot, {"warmup": "half"}),
-    (Grouping, {"by": "similarity"}), (Grouping, {"edges": []}), (Grouping, {"edges": [0, 0]}),
-    (Grouping, {"by": "random", "groups": 0}),
-])
+@pytest.mark.parametrize(
+    "cls,opts",
+    [
+        (FewShot, {"edge": 6}),
+        (FewShot, {"edge": -1}),
+        (FewShot, {"warmup": 1.0}),
+        (FewShot, {"warmup": "half"}),
+        (Grouping, {"by": "similarity"}),
+        (Grouping, {"edges": []}),
+        (Grouping, {"edges": [0, 0]}),
+        (Grouping, {"by": "random", "groups": 0}),
+    ],
+)
 def test_bad_options_are_one_line_errors(cls, opts):
     with pytest.raises(WsbenchError) as e:
         cls(SPACE, numpy_stream(0, "arch"), **opts)
@@ -112,8 +120,18 @@ def test_fewshot_cell_resumes_across_the_split_to_identical_numbers(tmp_path):
     from harness.engine.loop import run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-fewshot", network={"C": 4, "N": 1}, subset=600, epochs=3, batch_size=100, snapshot_epochs=(3,),
-        calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+        name="tiny-fewshot",
+        network={"C": 4, "N": 1},
+        subset=600,
+        epochs=3,
+        batch_size=100,
+        snapshot_epochs=(3,),
+        calib_batches=1,
+        calib_batch_size=100,
+        eval_images=200,
+        eval_batch_size=200,
+        archset="sample",
+        archset_n=24,
     )
     spec = CellSpec("nb201", "fewshot", tiny, seed=0, strategy_options={"warmup": 0.5})
     ref = run_cell(spec, root=tmp_path / "ref", log=lambda *_: None)
@@ -146,8 +164,18 @@ def test_before_the_split_fewshot_is_exactly_spos(tmp_path):
     from harness.engine.loop import run_cell
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-presplit", network={"C": 4, "N": 1}, subset=600, epochs=4, batch_size=100, snapshot_epochs=(2,),
-        calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+        name="tiny-presplit",
+        network={"C": 4, "N": 1},
+        subset=600,
+        epochs=4,
+        batch_size=100,
+        snapshot_epochs=(2,),
+        calib_batches=1,
+        calib_batch_size=100,
+        eval_images=200,
+        eval_batch_size=200,
+        archset="sample",
+        archset_n=24,
     )
     few = CellSpec("nb201", "fewshot", tiny, seed=3, strategy_options={"warmup": 0.5})
     spos = CellSpec("nb201", "spos", tiny, seed=3)

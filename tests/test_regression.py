@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pytest
-
 from conftest import needs_data
+
 from harness.run import regression as R
 
 
@@ -22,8 +22,8 @@ def test_ci_matrix_stays_within_its_baseline_bands(ci_run):
 
 @needs_data()
 def test_same_seed_gives_identical_numbers_in_a_second_folder(ci_run, tmp_path):
-    from harness.run.matrix import load_matrix
     from harness.engine.loop import run_cell
+    from harness.run.matrix import load_matrix
 
     root, _ = ci_run
     spec = load_matrix("ci").cells()[0]

@@ -3,12 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import needs_data
-from harness.api.errors import WsbenchError
+from test_store import shared_cells
+
 from harness.analysis.report import report_command, verdicts, write_report
 from harness.analysis.stability import table_columns
-from test_store import shared_cells
+from harness.api.errors import WsbenchError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -70,17 +70,26 @@ def test_empty_results_folder_is_a_one_line_error(tmp_path):
 
 
 def _row(kind, label, tau, sd=np.nan):
-    return {"space": "s", "protocol": "p", "kind": kind, "label": label, "ground_truth": "s/x:d/test/accuracy@mean",
-            "tau_mean": tau, "tau_sd": sd}
+    return {
+        "space": "s",
+        "protocol": "p",
+        "kind": kind,
+        "label": label,
+        "ground_truth": "s/x:d/test/accuracy@mean",
+        "tau_mean": tau,
+        "tau_sd": sd,
+    }
 
 
 def test_verdicts_say_plainly_when_params_wins():
-    table = pd.DataFrame([
-        _row("supernet", "worse", 0.30, 0.05),
-        _row("supernet", "close", 0.62, 0.10),
-        _row("supernet", "clear", 0.80, 0.05),
-        _row("params", "params (baseline)", 0.58),
-    ])
+    table = pd.DataFrame(
+        [
+            _row("supernet", "worse", 0.30, 0.05),
+            _row("supernet", "close", 0.62, 0.10),
+            _row("supernet", "clear", 0.80, 0.05),
+            _row("params", "params (baseline)", 0.58),
+        ]
+    )
     lines = verdicts(table)
     assert len(lines) == 3
     assert "worse" in lines[0] and "does NOT beat the params baseline (0.580)" in lines[0]
@@ -111,13 +120,23 @@ def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factor
 @needs_data()
 def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
     """A cell stopped after its first snapshot (e.g. a GPU lease ended) is reportable with --partial."""
-    from harness.engine.protocols import PROTOCOLS
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
+    from harness.engine.protocols import PROTOCOLS
 
     tiny = PROTOCOLS.get("quick").replace(
-        name="tiny-partial", network={"C": 4, "N": 1}, subset=600, epochs=3, batch_size=100, snapshot_epochs=(1, 3),
-        calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+        name="tiny-partial",
+        network={"C": 4, "N": 1},
+        subset=600,
+        epochs=3,
+        batch_size=100,
+        snapshot_epochs=(1, 3),
+        calib_batches=1,
+        calib_batch_size=100,
+        eval_images=200,
+        eval_batch_size=200,
+        archset="sample",
+        archset_n=24,
     )
     spec = CellSpec("nb201", "spos", tiny, seed=0)
 
@@ -139,7 +158,9 @@ def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
     rebuilt = pd.read_csv(run_dir / "metrics.csv")
     pd.testing.assert_frame_equal(rebuilt, per_snapshot)
     text = files.markdown.read_text()
-    assert "0 finished cells and 1 unfinished" in text and "PARTIAL" in text and "scored at epochs [1] of the planned [1, 3]" in text
+    assert (
+        "0 finished cells and 1 unfinished" in text and "PARTIAL" in text and "scored at epochs [1] of the planned [1, 3]" in text
+    )
 
 
 def test_report_command_rejects_an_unknown_baseline(tmp_path):
@@ -152,9 +173,14 @@ def test_selection_notes_name_the_pick_and_its_place_in_the_space(tmp_path):
     from harness.run.store import Cell
 
     cfg = {"space": {"name": "nb201"}, "seed": 1}
-    picked = {"selected": {"arch": "|a~0|", "ground_truth": {
-        "nb201/csv:cifar10/test/accuracy@mean": {"value": 91.79, "fraction_better": 0.3636},
-    }}}
+    picked = {
+        "selected": {
+            "arch": "|a~0|",
+            "ground_truth": {
+                "nb201/csv:cifar10/test/accuracy@mean": {"value": 91.79, "fraction_better": 0.3636},
+            },
+        }
+    }
     cells = [Cell(tmp_path, cfg, picked, "darts"), Cell(tmp_path, cfg, {}, "spos")]
     notes = _selection_notes(cells)
     assert notes == ["SELECTED nb201/darts seed 1: |a~0| — csv 91.79 (top 36.4 % of the space)"]

@@ -5,8 +5,8 @@ import pytest
 
 from harness.api.errors import WsbenchError
 from spaces import SPACES
-from strategies import STRATEGIES
 from spaces.nb201.isomorphism import canonical
+from strategies import STRATEGIES
 
 SPACE = SPACES.get("nb201")
 

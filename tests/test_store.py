@@ -5,22 +5,32 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import needs_data
+
 from harness.analysis import metrics as M
+from harness.analysis.stability import PARAMS_LABEL, analyse, mean_sd
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import load_ground_truth
-from harness.engine.protocols import PROTOCOLS
-from harness.analysis.stability import PARAMS_LABEL, analyse, mean_sd
-from harness.run.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
+from harness.engine.protocols import PROTOCOLS
+from harness.run.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
 
 data = needs_data()
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-store", network={"C": 4, "N": 1}, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
-    calib_batches=1, calib_batch_size=100, eval_images=100, eval_batch_size=100, archset="sample", archset_n=24,
+    name="tiny-store",
+    network={"C": 4, "N": 1},
+    subset=600,
+    epochs=2,
+    batch_size=100,
+    snapshot_epochs=(1, 2),
+    calib_batches=1,
+    calib_batch_size=100,
+    eval_images=100,
+    eval_batch_size=100,
+    archset="sample",
+    archset_n=24,
 )
 DEISO = {"sampling": "deisomorphic"}
 ANALOG_SPEC = ("analog", "cifar10", "test", "accuracy", "as-published")
@@ -193,9 +203,7 @@ def test_params_baseline_and_ceiling_rows(results, analysis, truth):
     assert base["label"] == PARAMS_LABEL
     assert base["tau_mean"] == pytest.approx(M.kendall_tau(params, truth[ANALOG].lookup(archs)), abs=1e-12)
     ceil = t.query("kind == 'ceiling' and ground_truth == @ANALOG").iloc[0]
-    assert ceil["tau_mean"] == pytest.approx(
-        M.kendall_tau(truth[CSV].lookup(archs), truth[ANALOG].lookup(archs)), abs=1e-12
-    )
+    assert ceil["tau_mean"] == pytest.approx(M.kendall_tau(truth[CSV].lookup(archs), truth[ANALOG].lookup(archs)), abs=1e-12)
     assert ceil["hit@5%_mean"] == pytest.approx(
         M.top_k_hit_rate(truth[CSV].lookup(archs), truth[ANALOG].lookup(archs), 0.05), abs=1e-12
     )
@@ -224,7 +232,9 @@ def test_failed_and_partial_folders(results, tmp_path):
 
     root, specs, *_ = results
     # A cell the executor recorded as failed before it wrote anything else.
-    failed = _fake_cell(tmp_path, "seed3-2222222222", {"failed.json": json.dumps({"type": "TrainingDiverged", "message": "loss nan\nmore"})})
+    failed = _fake_cell(
+        tmp_path, "seed3-2222222222", {"failed.json": json.dumps({"type": "TrainingDiverged", "message": "loss nan\nmore"})}
+    )
     # A cell that crashed between writing metrics.csv and result.json.
     partial = tmp_path / "runs" / "nb201" / "spos" / TINY.name / specs[0].run_dir(root).name
     shutil.copytree(specs[0].run_dir(root), partial)
@@ -246,3 +256,21 @@ def test_matrix_labels_are_used_unless_they_merge_variants(results):
     sc = scan(root, labels=merged)
     assert {c.label for c in sc.cells} == {"spos", "spos[sampling=deisomorphic]"}
     assert any("2 different strategy variants" in n for n in sc.notes)
+
+
+@needs_data()
+def test_a_copied_cell_folder_is_reported_once_with_the_copy_named(tmp_path_factory, tmp_path):
+    import shutil
+
+    root, specs = shared_cells(tmp_path_factory)
+    copy_root = tmp_path / "copy"
+    shutil.copytree(root / "runs", copy_root / "runs")
+    original = specs[0].run_dir(copy_root)
+    duplicate = original.parent / "seed0-copied0000"
+    shutil.copytree(original, duplicate)
+    sc = scan(copy_root)
+    hashes = [c.cell_hash for c in sc.cells]
+    assert len(hashes) == len(set(hashes)) == len(specs)
+    reasons = [why for folder, why in sc.skipped if folder == duplicate]
+    assert reasons and reasons[0].startswith("duplicate: the same cell") and "\n" not in reasons[0]
+    assert len(analyse(copy_root).table) == len(analyse(root).table)  # the report runs, counting the cell once

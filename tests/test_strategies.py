@@ -9,17 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import needs_data
+
 from harness.api.errors import WsbenchError
+from harness.api.space import GRID, Choice, Space
+from harness.api.strategy import Strategy, uniform_grid
 from harness.engine.protocols import PROTOCOLS
 from harness.engine.seeding import numpy_stream
 from spaces import SPACES
 from spaces.nb201.supernet import NB201Supernet
 from strategies import STRATEGIES
-from harness.api.strategy import Strategy
-from harness.api.space import GRID, Choice, Space
-from harness.api.strategy import uniform_grid
 from strategies.fairnas import FairNAS
 from strategies.mdenas import MdeNAS
 from strategies.multipath import MultiPath
@@ -30,8 +29,18 @@ NUM_EDGES, NUM_OPS = uniform_grid(SPACE, "test")
 CLASSES = {"fairnas": FairNAS, "multipath": MultiPath, "mdenas": MdeNAS}
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-strategies", network={"C": 4, "N": 1}, subset=600, epochs=1, batch_size=100, snapshot_epochs=(1,),
-    calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+    name="tiny-strategies",
+    network={"C": 4, "N": 1},
+    subset=600,
+    epochs=1,
+    batch_size=100,
+    snapshot_epochs=(1,),
+    calib_batches=1,
+    calib_batch_size=100,
+    eval_images=200,
+    eval_batch_size=200,
+    archset="sample",
+    archset_n=24,
 )
 
 
@@ -77,6 +86,7 @@ def _run(strategy: Strategy, start: int, stop: int) -> list[list[tuple[int, ...]
 
 
 # ----------------------------------------------------------------- every strategy, same contract
+
 
 @pytest.mark.parametrize("name", _all_names())
 def test_paths_are_valid_archs(name):
@@ -124,6 +134,7 @@ def test_describe_has_name_version_and_defaults(name):
 
 
 # ----------------------------------------------------------------------------------- FairNAS
+
 
 def test_fairnas_trains_every_op_of_every_edge_exactly_once_per_step():
     s = _make("fairnas")
@@ -177,6 +188,7 @@ def test_fairnas_on_unequal_choices_trains_every_option_floor_or_ceil_times():
 
 # --------------------------------------------------------------------------------- multi-path
 
+
 def test_multipath_draws_k_paths_and_k1_is_spos():
     s = _make("multipath", k=3)
     assert all(len(s.paths(i)) == 3 for i in range(10)) and s.paths_per_step == 3
@@ -192,6 +204,7 @@ def test_multipath_bad_k_is_a_one_line_error(k):
 
 
 # ------------------------------------------------------------------------------------ MdeNAS
+
 
 def test_mdenas_starts_uniform_and_learns_toward_rewarded_ops():
     # Defaults (alpha 0.01, update every 100 steps). Shorter windows are much noisier: a rarely
@@ -230,6 +243,7 @@ def test_mdenas_bad_options_are_one_line_errors(opts):
 
 
 # ------------------------------------------------------------ every registered strategy, end to end
+
 
 @needs_data()
 @pytest.mark.parametrize("name", STRATEGIES.names())

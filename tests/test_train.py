@@ -4,18 +4,28 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import needs_data
+
 from harness.api.errors import WsbenchError
-from harness.engine.protocols import PROTOCOLS, Protocol
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
+from harness.engine.protocols import PROTOCOLS, Protocol
 
 pytestmark = needs_data()
 
 TINY = PROTOCOLS.get("quick").replace(
-    name="tiny-test", network={"C": 4, "N": 1}, subset=600, epochs=2, batch_size=100, snapshot_epochs=(1, 2),
-    calib_batches=1, calib_batch_size=100, eval_images=200, eval_batch_size=200, archset="sample", archset_n=24,
+    name="tiny-test",
+    network={"C": 4, "N": 1},
+    subset=600,
+    epochs=2,
+    batch_size=100,
+    snapshot_epochs=(1, 2),
+    calib_batches=1,
+    calib_batch_size=100,
+    eval_images=200,
+    eval_batch_size=200,
+    archset="sample",
+    archset_n=24,
 )
 
 
@@ -36,8 +46,15 @@ def reference(tmp_path_factory):
 def test_cell_writes_its_outputs(reference):
     root, result = reference
     out = _spec().run_dir(root)
-    for name in ("config.json", "train_log.csv", "metrics.csv", "result.json", "supernet.pt",
-                 "scores/epoch_001.csv", "scores/epoch_002.csv"):
+    for name in (
+        "config.json",
+        "train_log.csv",
+        "metrics.csv",
+        "result.json",
+        "supernet.pt",
+        "scores/epoch_001.csv",
+        "scores/epoch_002.csv",
+    ):
         assert (out / name).exists(), name
     assert not (out / "checkpoint.pt").exists()
     cfg = json.loads((out / "config.json").read_text())

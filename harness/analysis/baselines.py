@@ -87,7 +87,9 @@ def flops_scores(space: Any, archs: Sequence[Any], *, network: dict[str, Any], *
 
 
 @BASELINES.register("synflow")
-def synflow_scores(space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None, **_: Any) -> np.ndarray:
+def synflow_scores(
+    space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None, **_: Any
+) -> np.ndarray:
     """Synflow at initialisation (all-ones input of the data's image shape, else 3x32x32)."""
     from harness.analysis.zero_cost import synflow
 
@@ -99,8 +101,14 @@ def synflow_scores(space: Any, archs: Sequence[Any], *, seed: int, network: dict
 
 @BASELINES.register("jacob_cov")
 def jacob_cov_scores(
-    space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None,
-    batch_size: int = DEFAULT_BATCH_SIZE, **_: Any,
+    space: Any,
+    archs: Sequence[Any],
+    *,
+    seed: int,
+    network: dict[str, Any],
+    data: Any = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **_: Any,
 ) -> np.ndarray:
     """Jacobian covariance at initialisation on a fixed minibatch of training images."""
     from harness.analysis.zero_cost import jacob_cov
@@ -113,8 +121,14 @@ def jacob_cov_scores(
 
 
 def score_baseline(
-    name: str, space: Any, archs: Sequence[Any], *, seed: int, data: Any = None,
-    batch_size: int = DEFAULT_BATCH_SIZE, **network: Any,
+    name: str,
+    space: Any,
+    archs: Sequence[Any],
+    *,
+    seed: int,
+    data: Any = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **network: Any,
 ) -> np.ndarray:
     """Scores (higher = better predicted) of ``archs`` under baseline ``name``; ``space`` is a space or its name.
 
@@ -151,8 +165,14 @@ def baseline_metrics(
         true = table.lookup(ids)
         true = true if table.higher_is_better else -true
         for metric, value in M.compute_all(est, true).items():
-            rows.append({
-                "epoch": 0, "ground_truth": table.query.label(), "gt_fingerprint": table.fingerprint[:16],
-                "score": name, "metric": metric, "value": value,
-            })
+            rows.append(
+                {
+                    "epoch": 0,
+                    "ground_truth": table.query.label(),
+                    "gt_fingerprint": table.fingerprint[:16],
+                    "score": name,
+                    "metric": metric,
+                    "value": value,
+                }
+            )
     return rows

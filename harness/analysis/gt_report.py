@@ -136,8 +136,10 @@ def gt_report(space: str, bootstrap: int = 200, seed: int = 0) -> str:
     if not names:
         lines.append(f"No ground-truth source is registered for `{space}`.")
         return "\n".join(lines) + "\n"
-    lines += ["| source | available | table (dataset/split/metric@seeds) | archs | fingerprint | note |",
-              "| --- | --- | --- | ---: | --- | --- |"]
+    lines += [
+        "| source | available | table (dataset/split/metric@seeds) | archs | fingerprint | note |",
+        "| --- | --- | --- | ---: | --- | --- |",
+    ]
     for s in statuses:
         if not s.available:
             lines.append(f"| {s.name} | no | | | | {s.why.replace('|', '/')} |")
@@ -156,7 +158,11 @@ def gt_report(space: str, bootstrap: int = 200, seed: int = 0) -> str:
     if not pairs:
         lines.append("No two readable tables share a dataset family here, so there is nothing to compare.")
         return "\n".join(lines) + "\n"
-    ci_note = f"95% percentile bootstrap over architectures, {bootstrap} resamples, seed {seed}" if bootstrap else "no intervals (bootstrap=0)"
+    ci_note = (
+        f"95% percentile bootstrap over architectures, {bootstrap} resamples, seed {seed}"
+        if bootstrap
+        else "no intervals (bootstrap=0)"
+    )
     lines += [
         f"A = first table, B = second; intervals: {ci_note}. hit@k: share of B's top k also in A's top k. "
         "BR@1%: best normalised rank in B among A's top 1% (0 = B's best).",

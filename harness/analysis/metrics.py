@@ -76,8 +76,7 @@ def _as_scores(x: Any, name: str) -> Array:
     if not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise WsbenchError(
-            f"{name} has a non-finite value ({arr[bad]}) at index {bad}; "
-            "drop or impute those architectures before scoring"
+            f"{name} has a non-finite value ({arr[bad]}) at index {bad}; drop or impute those architectures before scoring"
         )
     return arr
 
@@ -85,9 +84,7 @@ def _as_scores(x: Any, name: str) -> Array:
 def _check_pair(est: Any, true: Any) -> tuple[Array, Array]:
     e, t = _as_scores(est, "est"), _as_scores(true, "true")
     if e.shape != t.shape:
-        raise WsbenchError(
-            f"est has {e.size} scores but true has {t.size}; pass one score per architecture in each"
-        )
+        raise WsbenchError(f"est has {e.size} scores but true has {t.size}; pass one score per architecture in each")
     if e.size < 2:
         raise WsbenchError(f"ranking metrics need at least 2 architectures, got {e.size}")
     return e, t
@@ -103,9 +100,7 @@ def resolve_k(k: K, n: int) -> int:
         return int(k)
     if isinstance(k, (float, np.floating)):
         if not (math.isfinite(k) and 0.0 < k <= 1.0):
-            raise WsbenchError(
-                f"a float k is a fraction and must lie in (0, 1], got {k!r}; pass an int for a count"
-            )
+            raise WsbenchError(f"a float k is a fraction and must lie in (0, 1], got {k!r}; pass an int for a count")
         # The tiny epsilon keeps products such as 0.29 * 100 = 28.999999999999996 from
         # rounding the wrong way at exact halves; it cannot move any other value.
         return max(1, min(n, math.floor(float(k) * n + 0.5 + 1e-9)))
@@ -353,9 +348,7 @@ def pairwise_kendall(rankings: Sequence[Any]) -> Array:
     n = vecs[0].size
     for i, v in enumerate(vecs):
         if v.size != n:
-            raise WsbenchError(
-                f"rankings[{i}] has {v.size} scores but rankings[0] has {n}; score the same architectures"
-            )
+            raise WsbenchError(f"rankings[{i}] has {v.size} scores but rankings[0] has {n}; score the same architectures")
     if n < 2:
         raise WsbenchError(f"ranking metrics need at least 2 architectures, got {n}")
     m = len(vecs)
@@ -412,8 +405,7 @@ _SPECS = [
     _spec("hit@10", top_k_hit_rate, "share of the true top 10 also in the estimator's top 10", k=10),
     _spec("hit@50", top_k_hit_rate, "share of the true top 50 also in the estimator's top 50", k=50),
     _spec("hit@100", top_k_hit_rate, "share of the true top 100 in the estimator's top 100", k=100),
-    _spec("p_bottom@10%", p_at_bottom_k, "share of the true bottom 10% in the estimator's bottom 10%",
-          k=0.10),
+    _spec("p_bottom@10%", p_at_bottom_k, "share of the true bottom 10% in the estimator's bottom 10%", k=0.10),
     _spec("br@1%", br_at_k, "best normalized true rank in the estimator's top 1%", False, k=0.01),
     _spec("wr@1%", wr_at_k, "worst normalized true rank in the estimator's top 1%", False, k=0.01),
     _spec("tau_top10%", kendall_tau_top, "Kendall tau-b within the true top 10%", frac=0.10),

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import metrics as M
-from harness.fileio import atomic_write_bytes
 from harness.analysis.stability import short_gt
+from harness.fileio import atomic_write_bytes
 
 DPI = 100
 HIT_METRICS = ("hit@1%", "hit@5%", "hit@10%")
@@ -53,7 +53,9 @@ def _save(fig: Any, plt: Any, path: Path) -> Path:
 
 
 def _reference(table: pd.DataFrame, space: str, protocol: str, gt: str, kind: str, column: str) -> list[tuple[str, float]]:
-    sel = table[(table["space"] == space) & (table["protocol"] == protocol) & (table["ground_truth"] == gt) & (table["kind"] == kind)]
+    sel = table[
+        (table["space"] == space) & (table["protocol"] == protocol) & (table["ground_truth"] == gt) & (table["kind"] == kind)
+    ]
     return [(str(r["label"]), float(r[column])) for _, r in sel.iterrows()]
 
 
@@ -61,6 +63,7 @@ def plot_tau_vs_epoch(curves: pd.DataFrame, table: pd.DataFrame, path: str | Pat
     """Kendall tau vs snapshot epoch: mean over seeds with a min-max band, one line per strategy."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
+
     tau = curves[curves["metric"] == "kendall_tau"]
     panels = list(tau.groupby(["space", "protocol", "ground_truth"], sort=True))
     fig, axes = _grid(plt, max(1, len(panels)))
@@ -96,7 +99,7 @@ def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "a
     fixed = {"space", "protocol", "label", "seed", "epoch", "arch", "score"}
     panels = list(scatter.groupby(["space", "protocol", "label"], sort=True)) if len(scatter) else []
     fig, axes = _grid(plt, max(1, len(panels)), width=3.8, height=3.4)
-    for ax, ((space, protocol, label), sub) in zip(axes, panels):
+    for ax, ((_space, _protocol, label), sub) in zip(axes, panels):
         sub = sub.dropna(axis=1, how="all")
         gt = _primary_gt(sub, fixed)
         seed, epoch = int(sub["seed"].iloc[0]), int(sub["epoch"].iloc[0])

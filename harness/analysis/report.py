@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import plots
+from harness.analysis.stability import Analysis, analyse, short_gt, table_columns
 from harness.fileio import atomic_write_text
 from harness.settings import results_dir
-from harness.analysis.stability import Analysis, analyse, short_gt, table_columns
 
 #: Column -> description of the report CSV (for results/README.md).
 REPORT_SCHEMA: dict[str, str] = {
     "space": "search space",
     "protocol": "protocol name",
     "kind": "supernet (a strategy's runs), params (parameter count as the estimator) or ceiling (another "
-            "ground truth of the same dataset family as the estimator)",
+    "ground truth of the same dataset family as the estimator)",
     "label": "strategy label, 'params (baseline)' or 'ceiling (<other ground truth>)'",
     "ground_truth": "ground truth the ranking is compared with",
     "score": "estimator of the supernet rows: accuracy or neg_loss",
@@ -39,7 +39,7 @@ REPORT_SCHEMA: dict[str, str] = {
     "seed_pairwise_tau": "mean Kendall tau between the final-snapshot rankings of different seeds (no ground truth involved)",
     "snapshot_pairwise_tau": "mean Kendall tau between the rankings of different snapshots of one run, averaged over seeds",
     "<metric>_mean / <metric>_sd": "spearman_rho, hit@1%, hit@5%, hit@10%, br@1% (lower is better), tau_top10% at the "
-                                   "final snapshot: mean and sd over seeds",
+    "final snapshot: mean and sd over seeds",
 }
 
 
@@ -68,8 +68,19 @@ def _pm(mean: float, sd: float, digits: int = 3) -> str:
 
 
 HEADER = [
-    "strategy", "ground truth", "tau (final)", "tau (last K, within run)", "seed-vs-seed tau",
-    "snapshot-vs-snapshot tau", "hit@1%", "hit@5%", "hit@10%", "BR@1%", "tau top10%", "seeds", "epochs",
+    "strategy",
+    "ground truth",
+    "tau (final)",
+    "tau (last K, within run)",
+    "seed-vs-seed tau",
+    "snapshot-vs-snapshot tau",
+    "hit@1%",
+    "hit@5%",
+    "hit@10%",
+    "BR@1%",
+    "tau top10%",
+    "seeds",
+    "epochs",
     "compute (M img×path)",
 ]
 
@@ -80,10 +91,15 @@ def markdown_table(table: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         label = f"**{r['label']}**" if r["kind"] != "supernet" else str(r["label"])
         cells = [
-            label, short_gt(r["ground_truth"]), _pm(r["tau_mean"], r["tau_sd"]), _pm(r["tau_lastk_mean"], r["tau_lastk_sd"]),
-            _f(r["seed_pairwise_tau"]), _f(r["snapshot_pairwise_tau"]),
+            label,
+            short_gt(r["ground_truth"]),
+            _pm(r["tau_mean"], r["tau_sd"]),
+            _pm(r["tau_lastk_mean"], r["tau_lastk_sd"]),
+            _f(r["seed_pairwise_tau"]),
+            _f(r["snapshot_pairwise_tau"]),
             *(_pm(r[f"{m}_mean"], r[f"{m}_sd"]) for m in ("hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")),
-            str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-", r["epochs"] or "-",
+            str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-",
+            r["epochs"] or "-",
             _f(r["train_mimg_paths"], 3) if r["kind"] == "supernet" else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -122,7 +138,9 @@ def render(
     t = analysis.table
     n_cells = analysis.aggregate["cell_hash"].nunique()
     n_partial = sum(1 for n in analysis.notes if n.startswith("PARTIAL "))
-    cells_txt = f"{n_cells - n_partial} finished cells" + (f" and {n_partial} unfinished (PARTIAL, see Notes)" if n_partial else "")
+    cells_txt = f"{n_cells - n_partial} finished cells" + (
+        f" and {n_partial} unfinished (PARTIAL, see Notes)" if n_partial else ""
+    )
     k_txt = f"the last {analysis.last_k}" if analysis.last_k else "all"
     lines = [f"# {title}", ""]
     if preamble:

@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import metrics as M
+from harness.analysis.gt_report import family
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
 from harness.api.task import ScoreField, estimator_values, known_estimators
-from harness.analysis.gt_report import family
-from harness.settings import results_dir
 from harness.run.store import Cell, Scan, frame_of, load_scores, scan
+from harness.settings import results_dir
 
 #: Metrics reported per snapshot as mean ± sd over seeds (names from ``harness.analysis.metrics``).
 SEED_METRICS = ("kendall_tau", "spearman_rho", "hit@1%", "hit@5%", "hit@10%", "br@1%", "tau_top10%")
@@ -59,9 +59,26 @@ class Analysis:
 
 def table_columns() -> list[str]:
     """Column order of ``Analysis.table`` (and of the report CSV)."""
-    cols = ["space", "protocol", "kind", "label", "ground_truth", "score", "n_seeds", "seeds", "epochs",
-            "final_epoch", "n_archs", "train_mimg_paths", "tau_mean", "tau_sd", "tau_lastk_mean", "tau_lastk_sd",
-            "seed_pairwise_tau", "snapshot_pairwise_tau"]
+    cols = [
+        "space",
+        "protocol",
+        "kind",
+        "label",
+        "ground_truth",
+        "score",
+        "n_seeds",
+        "seeds",
+        "epochs",
+        "final_epoch",
+        "n_archs",
+        "train_mimg_paths",
+        "tau_mean",
+        "tau_sd",
+        "tau_lastk_mean",
+        "tau_lastk_sd",
+        "seed_pairwise_tau",
+        "snapshot_pairwise_tau",
+    ]
     for m in SEED_METRICS[1:]:
         cols += [f"{m}_mean", f"{m}_sd"]
     return cols
@@ -148,15 +165,29 @@ def params_estimator(space_name: str, archs: list[str]) -> np.ndarray:
     return score_baseline("params", space_name, archs, seed=0)
 
 
-def _reference_row(space: str, protocol: str, kind: str, label: str, gt: str, score: str,
-                   est: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+def _reference_row(
+    space: str, protocol: str, kind: str, label: str, gt: str, score: str, est: np.ndarray, true: np.ndarray
+) -> dict[str, Any]:
     """A row for a fixed estimator (params, another ground truth): no seeds, no sd."""
     vals = M.compute_all(est, true, names=list(SEED_METRICS))
     row: dict[str, Any] = {
-        "space": space, "protocol": protocol, "kind": kind, "label": label, "ground_truth": gt, "score": score,
-        "n_seeds": 0, "seeds": "", "epochs": "", "final_epoch": np.nan, "n_archs": len(est),
-        "tau_mean": vals["kendall_tau"], "tau_sd": np.nan, "tau_lastk_mean": np.nan, "tau_lastk_sd": np.nan,
-        "seed_pairwise_tau": np.nan, "snapshot_pairwise_tau": np.nan,
+        "space": space,
+        "protocol": protocol,
+        "kind": kind,
+        "label": label,
+        "ground_truth": gt,
+        "score": score,
+        "n_seeds": 0,
+        "seeds": "",
+        "epochs": "",
+        "final_epoch": np.nan,
+        "n_archs": len(est),
+        "tau_mean": vals["kendall_tau"],
+        "tau_sd": np.nan,
+        "tau_lastk_mean": np.nan,
+        "tau_lastk_sd": np.nan,
+        "seed_pairwise_tau": np.nan,
+        "snapshot_pairwise_tau": np.nan,
     }
     for m in SEED_METRICS[1:]:
         row[f"{m}_mean"], row[f"{m}_sd"] = vals[m], np.nan
@@ -201,7 +232,9 @@ def _selection_notes(cells: list[Cell]) -> list[str]:
             f"{lbl.split('/')[1].split(':')[0]} {g['value']:.2f} (top {100 * g['fraction_better']:.1f} % of the space)"
             for lbl, g in sorted(sel.get("ground_truth", {}).items())
         )
-        notes.append(f"SELECTED {c.config['space']['name']}/{c.label} seed {c.seed}: {sel['arch']} — {truth or 'no ground truth'}")
+        notes.append(
+            f"SELECTED {c.config['space']['name']}/{c.label} seed {c.seed}: {sel['arch']} — {truth or 'no ground truth'}"
+        )
     return notes
 
 
@@ -249,8 +282,10 @@ def analyse(
         wanted = tuple(str(h)[:10] for h in cells)
         # Folder names end in the first 10 digits of the hash, so left-out folders filter too.
         sc = Scan(
-            sc.root, [c for c in sc.cells if c.cell_hash[:10] in wanted],
-            [(p, why) for p, why in sc.skipped if p.name.rsplit("-", 1)[-1] in wanted], sc.notes,
+            sc.root,
+            [c for c in sc.cells if c.cell_hash[:10] in wanted],
+            [(p, why) for p, why in sc.skipped if p.name.rsplit("-", 1)[-1] in wanted],
+            sc.notes,
         )
     agg = frame_of(sc)
     notes: list[str] = list(sc.notes) + partial_notes + _selection_notes(sc.cells)
@@ -268,16 +303,20 @@ def analyse(
         ck = (g.space, g.protocol)
         if ck not in table_cache:
             table_cache[ck], why_not = load_tables(g.space, g.cells[0].config.get("ground_truths", []))
-            notes += [f"{g.space}/{g.protocol}: ground truth not readable here, so no baseline, ceiling or scatter "
-                      f"for it: {why}" for why in why_not]
+            notes += [
+                f"{g.space}/{g.protocol}: ground truth not readable here, so no baseline, ceiling or scatter for it: {why}"
+                for why in why_not
+            ]
             notes += _fingerprint_notes(table_cache[ck], mine[(mine["space"] == g.space) & (mine["protocol"] == g.protocol)])
         archs = _common_archs(scores)
         partial = sorted(lbl for lbl, t in table_cache[ck].items() if not set(archs) <= set(t.arch_ids))
         if partial and ck not in reference_done:
             # A table covering only some architectures (e.g. NB101's 500-cell set) still has its
             # per-cell metrics (computed on the covered cells); fixed-estimator rows need full coverage.
-            notes.append(f"{g.space}/{g.protocol}: {', '.join(partial)} cover only part of the architectures: "
-                         "no baseline, ceiling or scatter rows against them")
+            notes.append(
+                f"{g.space}/{g.protocol}: {', '.join(partial)} cover only part of the architectures: "
+                "no baseline, ceiling or scatter rows against them"
+            )
         tables = {lbl: t for lbl, t in table_cache[ck].items() if lbl not in partial}
         try:
             scatter_rows.append(_scatter_frame(g, scores, tables, score))
@@ -298,12 +337,19 @@ def analyse(
     table = table.astype({"n_seeds": "Int64", "final_epoch": "Int64", "n_archs": "Int64"})
     order = {k: i for i, k in enumerate(KINDS)}
     table = table.sort_values(
-        ["space", "protocol", "ground_truth", "kind", "label"], key=lambda s: s.map(order) if s.name == "kind" else s,
+        ["space", "protocol", "ground_truth", "kind", "label"],
+        key=lambda s: s.map(order) if s.name == "kind" else s,
         kind="stable",
     ).reset_index(drop=True)
     return Analysis(
-        table=table, curves=epoch_curves(agg, score), scatter=pd.concat(scatter_rows, ignore_index=True) if scatter_rows else pd.DataFrame(),
-        aggregate=agg, score=score, last_k=last_k, notes=notes, skipped=sc.skipped,
+        table=table,
+        curves=epoch_curves(agg, score),
+        scatter=pd.concat(scatter_rows, ignore_index=True) if scatter_rows else pd.DataFrame(),
+        aggregate=agg,
+        score=score,
+        last_k=last_k,
+        notes=notes,
+        skipped=sc.skipped,
     )
 
 
@@ -328,8 +374,10 @@ def _supernet_rows(
     where = f"{g.space}/{g.label}/{g.protocol}"
     dup = pd.Series([c.seed for c in g.cells]).value_counts()
     if (dup > 1).any():
-        notes.append(f"{where}: seed(s) {sorted(dup[dup > 1].index.tolist())} appear in more than one cell (their "
-                     "configs differ, e.g. device or an edited protocol); each cell counts as a run")
+        notes.append(
+            f"{where}: seed(s) {sorted(dup[dup > 1].index.tolist())} appear in more than one cell (their "
+            "configs differ, e.g. device or an edited protocol); each cell counts as a run"
+        )
     hashes = [c.cell_hash for c in g.cells]
     snaps = {h: sorted(df["epoch"].unique().tolist()) for h, df in scores.items()}
     used = {h: (e[-last_k:] if last_k else e) for h, e in snaps.items()}
@@ -340,22 +388,29 @@ def _supernet_rows(
     if any(len(df[df["epoch"] == final[h]]) != len(archs) for h, df in scores.items()):
         notes.append(f"{where}: runs scored different architecture sets; pairwise taus use the {len(archs)} they share")
     seed_tau = seed_pairwise_tau([score_vectors(scores[h], final[h], archs, score) for h in hashes])
-    snap_tau = float(np.mean([
-        snapshot_pairwise_tau([score_vectors(scores[h], e, archs, score) for e in used[h]]) for h in hashes
-    ]))
+    snap_tau = float(
+        np.mean([snapshot_pairwise_tau([score_vectors(scores[h], e, archs, score) for e in used[h]]) for h in hashes])
+    )
     base = {
-        "space": g.space, "protocol": g.protocol, "kind": "supernet", "label": g.label, "score": score,
-        "n_seeds": len(hashes), "seeds": ",".join(str(c.seed) for c in g.cells),
+        "space": g.space,
+        "protocol": g.protocol,
+        "kind": "supernet",
+        "label": g.label,
+        "score": score,
+        "n_seeds": len(hashes),
+        "seeds": ",".join(str(c.seed) for c in g.cells),
         "epochs": ",".join(str(e) for e in sorted({e for v in used.values() for e in v})),
-        "final_epoch": max(final.values()), "n_archs": len(archs),
+        "final_epoch": max(final.values()),
+        "n_archs": len(archs),
         "train_mimg_paths": float(np.mean([_training_compute(c, final[c.cell_hash]) for c in g.cells])),
-        "seed_pairwise_tau": seed_tau, "snapshot_pairwise_tau": snap_tau,
+        "seed_pairwise_tau": seed_tau,
+        "snapshot_pairwise_tau": snap_tau,
     }
     out = []
     for gt, sub in rows.groupby("ground_truth", sort=True):
         value = sub.set_index(["cell_hash", "epoch", "metric"])["value"]
 
-        def at(h: str, e: int, m: str) -> float:
+        def at(h: str, e: int, m: str, value: pd.Series = value) -> float:
             return float(value.get((h, e, m), np.nan))
 
         row: dict[str, Any] = {**base, "ground_truth": gt}
@@ -375,8 +430,10 @@ def _fingerprint_notes(tables: dict[str, GroundTruthTable], rows: pd.DataFrame) 
     for lbl, t in tables.items():
         recorded = set(rows.loc[rows["ground_truth"] == lbl, "gt_fingerprint"].astype(str))
         if recorded and recorded != {t.fingerprint[:16]}:
-            notes.append(f"{lbl}: the table read here (fingerprint {t.fingerprint[:16]}) differs from the one the runs "
-                         f"used ({', '.join(sorted(recorded))}); baseline and ceiling rows use today's")
+            notes.append(
+                f"{lbl}: the table read here (fingerprint {t.fingerprint[:16]}) differs from the one the runs "
+                f"used ({', '.join(sorted(recorded))}); baseline and ceiling rows use today's"
+            )
     return notes
 
 
@@ -386,11 +443,17 @@ def _scatter_frame(g: _Group, scores: dict[str, pd.DataFrame], tables: dict[str,
     frame = scores[lowest.cell_hash]
     epoch = int(frame["epoch"].max())
     snap = frame[frame["epoch"] == epoch]
-    out = pd.DataFrame({
-        "space": g.space, "protocol": g.protocol, "label": g.label, "seed": lowest.seed, "epoch": epoch,
-        "arch": snap["arch"].to_numpy(),
-        "score": estimator_values(snap, score, _fields_of(snap)),
-    })
+    out = pd.DataFrame(
+        {
+            "space": g.space,
+            "protocol": g.protocol,
+            "label": g.label,
+            "seed": lowest.seed,
+            "epoch": epoch,
+            "arch": snap["arch"].to_numpy(),
+            "score": estimator_values(snap, score, _fields_of(snap)),
+        }
+    )
     for lbl, t in tables.items():
         out[lbl] = t.lookup(out["arch"].tolist())
     return out
@@ -411,16 +474,29 @@ def _reference_rows(
         for other_lbl, other in others.items():
             # A partial table (some architectures missing) cannot serve as the ceiling's estimator.
             if other_lbl != lbl and family(other.query.dataset) == family(t.query.dataset) and set(archs) <= set(other.arch_ids):
-                rows.append(_reference_row(
-                    g.space, g.protocol, "ceiling", f"ceiling ({short_gt(other_lbl)})", lbl, score,
-                    _oriented(other, archs), true,
-                ))
+                rows.append(
+                    _reference_row(
+                        g.space,
+                        g.protocol,
+                        "ceiling",
+                        f"ceiling ({short_gt(other_lbl)})",
+                        lbl,
+                        score,
+                        _oriented(other, archs),
+                        true,
+                    )
+                )
     return rows
 
 
 def _baseline_rows(
-    g: _Group, archs: list[str], tables: dict[str, GroundTruthTable], score: str, names: tuple[str, ...],
-    root: Path | None, notes: list[str] | None = None,
+    g: _Group,
+    archs: list[str],
+    tables: dict[str, GroundTruthTable],
+    score: str,
+    names: tuple[str, ...],
+    root: Path | None,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of training-free baselines (random, flops, zero-cost proxies) on the same architectures.
 

@@ -47,6 +47,4 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown(kind: str, name: object, choices: Iterable[str]) -> UnknownNameError:
     """Build the standard 'unknown X' error listing the valid names."""
     choices = sorted(str(c) for c in choices)
-    return UnknownNameError(
-        f"unknown {kind} {name!r}{did_you_mean(str(name), choices)}; known: {', '.join(choices)}"
-    )
+    return UnknownNameError(f"unknown {kind} {name!r}{did_you_mean(str(name), choices)}; known: {', '.join(choices)}")

@@ -83,9 +83,7 @@ class GroundTruthTable:
         """Values for the given ids, in that order; a one-line error names ids not in the table."""
         missing = [a for a in arch_ids if a not in self._index]
         if missing:
-            raise WsbenchError(
-                f"{len(missing)} architectures are not in ground truth {self.query.label()} (first: {missing[0]})"
-            )
+            raise WsbenchError(f"{len(missing)} architectures are not in ground truth {self.query.label()} (first: {missing[0]})")
         return self.values[[self._index[a] for a in arch_ids]]
 
     def as_series(self) -> pd.Series:

@@ -14,7 +14,6 @@ import numpy as np
 from torch import nn
 
 from harness.api.errors import WsbenchError
-from harness.api.space import GRID
 
 
 class Strategy:

@@ -5,6 +5,14 @@ from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, CLASSES, ImageSet, l
 from harness.data.splits import SPLITS, Split, get_split
 
 __all__ = [
-    "CIFAR10_MEAN", "CIFAR10_STD", "CLASSES", "ImageSet", "load_cifar10",
-    "SPLITS", "Split", "get_split", "TensorBatches", "crop_flip",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CLASSES",
+    "ImageSet",
+    "load_cifar10",
+    "SPLITS",
+    "Split",
+    "get_split",
+    "TensorBatches",
+    "crop_flip",
 ]

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from harness.api.errors import WsbenchError
+from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -114,8 +114,7 @@ class TensorBatches:
         perms = [self._permutation(generator) for _ in range(max(1, -(-need // self.num_examples)))]
         order = torch.cat(perms)[:need]
         return [
-            self._batch(order[i * self.batch_size : (i + 1) * self.batch_size], augment, generator)
-            for i in range(num_batches)
+            self._batch(order[i * self.batch_size : (i + 1) * self.batch_size], augment, generator) for i in range(num_batches)
         ]
 
     def _permutation(self, generator: torch.Generator | None) -> torch.Tensor:

@@ -32,9 +32,8 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -45,7 +44,16 @@ from harness.fileio import read_sha256sums, sha256_file
 from harness.settings import DATA_ENV, cache_dir, data_root
 
 CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 # Per-channel mean and standard deviation of the 50k official training images, in [0, 1] units.
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
@@ -150,8 +158,7 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CorruptDataError(
-            f"CIFAR-10 batch file {path} is unreadable ({type(exc).__name__}: {exc}); "
-            f"copy or download {BATCHES_DIR} again"
+            f"CIFAR-10 batch file {path} is unreadable ({type(exc).__name__}: {exc}); copy or download {BATCHES_DIR} again"
         ) from None
     n = labels.shape[0]
     if data.dtype != np.uint8 or data.shape != (n, 3 * 32 * 32) or labels.ndim != 1:
@@ -178,8 +185,7 @@ def _read_batches(folder: Path, part: str) -> ImageSet:
     return _frozen(
         np.concatenate(images),
         np.concatenate(labels),
-        f"{BATCHES_DIR} at {folder} ({part}: {'+'.join(_BATCH_FILES[part])}, "
-        f"sha256 of their sha256s {digest.hexdigest()})",
+        f"{BATCHES_DIR} at {folder} ({part}: {'+'.join(_BATCH_FILES[part])}, sha256 of their sha256s {digest.hexdigest()})",
     )
 
 
@@ -248,9 +254,7 @@ def _fetch(url: str, out: BinaryIO, algo: str, timeout: float) -> str:
             reason: object = f"HTTP {exc.code} {exc.reason}"
         else:
             reason = getattr(exc, "reason", None) or exc
-        return DataMissingError(
-            f"CIFAR-10 not found locally and the download from {url} failed ({reason}); {_LAYOUTS_HINT}"
-        )
+        return DataMissingError(f"CIFAR-10 not found locally and the download from {url} failed ({reason}); {_LAYOUTS_HINT}")
 
     try:
         response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (the URL is a parameter)
@@ -437,8 +441,10 @@ def decode_pack(pack: Path, workers: int | None = None, chunk: int = 4096) -> di
     pending: list[bytes] = []
     futures: list[Future[np.ndarray]] = []
     # Decoding overlaps the (single-threaded) xz decompression: chunks go to workers as they fill.
-    # "spawn" avoids forking a parent that may hold torch/OpenMP threads.
-    executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    # Threads, not processes: Pillow releases the GIL while it decodes, and a process pool
+    # ("spawn") re-imports the caller's main module, which fails in a plain script without a
+    # ``__main__`` guard.
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="cifar10-decode") if workers > 1 else None
     try:
         try:
             for part, label, name, blob in _pack_members(pack):
@@ -468,7 +474,7 @@ def decode_pack(pack: Path, workers: int | None = None, chunk: int = 4096) -> di
     return arrays
 
 
-def _submit(executor: ProcessPoolExecutor | None, blobs: list[bytes]) -> Future[np.ndarray]:
+def _submit(executor: Executor | None, blobs: list[bytes]) -> Future[np.ndarray]:
     """Run one decode chunk in the pool, or inline when there is no pool."""
     if executor is not None:
         return executor.submit(_decode_chunk, blobs)

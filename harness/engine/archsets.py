@@ -16,19 +16,19 @@ from harness.api.errors import WsbenchError
 from harness.api.space import ENUMERABLE, GROUND_TRUTH_ARCHS, ISOMORPHISM
 from harness.engine.seeding import numpy_stream
 
-
 ARCHSET_KINDS = ("all", "unique", "sample", "ground-truth", "ground-truth-sample")
 #: What each kind needs of the space: a space that cannot enumerate (NB101) is scored on the
 #: cells its ground truth covers instead.
 _NEEDS = {
-    "all": [ENUMERABLE], "unique": [ISOMORPHISM], "sample": [ISOMORPHISM],
-    "ground-truth": [GROUND_TRUTH_ARCHS], "ground-truth-sample": [GROUND_TRUTH_ARCHS],
+    "all": [ENUMERABLE],
+    "unique": [ISOMORPHISM],
+    "sample": [ISOMORPHISM],
+    "ground-truth": [GROUND_TRUTH_ARCHS],
+    "ground-truth-sample": [GROUND_TRUTH_ARCHS],
 }
 
 
-def build_archset(
-    space: Any, kind: str, n: int | None = None, seed: int = 0, source: str | None = None
-) -> list[tuple[int, ...]]:
+def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0, source: str | None = None) -> list[tuple[int, ...]]:
     """The architectures to score, in a deterministic order."""
     if kind not in ARCHSET_KINDS:
         raise WsbenchError(f"unknown archset kind {kind!r}; use {', '.join(ARCHSET_KINDS)}")

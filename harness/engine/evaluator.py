@@ -24,6 +24,7 @@ from harness.api.task import Batch, Task
 
 BN_MODES = ("recalibrate", "batch", "running")
 
+
 def precision(device: torch.device | str, autocast: str | None) -> contextlib.AbstractContextManager:
     """The forward-pass precision context: float32 (``None``) or bfloat16 autocast (``"bf16"``)."""
     if autocast is None:

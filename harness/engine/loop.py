@@ -132,22 +132,45 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     config["schedule"] = {
-        "epochs": epochs, "snapshot_epochs": list(snapshot_epochs), "paths_per_step": strategy.paths_per_step,
+        "epochs": epochs,
+        "snapshot_epochs": list(snapshot_epochs),
+        "paths_per_step": strategy.paths_per_step,
         "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
     }
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lr(p, epochs * steps_per_epoch))
     return Cell(
-        spec, out, device, space, task, strategy, tables, data, archs, [space.arch_id(a) for a in archs],
-        model, params, opt, sched, epochs, snapshot_epochs, config,
+        spec,
+        out,
+        device,
+        space,
+        task,
+        strategy,
+        tables,
+        data,
+        archs,
+        [space.arch_id(a) for a in archs],
+        model,
+        params,
+        opt,
+        sched,
+        epochs,
+        snapshot_epochs,
+        config,
     )
 
 
 def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
     """The contents of ``checkpoint.pt``: weights, optimizer, schedule, strategy, data streams, progress."""
     return {
-        "model": cell.model.state_dict(), "optimizer": cell.opt.state_dict(), "scheduler": cell.sched.state_dict(),
-        "strategy": cell.strategy.state_dict(), **cell.data.state_dict(),
-        "epoch": state.epoch, "step": state.step, "log": state.log_rows, "metrics": state.metric_rows,
+        "model": cell.model.state_dict(),
+        "optimizer": cell.opt.state_dict(),
+        "scheduler": cell.sched.state_dict(),
+        "strategy": cell.strategy.state_dict(),
+        **cell.data.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "log": state.log_rows,
+        "metrics": state.metric_rows,
     }
 
 
@@ -204,8 +227,11 @@ def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
     if not math.isfinite(train_loss):
         raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch + 1} of {cell.out.name}")
     row = {
-        "epoch": epoch + 1, "step": state.step, "train_loss": train_loss,
-        "train_acc": 100.0 * float(correct) / max(1, path_samples), "lr": cell.sched.get_last_lr()[0],
+        "epoch": epoch + 1,
+        "step": state.step,
+        "train_loss": train_loss,
+        "train_acc": 100.0 * float(correct) / max(1, path_samples),
+        "lr": cell.sched.get_last_lr()[0],
         "seconds": time.perf_counter() - t0,
     }
     chosen = strategy.selected()
@@ -219,8 +245,15 @@ def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
     t1 = time.perf_counter()
     p = cell.spec.protocol
     scores = score_architectures(
-        cell.model, cell.archs, cell.arch_ids, cell.data.eval_batches, p.bn_mode, cell.data.calib_batches,
-        progress=progress, autocast=p.autocast, task=cell.task,
+        cell.model,
+        cell.archs,
+        cell.arch_ids,
+        cell.data.eval_batches,
+        p.bn_mode,
+        cell.data.calib_batches,
+        progress=progress,
+        autocast=p.autocast,
+        task=cell.task,
     )
     scores.insert(0, "epoch", epoch)
     atomic_write_text(cell.out / "scores" / f"epoch_{epoch:03d}.csv", scores.to_csv(index=False))
@@ -239,10 +272,14 @@ def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     # Keep the final shared weights for later re-scoring; the resume point (optimizer etc.) goes.
     _save(out / "supernet.pt", cell.model.state_dict())
     result = {
-        "cell_hash": cell.config["cell_hash"], "run_dir": str(out), "epochs": cell.epochs, "steps": state.step,
+        "cell_hash": cell.config["cell_hash"],
+        "run_dir": str(out),
+        "epochs": cell.epochs,
+        "steps": state.step,
         "path_passes": cell.config["schedule"]["path_passes"],
         "seconds_per_epoch": float(np.mean([r["seconds"] for r in rows])) if rows else None,
-        "n_archs": len(cell.archs), "metrics": state.metric_rows,
+        "n_archs": len(cell.archs),
+        "metrics": state.metric_rows,
     }
     chosen = cell.strategy.selected()
     if chosen is not None:

@@ -8,8 +8,8 @@ value open we say so in ``notes`` rather than pretend.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.api.errors import WsbenchError
@@ -73,7 +73,9 @@ class Protocol:
         if clash:
             raise WsbenchError(f"protocol {self.name!r}: network keys {clash} clash with protocol fields")
         if self.optimizer not in OPTIMIZERS:
-            raise WsbenchError(f"protocol {self.name!r}: optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise WsbenchError(
+                f"protocol {self.name!r}: optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if self.epochs < 1:
             raise WsbenchError(f"protocol {self.name!r}: epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

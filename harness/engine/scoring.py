@@ -67,10 +67,16 @@ def snapshot_metrics(
         for field in fields:
             values = {**M.compute_all(oriented(covered[field.name].to_numpy(), field), true), "n_archs": float(len(covered))}
             for name, value in values.items():
-                rows.append({
-                    "epoch": epoch, "ground_truth": table.query.label(), "gt_fingerprint": fp,
-                    "score": estimator_name(field), "metric": name, "value": value,
-                })
+                rows.append(
+                    {
+                        "epoch": epoch,
+                        "ground_truth": table.query.label(),
+                        "gt_fingerprint": fp,
+                        "score": estimator_name(field),
+                        "metric": name,
+                        "value": value,
+                    }
+                )
     return rows
 
 

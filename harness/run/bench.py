@@ -88,7 +88,10 @@ def build_training(
         model = model.to(memory_format=torch.channels_last)
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(
-        params, lr=lr, momentum=_protocol_default("momentum"), nesterov=_protocol_default("nesterov"),
+        params,
+        lr=lr,
+        momentum=_protocol_default("momentum"),
+        nesterov=_protocol_default("nesterov"),
         weight_decay=_protocol_default("weight_decay"),
     )
 
@@ -127,8 +130,14 @@ def _forever(batches: Iterable) -> Iterator:
 
 
 def ours_train_step(
-    model: nn.Module, opt: torch.optim.Optimizer, sched: Any, params: list[nn.Parameter],
-    x: torch.Tensor, y: torch.Tensor, paths: Sequence[Any], autocast: str | None = None,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    params: list[nn.Parameter],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    paths: Sequence[Any],
+    autocast: str | None = None,
 ) -> torch.Tensor:
     """One optimizer step exactly as ``run_cell`` takes it; returns the (device) loss, no sync."""
     from harness.engine.evaluator import precision
@@ -157,8 +166,15 @@ def _ours_training(
 
     images, labels = random_images(max(4 * batch_size, 512), seed)
     train = TensorBatches(
-        images, labels, device=device, batch_size=batch_size, augment=True, shuffle=True, drop_last=True,
-        generator=torch_stream(seed, "data"), channels_last=True,
+        images,
+        labels,
+        device=device,
+        batch_size=batch_size,
+        augment=True,
+        shuffle=True,
+        drop_last=True,
+        generator=torch_stream(seed, "data"),
+        channels_last=True,
     )
     strategy = STRATEGIES.get("spos")(SPACES.get("nb201"), numpy_stream(seed, "arch"))
     model, opt, sched, params = build_training(C, N, seed, device, True, warmup + steps)
@@ -203,7 +219,12 @@ def naive_batch(
 
 
 def naive_train_step(
-    model: nn.Module, opt: torch.optim.Optimizer, sched: Any, x: torch.Tensor, y: torch.Tensor, arch: Any,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    arch: Any,
     device: torch.device,
 ) -> float:
     """A first implementation's step: copy the batch over, step, read the loss back every step."""
@@ -240,7 +261,14 @@ def _naive_training(C: int, N: int, batch_size: int, steps: int, warmup: int, se
 
 
 def _scoring(
-    C: int, N: int, archs: list[Any], warmup: int, calib_images: int, eval_images: int, seed: int, device: torch.device,
+    C: int,
+    N: int,
+    archs: list[Any],
+    warmup: int,
+    calib_images: int,
+    eval_images: int,
+    seed: int,
+    device: torch.device,
     autocast: str | None = None,
 ) -> tuple[float, float]:
     """Seconds to score ``archs`` the harness's way and the naive way (after ``warmup`` archs untimed)."""
@@ -259,7 +287,9 @@ def _scoring(
     calib = TensorBatches(train_x, train_y, device=device, batch_size=cbs, channels_last=True).fixed_batches(
         max(1, calib_images // cbs), torch_stream(0, "scoring"), augment=False
     )
-    evalb = list(TensorBatches(eval_x, eval_y, device=device, batch_size=_protocol_default("eval_batch_size"), channels_last=True))
+    evalb = list(
+        TensorBatches(eval_x, eval_y, device=device, batch_size=_protocol_default("eval_batch_size"), channels_last=True)
+    )
 
     def ours(batch_archs: list[Any]) -> None:
         score_architectures(model, batch_archs, [str(a) for a in batch_archs], evalb, "recalibrate", calib, autocast=autocast)
@@ -310,8 +340,17 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
         from strategies import STRATEGIES
 
         images, labels = random_images(max(4 * batch_size, 512), seed)
-        train = TensorBatches(images, labels, device=device, batch_size=batch_size, augment=True, shuffle=True,
-                              drop_last=True, generator=torch_stream(seed, "data"), channels_last=True)
+        train = TensorBatches(
+            images,
+            labels,
+            device=device,
+            batch_size=batch_size,
+            augment=True,
+            shuffle=True,
+            drop_last=True,
+            generator=torch_stream(seed, "data"),
+            channels_last=True,
+        )
         strategy = STRATEGIES.get("spos")(SPACES.get("nb201"), numpy_stream(seed, "arch"))
         model, opt, sched, params = build_training(C, N, seed, device, True, warmup + steps)
         batches = _forever(train)
@@ -332,7 +371,14 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
 
 
 def _aggregate(
-    k: int, C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device,
+    k: int,
+    C: int,
+    N: int,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    seed: int,
+    device: torch.device,
     autocast: str | None = None,
 ) -> float:
     """Total images/s of ``k`` spawned processes each running the ours-training loop."""
@@ -344,7 +390,10 @@ def _aggregate(
     # on a GPU the processes share the device.
     threads = max(1, torch.get_num_threads() // k) if device.type == "cpu" else 0
     procs = [
-        ctx.Process(target=_cell_worker, args=((C, N, batch_size, steps, max(1, warmup), seed + j, str(device), threads, autocast), barrier, queue))
+        ctx.Process(
+            target=_cell_worker,
+            args=((C, N, batch_size, steps, max(1, warmup), seed + j, str(device), threads, autocast), barrier, queue),
+        )
         for j in range(k)
     ]
     for p in procs:
@@ -367,16 +416,34 @@ def _aggregate(
 
 
 def run_bench(
-    device: str = "auto", C: int = 16, N: int = 5, batch_size: int = 256, steps: int = 30, warmup: int = 5,
-    score_archs: int = 20, calib_images: int = 2048, eval_images: int = 5120, cells: tuple[int, ...] = (1,),
-    seed: int = 0, threads: int | None = None, autocast: str | None = None,
+    device: str = "auto",
+    C: int = 16,
+    N: int = 5,
+    batch_size: int = 256,
+    steps: int = 30,
+    warmup: int = 5,
+    score_archs: int = 20,
+    calib_images: int = 2048,
+    eval_images: int = 5120,
+    cells: tuple[int, ...] = (1,),
+    seed: int = 0,
+    threads: int | None = None,
+    autocast: str | None = None,
 ) -> dict[str, Any]:
     """Training images/s and scoring archs/s of the harness vs a naive loop on one device, plus k-cell aggregates.
 
     ``threads`` sets torch's CPU threads for the run (default: as they are); k cells share them.
     """
-    _check_args(C=C, N=N, batch_size=batch_size, steps=steps, warmup=warmup, score_archs=score_archs,
-                calib_images=calib_images, eval_images=eval_images)
+    _check_args(
+        C=C,
+        N=N,
+        batch_size=batch_size,
+        steps=steps,
+        warmup=warmup,
+        score_archs=score_archs,
+        calib_images=calib_images,
+        eval_images=eval_images,
+    )
     cells = tuple(cells)
     if not cells or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in cells):
         raise WsbenchError(f"bench: cells must be positive integers, e.g. 1,4; got {cells!r}")
@@ -386,12 +453,13 @@ def run_bench(
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return run_bench(device, C, N, batch_size, steps, warmup, score_archs, calib_images, eval_images, cells, seed,
-                             autocast=autocast)
+            return run_bench(
+                device, C, N, batch_size, steps, warmup, score_archs, calib_images, eval_images, cells, seed, autocast=autocast
+            )
         finally:
             torch.set_num_threads(previous)
-    from harness.engine.seeding import numpy_stream
     from harness.engine.cell import provenance
+    from harness.engine.seeding import numpy_stream
     from spaces import SPACES
 
     if autocast not in (None, "bf16"):
@@ -412,7 +480,8 @@ def run_bench(
     score = {"ours": score_fig(s_ours), "naive": score_fig(s_naive)}
     aggregate = [
         {"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)}
-        for k in sorted(set(cells)) if k > 1
+        for k in sorted(set(cells))
+        if k > 1
     ]
     ratios = {
         "train_images_per_s": train["ours"]["images_per_s"] / train["naive"]["images_per_s"],
@@ -425,11 +494,23 @@ def run_bench(
     prov = provenance(dev)
     prov["device_name"] = prov.get("gpu") or _cpu_name()
     config = {
-        "device": str(dev), "C": C, "N": N, "batch_size": batch_size, "steps": steps, "warmup": warmup,
-        "score_archs": score_archs, "calib_images": calib_images, "eval_images": eval_images,
-        "cells": list(cells), "seed": seed, "channels_last": True, "autocast": autocast, "strategy": "spos-uniform",
+        "device": str(dev),
+        "C": C,
+        "N": N,
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup": warmup,
+        "score_archs": score_archs,
+        "calib_images": calib_images,
+        "eval_images": eval_images,
+        "cells": list(cells),
+        "seed": seed,
+        "channels_last": True,
+        "autocast": autocast,
+        "strategy": "spos-uniform",
         "ours_calib_batch": min(_protocol_default("calib_batch_size"), calib_images),
-        "ours_eval_batch": _protocol_default("eval_batch_size"), "naive_batch": NAIVE_BATCH,
+        "ours_eval_batch": _protocol_default("eval_batch_size"),
+        "naive_batch": NAIVE_BATCH,
     }
     return {"config": config, "provenance": prov, "train": train, "score": score, "aggregate": aggregate, "ratios": ratios}
 
@@ -464,15 +545,20 @@ def format_bench(result: dict[str, Any]) -> str:
     ]
     for row in result["aggregate"]:
         lines.append(
-            f"{row['cells']} cells at once: {row['images_per_s']:.1f} images/s in total "
-            f"({row['vs_one_cell']:.2f}x one cell)"
+            f"{row['cells']} cells at once: {row['images_per_s']:.1f} images/s in total ({row['vs_one_cell']:.2f}x one cell)"
         )
     return "\n".join(lines)
 
 
 def bench_command(
-    device: str = "auto", C: int = 16, N: int = 5, batch_size: int = 256, steps: int = 30,
-    cells: str | Sequence[int] = "1", threads: int | None = None, autocast: str | None = None,
+    device: str = "auto",
+    C: int = 16,
+    N: int = 5,
+    batch_size: int = 256,
+    steps: int = 30,
+    cells: str | Sequence[int] = "1",
+    threads: int | None = None,
+    autocast: str | None = None,
 ) -> str:
     """What ``wsbench bench`` prints; ``cells`` may be a comma list such as ``"1,4"``."""
     if isinstance(cells, str):
@@ -482,5 +568,6 @@ def bench_command(
             raise WsbenchError(f"bench: --cells must be comma-separated integers such as 1,4; got {cells!r}") from None
     else:
         parsed = tuple(cells)
-    return format_bench(run_bench(device=device, C=C, N=N, batch_size=batch_size, steps=steps, cells=parsed,
-                                  threads=threads, autocast=autocast))
+    return format_bench(
+        run_bench(device=device, C=C, N=N, batch_size=batch_size, steps=steps, cells=parsed, threads=threads, autocast=autocast)
+    )

@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.api.errors import WsbenchError
+from harness.engine.cell import CellSpec
+from harness.engine.loop import run_cell
 from harness.fileio import atomic_write_json, atomic_write_text
 from harness.run.matrix import Matrix, load_matrix
 from harness.settings import DATA_ENV, results_dir
-from harness.engine.cell import CellSpec
-from harness.engine.loop import run_cell
-
 
 
 @dataclass
@@ -170,11 +169,19 @@ def _attempt(label: str, spec: CellSpec, root: Path, runner: Callable[..., Any])
             runner(spec, root=root, log=log)
         except Exception as e:  # noqa: BLE001 - any failure of one cell must not stop the matrix
             reason = f"{type(e).__name__}: {e}".splitlines()[0]
-            atomic_write_json(run_dir / "failed.json", {
-                "label": label, "cell_hash": spec.cell_hash(), "type": type(e).__name__, "message": str(e),
-                "traceback": traceback.format_exc(), "pid": os.getpid(), "host": socket.gethostname(),
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            })
+            atomic_write_json(
+                run_dir / "failed.json",
+                {
+                    "label": label,
+                    "cell_hash": spec.cell_hash(),
+                    "type": type(e).__name__,
+                    "message": str(e),
+                    "traceback": traceback.format_exc(),
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                },
+            )
             log(f"FAILED: {reason}")
             return "failed", reason, time.perf_counter() - t0
         return "finished", "", time.perf_counter() - t0
@@ -183,8 +190,9 @@ def _attempt(label: str, spec: CellSpec, root: Path, runner: Callable[..., Any])
 def _record_attempt(run_dir: Path) -> None:
     path = run_dir / "attempts.jsonl"
     old = path.read_text() if path.exists() else ""
-    line = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                       "resume": (run_dir / "checkpoint.pt").exists()})
+    line = json.dumps(
+        {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "resume": (run_dir / "checkpoint.pt").exists()}
+    )
     atomic_write_text(path, old + line + "\n")  # under the cell's lock: no other writer
 
 
@@ -238,16 +246,23 @@ def _gpu_slots(matrix: Matrix, todo: list[tuple[str, CellSpec]], workers: int) -
     n = torch.cuda.device_count()
     if n == 0:
         raise WsbenchError(
-            f"matrix {matrix.name!r} runs on cuda and no GPU is visible; set device = \"cpu\" "
-            "(or \"auto\") in the matrix, or run it on a machine with a GPU"
+            f'matrix {matrix.name!r} runs on cuda and no GPU is visible; set device = "cpu" '
+            '(or "auto") in the matrix, or run it on a machine with a GPU'
         )
     return [f"cuda:{i % n}" for i in range(workers * n)]
 
 
 def _run_pending(
-    matrix: Matrix, root: Path, todo: list[tuple[str, CellSpec]], workers: int, progress: bool | None,
-    log: Callable[[str], None] | None, runner: Callable[..., Any], threads: int | None,
-    outcomes: dict[str, CellOutcome], done: int,
+    matrix: Matrix,
+    root: Path,
+    todo: list[tuple[str, CellSpec]],
+    workers: int,
+    progress: bool | None,
+    log: Callable[[str], None] | None,
+    runner: Callable[..., Any],
+    threads: int | None,
+    outcomes: dict[str, CellOutcome],
+    done: int,
 ) -> None:
     from tqdm import tqdm
 
@@ -264,7 +279,9 @@ def _run_pending(
     show = (not os.environ.get("CI")) if progress is None else progress
     bar = tqdm(total=done + len(todo), initial=done, desc=f"matrix {matrix.name}", unit="cell", disable=not show)
     if log is None:
-        emit: Callable[[str], None] = lambda m: None
+
+        def emit(m: str) -> None:  # no log: drop messages
+            return None
     elif show and log is print:
         emit = bar.write  # printing under a live bar would tear it
     else:
@@ -272,8 +289,9 @@ def _run_pending(
     pump = _MessagePump(messages, emit)
     data = str(matrix.data) if matrix.data is not None else None
     try:
-        with ProcessPoolExecutor(n_procs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(slot_q, threads, data, messages)) as pool:
+        with ProcessPoolExecutor(
+            n_procs, mp_context=ctx, initializer=_init_worker, initargs=(slot_q, threads, data, messages)
+        ) as pool:
             pending, broken = todo, False
             while pending:
                 futures = {pool.submit(_attempt, label, spec, root, runner): (label, spec) for label, spec in pending}
@@ -424,7 +442,10 @@ def format_status(matrix: Matrix, rows: list[CellStatus]) -> str:
 
 
 def run_command(
-    target: str, workers: int | None = None, root: Path | None = None, threads: int | None = None,
+    target: str,
+    workers: int | None = None,
+    root: Path | None = None,
+    threads: int | None = None,
     out: TextIO | None = None,
 ) -> int:
     """``wsbench matrix run``: run a matrix (name or path), print its summary; exit 1 if a cell failed."""

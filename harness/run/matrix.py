@@ -41,13 +41,14 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import re
-import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
+
+import tomllib
 
 from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
 from harness.api.space import GTSpec
@@ -147,7 +148,9 @@ def resolve_matrix(target: str | Path) -> Path:
     if str(target) in shipped:
         return shipped[str(target)]
     if path.suffix == ".toml" or "/" in str(target):
-        raise WsbenchError(f"matrix file {target} not found; give an existing .toml path or a shipped matrix: {', '.join(shipped)}")
+        raise WsbenchError(
+            f"matrix file {target} not found; give an existing .toml path or a shipped matrix: {', '.join(shipped)}"
+        )
     raise UnknownNameError(
         f"unknown matrix {str(target)!r}{did_you_mean(str(target), shipped)}; "
         f"shipped: {', '.join(shipped) or 'none'} (or give a path to a .toml file)"
@@ -207,7 +210,10 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
 
     for b in baselines:
         if not isinstance(b, str) or b not in BASELINES:
-            raise fail("baselines", f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}")
+            raise fail(
+                "baselines",
+                f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}",
+            )
 
     space_tables = _tables(raw, "spaces", src)
     spaces = tuple(_parse_space(t, f"spaces[{i}]", name, src) for i, t in enumerate(space_tables))
@@ -222,8 +228,16 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
         if lab in labels[:i]:
             raise fail(f"strategies[{i}].label", f"{lab!r} is used twice; give each strategy variant its own label")
     matrix = Matrix(
-        name=name, description=description, path=path, seeds=tuple(seeds), device=device, workers=workers,
-        data=data_path, spaces=spaces, strategies=strategies, baselines=tuple(baselines),
+        name=name,
+        description=description,
+        path=path,
+        seeds=tuple(seeds),
+        device=device,
+        workers=workers,
+        data=data_path,
+        spaces=spaces,
+        strategies=strategies,
+        baselines=tuple(baselines),
     )
     _check_distinct_cells(matrix, src)
     return matrix
@@ -264,14 +278,14 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
     _check_keys(t, SPACE_KEYS, where, src)
     name = _get(t, "name", str, None, src, f"{where}.")
     if name is None:
-        raise WsbenchError(f"{src}: {where}.name: missing; name the search space, e.g. name = \"nb201\"")
+        raise WsbenchError(f'{src}: {where}.name: missing; name the search space, e.g. name = "nb201"')
     try:
         SPACES.get(name)
     except UnknownNameError as e:
         raise UnknownNameError(f"{src}: {where}.name: {e}") from None
     proto_name = _get(t, "protocol", str, None, src, f"{where}.")
     if proto_name is None:
-        raise WsbenchError(f"{src}: {where}.protocol: missing; name a protocol, e.g. protocol = \"quick\"")
+        raise WsbenchError(f'{src}: {where}.protocol: missing; name a protocol, e.g. protocol = "quick"')
     try:
         protocol = PROTOCOLS.get(proto_name)
     except UnknownNameError as e:
@@ -298,9 +312,7 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
         for j, g in enumerate(gts):
             key = f"{where}.ground_truths[{j}]"
             if not isinstance(g, list) or len(g) != 5 or not all(isinstance(x, str) for x in g):
-                raise WsbenchError(
-                    f"{src}: {key}: must be 5 strings [source, dataset, split, metric, seed_reduction], got {g!r}"
-                )
+                raise WsbenchError(f"{src}: {key}: must be 5 strings [source, dataset, split, metric, seed_reduction], got {g!r}")
             try:
                 cls = GROUND_TRUTHS.get(f"{name}/{g[0]}")
                 cls().validate(GroundTruthQuery(name, *g))
@@ -329,9 +341,7 @@ def _protocol_changes(overrides: dict[str, Any], where: str, src: str) -> dict[s
             )
         ok, converted = _coerce(value, hints[key])
         if not ok:
-            raise WsbenchError(
-                f"{src}: {where}.{key}: must be {_hint_name(hints[key])}, got {value!r} ({_toml_type(value)})"
-            )
+            raise WsbenchError(f"{src}: {where}.{key}: must be {_hint_name(hints[key])}, got {value!r} ({_toml_type(value)})")
         changes[key] = converted
     return changes
 
@@ -374,7 +384,7 @@ def _parse_strategy(t: dict[str, Any], where: str, space_names: list[str], src: 
     _check_keys(t, STRATEGY_KEYS, where, src)
     name = _get(t, "name", str, None, src, f"{where}.")
     if name is None:
-        raise WsbenchError(f"{src}: {where}.name: missing; name the strategy, e.g. name = \"spos\"")
+        raise WsbenchError(f'{src}: {where}.name: missing; name the strategy, e.g. name = "spos"')
     try:
         cls = STRATEGIES.get(name)
     except UnknownNameError as e:

@@ -59,11 +59,10 @@ def platform_key() -> dict[str, Any]:
 
 def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     """Run the matrix (pinned threads) and return final-snapshot metrics: seed, ground_truth, metric, value."""
-    from harness.run.executor import run_matrix
-    from harness.run.matrix import load_matrix
-
     from harness.api.task import estimator_name
     from harness.engine.scoring import task_of
+    from harness.run.executor import run_matrix
+    from harness.run.matrix import load_matrix
     from spaces import SPACES
 
     m = load_matrix(matrix)
@@ -77,8 +76,15 @@ def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
         metrics = metrics[(metrics["score"] == primary) & metrics["metric"].isin(METRICS)]
         final = metrics[metrics["epoch"] == metrics["epoch"].max()]
         for r in final.itertuples():
-            rows.append({"label": outcome.label, "seed": outcome.spec.seed, "ground_truth": r.ground_truth,
-                         "metric": r.metric, "value": float(r.value)})
+            rows.append(
+                {
+                    "label": outcome.label,
+                    "seed": outcome.spec.seed,
+                    "ground_truth": r.ground_truth,
+                    "metric": r.metric,
+                    "value": float(r.value),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -91,11 +97,18 @@ def make_baseline(matrix: str, measured: pd.DataFrame) -> dict[str, Any]:
         n = len(vals)
         sd = float(np.std(vals, ddof=1)) if n > 1 else 0.0
         half = BAND_K * max(sd, SD_FLOOR) * math.sqrt(2.0 / n)
-        entries.append({
-            "label": label, "ground_truth": gt, "metric": metric, "seeds": [int(s) for s in g["seed"]],
-            "values": [float(v) for v in vals], "mean": float(vals.mean()), "sd": sd,
-            "band": [float(vals.mean() - half), float(vals.mean() + half)],
-        })
+        entries.append(
+            {
+                "label": label,
+                "ground_truth": gt,
+                "metric": metric,
+                "seeds": [int(s) for s in g["seed"]],
+                "values": [float(v) for v in vals],
+                "mean": float(vals.mean()),
+                "sd": sd,
+                "band": [float(vals.mean() - half), float(vals.mean() + half)],
+            }
+        )
     return {
         "matrix": matrix,
         "band_rule": f"mean ± {BAND_K} · max(sd, {SD_FLOOR}) · sqrt(2/n) over the n seeds (sd with ddof=1)",
@@ -125,8 +138,11 @@ def compare(baseline: dict[str, Any], measured: pd.DataFrame) -> list[str]:
     problems = []
     exact = baseline["platform"] == platform_key()
     for e in baseline["entries"]:
-        g = measured[(measured["label"] == e["label"]) & (measured["ground_truth"] == e["ground_truth"])
-                     & (measured["metric"] == e["metric"])].sort_values("seed")
+        g = measured[
+            (measured["label"] == e["label"])
+            & (measured["ground_truth"] == e["ground_truth"])
+            & (measured["metric"] == e["metric"])
+        ].sort_values("seed")
         if g.empty:
             problems.append(f"{e['label']} {e['ground_truth']} {e['metric']}: missing from the rerun")
             continue

@@ -25,9 +25,9 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
 
     import torch
 
+    from harness.analysis.report import write_report
     from harness.run.executor import run_matrix
     from harness.run.matrix import load_matrix
-    from harness.analysis.report import write_report
 
     matrix = load_matrix(profile_name)
     if device is not None:
@@ -53,15 +53,24 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
     preamble = (
         f"{matrix.description}. Matrix `{matrix.name}`: {len(run.outcomes)} cells "
         f"({len(run.failed)} failed), protocol(s) {', '.join(f'`{n}`' for n in protocols)}"
-        + (f" — {', '.join(f'{k}={v}' for k, v in p.network.items())}, {p.epochs} epochs, batch {p.batch_size}, split `{p.split}` (subset {p.subset}), "
-           f"BN `{p.bn_mode}`, {results[0]['n_archs']} architectures (`{p.archset}`), snapshots at epochs "
-           f"{list(p.snapshot_epochs)}" if len(protocols) == 1 else "")
+        + (
+            f" — {', '.join(f'{k}={v}' for k, v in p.network.items())}, {p.epochs} epochs, batch {p.batch_size}, split `{p.split}` (subset {p.subset}), "
+            f"BN `{p.bn_mode}`, {results[0]['n_archs']} architectures (`{p.archset}`), snapshots at epochs "
+            f"{list(p.snapshot_epochs)}"
+            if len(protocols) == 1
+            else ""
+        )
         + f". Seeds {list(matrix.seeds)}; {spe:.1f} s per epoch on average; this run took {wall:.0f} s "
         "(finished cells are reused)."
     )
     files = write_report(
-        root, out_dir=root / "reports", name=f"reproduce-{profile_name}", cells=[o.spec.cell_hash() for o in done],
-        labels=matrix.labels(), title=f"wsbench reproduce — profile `{profile_name}`", preamble=preamble,
+        root,
+        out_dir=root / "reports",
+        name=f"reproduce-{profile_name}",
+        cells=[o.spec.cell_hash() for o in done],
+        labels=matrix.labels(),
+        title=f"wsbench reproduce — profile `{profile_name}`",
+        preamble=preamble,
         baselines=matrix.baselines,
     )
     failed = "".join(f"\nFAILED: {o.label} seed {o.spec.seed}: {o.detail}" for o in run.failed)

@@ -29,7 +29,7 @@ AGGREGATE_SCHEMA: dict[str, str] = {
     "strategy": "strategy name (e.g. spos)",
     "strategy_options": "the strategy's resolved options (defaults included) as a JSON object with sorted keys",
     "label": "display name of the strategy variant: the matrix's label when one is passed in (labels=), else the "
-             "name plus its non-default options, e.g. spos[sampling=deisomorphic]",
+    "name plus its non-default options, e.g. spos[sampling=deisomorphic]",
     "protocol": "protocol name (the folder under the strategy)",
     "seed": "run seed",
     "cell_hash": "SHA-256 of the cell's resolved config (the folder name holds its first 10 hex digits)",
@@ -119,8 +119,10 @@ def _apply_labels(sc: Scan, labels: Mapping[str, str]) -> None:
     for (space, label), variants in by_label.items():
         if len(variants) > 1:
             # One label over different options would pool different strategies as if they were seeds.
-            sc.notes.append(f"{space}: label {label!r} names {len(variants)} different strategy variants; "
-                            "they are shown under their derived labels instead")
+            sc.notes.append(
+                f"{space}: label {label!r} names {len(variants)} different strategy variants; "
+                "they are shown under their derived labels instead"
+            )
             for c in sc.cells:
                 if c.label == label and c.config["space"]["name"] == space:
                     c.label = derived[id(c)]
@@ -159,9 +161,7 @@ def _unfinished_reason(folder: Path) -> str:
     return "unfinished: no result.json"
 
 
-def scan(
-    root: str | Path | None = None, require_finished: bool = True, labels: Mapping[str, str] | None = None
-) -> Scan:
+def scan(root: str | Path | None = None, require_finished: bool = True, labels: Mapping[str, str] | None = None) -> Scan:
     """Every cell folder under ``<root>/runs``: readable finished cells, and the others with why.
 
     With ``require_finished=False`` a folder whose ``metrics.csv`` exists but whose ``result.json``
@@ -191,9 +191,27 @@ def scan(
             out.cells.append(_read_cell(folder))
         except WsbenchError as exc:
             out.skipped.append((folder, f"damaged: {exc}"))
+    _drop_duplicates(out)
     if labels:
         _apply_labels(out, labels)
     return out
+
+
+def _drop_duplicates(sc: Scan) -> None:
+    """Keep one folder per cell hash (e.g. a results folder copied into another): the first in path order."""
+    first: dict[str, Path] = {}
+    kept = []
+    for c in sc.cells:
+        h = c.config.get("cell_hash")
+        if h is not None and h in first:
+            sc.skipped.append(
+                (c.run_dir, f"duplicate: the same cell (hash {str(h)[:10]}) as {first[h]}; delete one of the two folders")
+            )
+            continue
+        if h is not None:
+            first[h] = c.run_dir
+        kept.append(c)
+    sc.cells = kept
 
 
 def _no_cells_error(sc: Scan) -> WsbenchError:
@@ -210,7 +228,9 @@ def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
     try:
         metrics = pd.read_csv(cell.run_dir / "metrics.csv")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise WsbenchError(f"{cell.run_dir / 'metrics.csv'} is unreadable ({exc}); delete the cell folder and run it again") from None
+        raise WsbenchError(
+            f"{cell.run_dir / 'metrics.csv'} is unreadable ({exc}); delete the cell folder and run it again"
+        ) from None
     cfg = cell.config
     prov = cfg.get("provenance", {})
     try:
@@ -256,8 +276,12 @@ def frame_of(sc: Scan) -> pd.DataFrame:
 
 def read_aggregate(path: str | Path) -> pd.DataFrame:
     """Read an ``aggregate.csv`` back with the column types ``collect`` produces."""
-    return pd.read_csv(path, dtype={"strategy_options": str, "git": str, "cell_hash": str}, keep_default_na=False,
-                       na_values={"value": ["", "nan", "NaN"]})
+    return pd.read_csv(
+        path,
+        dtype={"strategy_options": str, "git": str, "cell_hash": str},
+        keep_default_na=False,
+        na_values={"value": ["", "nan", "NaN"]},
+    )
 
 
 def write_aggregate(root: str | Path | None = None, labels: Mapping[str, str] | None = None) -> list[Path]:
@@ -298,7 +322,9 @@ def load_scores(run_dir: str | Path, fields: Sequence[ScoreField] | None = None)
     df = pd.concat(frames, ignore_index=True)
     missing = set(columns) - set(df.columns)
     if missing:
-        raise WsbenchError(f"score files in {run_dir / 'scores'} lack columns {sorted(missing)}; they are not wsbench score files")
+        raise WsbenchError(
+            f"score files in {run_dir / 'scores'} lack columns {sorted(missing)}; they are not wsbench score files"
+        )
     return df[columns].sort_values("epoch", kind="stable").reset_index(drop=True)
 
 

@@ -55,8 +55,15 @@ class ImageClassification(Task):
 
         def batches(x: np.ndarray, y: np.ndarray, stream: str) -> TensorBatches:
             return TensorBatches(
-                x, y, device=device, batch_size=p.batch_size, augment=p.augment, shuffle=True, drop_last=True,
-                generator=torch_stream(seed, stream), channels_last=p.channels_last,
+                x,
+                y,
+                device=device,
+                batch_size=p.batch_size,
+                augment=p.augment,
+                shuffle=True,
+                drop_last=True,
+                generator=torch_stream(seed, stream),
+                channels_last=p.channels_last,
             )
 
         arch_train = None
@@ -74,7 +81,9 @@ class ImageClassification(Task):
             train=batches(xtr, ytr, "data"),
             calib_batches=calib.fixed_batches(p.calib_batches, torch_stream(0, "scoring"), augment=False),
             eval_batches=list(evaluation),
-            n_train=len(ytr), n_eval=len(yev), arch_train=arch_train,
+            n_train=len(ytr),
+            n_eval=len(yev),
+            arch_train=arch_train,
             info={"source": {k: v[2] for k, v in parts.items()}, "split_fingerprint": split.fingerprint()},
         )
 

@@ -104,7 +104,9 @@ def count_params(
 ) -> int:
     """Trainable parameters of the stand-alone network (the benchmark's count; ``bn_affine=False`` drops gamma and beta)."""
     cell = as_cell(arch)
-    C, N, num_classes, num_stacks = (_positive(n, x) for n, x in (("C", C), ("N", N), ("num_classes", num_classes), ("num_stacks", num_stacks)))
+    C, N, num_classes, num_stacks = (
+        _positive(n, x) for n, x in (("C", C), ("N", N), ("num_classes", num_classes), ("num_stacks", num_stacks))
+    )
     bn = 2 if bn_affine else 0
     total = 9 * INPUT_CHANNELS * C + bn * C  # stem conv3x3 + BN
     c_in = C

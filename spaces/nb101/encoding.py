@@ -232,7 +232,7 @@ def parse_cell_str(text: str) -> Cell:
             obj = json.loads(s)
             return make_cell(obj["matrix"], obj["ops"])
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise CellError(f"malformed NB101 cell JSON {text!r}; expected {{\"matrix\": [[...]], \"ops\": [...]}}") from None
+            raise CellError(f'malformed NB101 cell JSON {text!r}; expected {{"matrix": [[...]], "ops": [...]}}') from None
     rows, sep, ops = s.partition("|")
     if not sep or not re.fullmatch(r"[01]+(\.[01]+)+", rows):
         raise CellError(
@@ -251,9 +251,7 @@ def as_cell(arch: Any) -> Cell:
         return arch
     if isinstance(arch, str):
         if is_module_hash(arch.strip()):
-            raise CellError(
-                f"{arch!r} is an NB101 module hash; resolve it with spaces.nb101.enumerate.cell_for_hash"
-            )
+            raise CellError(f"{arch!r} is an NB101 module hash; resolve it with spaces.nb101.enumerate.cell_for_hash")
         return parse_cell_str(arch)
     if isinstance(arch, dict):
         if "matrix" not in arch or "ops" not in arch:

@@ -40,7 +40,6 @@ NUM_UNIQUE = 423_624
 CACHE_NAME = "nb101-enumeration-v1.npz"
 
 
-
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a bijection on uint64 that scatters bits (arrays only, wraps mod 2^64)."""
     x = x.astype(np.uint64, copy=True)
@@ -146,7 +145,7 @@ def enumerate_space(max_vertices: int = MAX_VERTICES, chunk: int = 512, progress
         _, first = np.unique(fps, return_index=True)
         first.sort()  # generation order: matrix bits, then labelling
         s_idx, l_idx = np.divmod(first, labs.shape[0])
-        hashes = [_fast_hash(mats[s], labs[l]) for s, l in zip(s_idx, l_idx)]
+        hashes = [_fast_hash(mats[s], labs[lab]) for s, lab in zip(s_idx, l_idx)]
         if len(set(hashes)) != len(hashes):
             raise WsbenchError(f"NB101 enumeration: WL fingerprints split a hash class at V={v}; this is a bug")
         out_v.append(np.full(len(first), v, dtype=np.uint8))
@@ -154,9 +153,14 @@ def enumerate_space(max_vertices: int = MAX_VERTICES, chunk: int = 512, progress
         out_lab.append(l_idx.astype(np.uint16))
         out_hash.append(np.frombuffer(b"".join(bytes.fromhex(h) for h in hashes), dtype=np.uint8).reshape(-1, 16))
         if progress:
-            print(f"V={v}: {len(mats)} full DAGs, {fps.size} labelled graphs, {len(first)} unique, {time.perf_counter() - t0:.1f}s")
+            print(
+                f"V={v}: {len(mats)} full DAGs, {fps.size} labelled graphs, {len(first)} unique, {time.perf_counter() - t0:.1f}s"
+            )
     return Enumeration(
-        np.concatenate(out_v), np.concatenate(out_bits), np.concatenate(out_lab), np.concatenate(out_hash),
+        np.concatenate(out_v),
+        np.concatenate(out_bits),
+        np.concatenate(out_lab),
+        np.concatenate(out_hash),
         seconds=time.perf_counter() - t0,
     )
 

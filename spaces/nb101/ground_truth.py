@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.fileio import read_sha256sums, sha256_file, verify_sha256
 from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.api.registry import Registry
+from harness.fileio import read_sha256sums, sha256_file, verify_sha256
 from harness.settings import DATA_ENV, data_root
 from spaces.nb101.encoding import CellError, from_naslib_tuple, from_padded, is_module_hash
 
@@ -90,7 +90,9 @@ class _JsonSource(GroundTruthSource):
         assert root is not None
         p = root / self.RELATIVE
         if not p.is_file():
-            raise DataMissingError(f"NB101 ground truth not found at {p}; copy {self.RELATIVE} there or point {DATA_ENV} at a folder holding it")
+            raise DataMissingError(
+                f"NB101 ground truth not found at {p}; copy {self.RELATIVE} there or point {DATA_ENV} at a folder holding it"
+            )
         return p
 
     def available(self) -> tuple[bool, str]:
@@ -141,9 +143,15 @@ class NasLib500Source(_JsonSource):
                 h = from_naslib_tuple(ast.literal_eval(key)).module_hash
                 sums.setdefault(h, []).append(float(row["val_accuracy"]))
         except (AttributeError, ValueError, SyntaxError, KeyError, TypeError, CellError) as e:
-            raise CorruptDataError(f"{path} is not NASLib's NB101 key -> {{val_accuracy}} mapping ({type(e).__name__}: {e})") from None
+            raise CorruptDataError(
+                f"{path} is not NASLib's NB101 key -> {{val_accuracy}} mapping ({type(e).__name__}: {e})"
+            ) from None
         ids = sorted(sums)
-        return ids, np.array([np.mean(sums[h]) for h in ids]), {"n_rows": sum(map(len, sums.values())), "reduction": "mean over the file's rows per module hash"}
+        return (
+            ids,
+            np.array([np.mean(sums[h]) for h in ids]),
+            {"n_rows": sum(map(len, sums.values())), "reduction": "mean over the file's rows per module hash"},
+        )
 
 
 class _CurvesSource(_JsonSource):
@@ -196,7 +204,9 @@ _SPLIT_FIELD = {"train": "train_accuracy", "valid": "validation_accuracy", "test
 
 
 @lru_cache(maxsize=2)
-def _read_tfrecord(path: str, size: int, mtime: int, verify_data: bool) -> tuple[dict[str, dict[int, list[tuple[float, float, float]]]], dict[str, int]]:
+def _read_tfrecord(
+    path: str, size: int, mtime: int, verify_data: bool
+) -> tuple[dict[str, dict[int, list[tuple[float, float, float]]]], dict[str, int]]:
     """hash -> epochs -> [(train, valid, test) accuracy at the end of training] per repeat; and params."""
     from spaces.nb101.tfrecord import read_benchmark
 
@@ -227,7 +237,12 @@ class TFRecordSource(GroundTruthSource):
     source = "tfrecord"
     description = "official NAS-Bench-101 TFRecord (3 repeats; 4/12/36/108 epochs)"
     ENV = "WSBENCH_NB101_TFRECORD"
-    FILES = ("nasbench_full.tfrecord", "nasbench_only108.tfrecord", "nb101/nasbench_full.tfrecord", "nb101/nasbench_only108.tfrecord")
+    FILES = (
+        "nasbench_full.tfrecord",
+        "nasbench_only108.tfrecord",
+        "nb101/nasbench_full.tfrecord",
+        "nb101/nasbench_only108.tfrecord",
+    )
     options = {("cifar10", split): ACCURACY_METRICS for split in _SPLIT_FIELD}
     seed_reductions = ("mean",) + tuple(f"repeat:{i}" for i in range(NUM_REPEATS))
     higher_is_better = {m: True for m in ACCURACY_METRICS}
@@ -244,7 +259,9 @@ class TFRecordSource(GroundTruthSource):
         for name in self.FILES:
             if root is not None and (root / name).is_file():
                 return root / name
-        raise DataMissingError(f"NB101 benchmark file not found: set {self.ENV}, or put {self.FILES[0]} or {self.FILES[1]} in ${DATA_ENV}")
+        raise DataMissingError(
+            f"NB101 benchmark file not found: set {self.ENV}, or put {self.FILES[0]} or {self.FILES[1]} in ${DATA_ENV}"
+        )
 
     def available(self) -> tuple[bool, str]:
         """(True, path) when the file is present, else (False, why)."""

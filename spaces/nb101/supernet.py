@@ -120,9 +120,7 @@ class SupernetCell(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.proj = nn.ModuleDict({str(t): ConvBnRelu(c_in, c_out, 1) for t in (*INTERIOR_SLOTS, OUT_SLOT)})
-        self.ops = nn.ModuleDict(
-            {str(t): nn.ModuleDict({op: make_op(op, c_out) for op in OPS}) for t in INTERIOR_SLOTS}
-        )
+        self.ops = nn.ModuleDict({str(t): nn.ModuleDict({op: make_op(op, c_out) for op in OPS}) for t in INTERIOR_SLOTS})
 
     def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
         nodes: dict[int, torch.Tensor] = {}

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError, unknown
-from harness.fileio import read_sha256sums, sha256_file, verify_sha256
 from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.api.registry import Registry
+from harness.fileio import read_sha256sums, sha256_file, verify_sha256
 from harness.settings import DATA_ENV, data_root
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OP_INDEX, OPS, Arch, ArchStringError, check_arch, parse_arch_str, to_arch_str
 
@@ -149,9 +149,7 @@ class NB201CsvSource(GroundTruthSource):
 
     def validate(self, query: GroundTruthQuery) -> None:
         """Reject any field the export cannot answer; per-seed values do not exist in it."""
-        _check_seed_reduction(
-            self, query, "the CSV holds only the mean over the benchmark's seeds, no per-seed values"
-        )
+        _check_seed_reduction(self, query, "the CSV holds only the mean over the benchmark's seeds, no per-seed values")
         super().validate(query)
 
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
@@ -179,7 +177,9 @@ class NB201CsvSource(GroundTruthSource):
 
 
 @lru_cache(maxsize=4)
-def _read_nb201_csv_cached(path: str, size: int, mtime: int, relative: str, header: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
+def _read_nb201_csv_cached(
+    path: str, size: int, mtime: int, relative: str, header: tuple[str, ...]
+) -> tuple[pd.DataFrame, dict[str, str]]:
     p = Path(path)
     sha = sha256_file(p)
     sums_file = p.parent.parent / "SHA256SUMS"
@@ -283,7 +283,9 @@ def _analog_file() -> Path:
     # whose import needs pkg_resources.
     path = Path(list(spec.submodule_search_locations)[0]) / "data.anb"
     if not path.is_file():
-        raise DataMissingError(f"analog-nasbench is installed but its data file {path} is missing; run: pip install --force-reinstall analog-nasbench")
+        raise DataMissingError(
+            f"analog-nasbench is installed but its data file {path} is missing; run: pip install --force-reinstall analog-nasbench"
+        )
     return path
 
 
@@ -300,7 +302,9 @@ def _analog_raw() -> tuple[dict[Arch, Any], str, str]:
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
             raise CorruptDataError(f"cannot read {path} ({e}); run: pip install --force-reinstall analog-nasbench") from None
     if not isinstance(raw, dict) or len(raw) != NUM_ARCHS:
-        raise CorruptDataError(f"{path} holds {len(raw) if isinstance(raw, dict) else type(raw).__name__} entries, expected {NUM_ARCHS}; run: pip install --force-reinstall analog-nasbench")
+        raise CorruptDataError(
+            f"{path} holds {len(raw) if isinstance(raw, dict) else type(raw).__name__} entries, expected {NUM_ARCHS}; run: pip install --force-reinstall analog-nasbench"
+        )
     data = {naslib_to_arch(k): v for k, v in raw.items()}
     if len(data) != NUM_ARCHS:
         raise CorruptDataError(f"{path} maps several keys to one cell; run: pip install --force-reinstall analog-nasbench")
@@ -488,7 +492,9 @@ class _OfficialApiSource(GroundTruthSource):
             arch_ids.append(arch)
             values.append(float(value))
         if not arch_ids:
-            raise WsbenchError(f"{path} has no architecture with a run for {query.seed_reduction} on {query.dataset}; use seed reduction 'mean'")
+            raise WsbenchError(
+                f"{path} has no architecture with a run for {query.seed_reduction} on {query.dataset}; use seed reduction 'mean'"
+            )
         return GroundTruthTable(
             query=query,
             arch_ids=arch_ids,
@@ -512,7 +518,9 @@ class _OfficialApiSource(GroundTruthSource):
         try:
             return canonical_arch_str(api.meta_archs[index])
         except (ArchStringError, IndexError) as e:
-            raise CorruptDataError(f"{path}: architecture {index} has no valid arch string ({e}); download the file again") from None
+            raise CorruptDataError(
+                f"{path}: architecture {index} has no valid arch string ({e}); download the file again"
+            ) from None
 
     @staticmethod
     def _seeds(api: Any, index: int, dataset: str) -> list[int]:

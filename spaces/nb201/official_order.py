@@ -40,9 +40,7 @@ def official_to_lex() -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise CorruptDataError(
-            f"cannot read the NB201 official-order resource {path} ({exc}); reinstall wsbench"
-        ) from None
+        raise CorruptDataError(f"cannot read the NB201 official-order resource {path} ({exc}); reinstall wsbench") from None
     order = np.frombuffer(raw, dtype="<u2").astype(np.int64)
     # A damaged file must fail loudly here rather than silently mis-map every lookup.
     if order.size != NUM_ARCHS or not np.array_equal(np.sort(order), np.arange(NUM_ARCHS)):

@@ -19,9 +19,17 @@ class NB201Space(api.Space):
 
     name = "nb201"
     version = 1
-    capabilities = frozenset({
-        api.ENUMERABLE, api.ISOMORPHISM, api.GRID, api.MIXED_FORWARD, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE,
-    })
+    capabilities = frozenset(
+        {
+            api.ENUMERABLE,
+            api.ISOMORPHISM,
+            api.GRID,
+            api.MIXED_FORWARD,
+            api.HAS_BN,
+            api.HAS_FLOPS,
+            api.STANDALONE,
+        }
+    )
     default_task = "cifar10"
     network_defaults = {"C": 16, "N": 5}
     smoke_network = {"C": 4, "N": 1}

@@ -62,8 +62,7 @@ def _check_config(C: int, N: int, num_classes: int) -> None:
 def _check_input(x: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[1] != 3:
         raise NB201ConfigError(
-            f"NB201 network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}; "
-            "add a batch dimension or convert to RGB"
+            f"NB201 network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}; add a batch dimension or convert to RGB"
         )
 
 
@@ -189,11 +188,7 @@ class NB201Supernet(_Backbone):
 
     def path_state_dict(self, arch: Arch | str, keep_dead_ops: bool = False) -> dict[str, torch.Tensor]:
         """The path's weights and BN buffers under ``NB201Network(arch, keep_dead_ops=...)``'s keys."""
-        return {
-            f"{prefix}.{k}": v
-            for prefix, m in self._path_modules(arch, keep_dead_ops)
-            for k, v in m.state_dict().items()
-        }
+        return {f"{prefix}.{k}": v for prefix, m in self._path_modules(arch, keep_dead_ops) for k, v in m.state_dict().items()}
 
     def extract(self, arch: Arch | str, keep_dead_ops: bool = False) -> NB201Network:
         """A stand-alone network of ``arch`` holding a copy of the path's weights (e.g. to fine-tune)."""
@@ -253,9 +248,7 @@ def count_params(model_or_params: nn.Module | Iterable[torch.Tensor]) -> float:
     return total / 1e6
 
 
-def count_flops(
-    model: nn.Module, arch: Arch | str | None = None, input_size: Sequence[int] = (1, 3, 32, 32)
-) -> float:
+def count_flops(model: nn.Module, arch: Arch | str | None = None, input_size: Sequence[int] = (1, 3, 32, 32)) -> float:
     """Multiply-accumulates per image, in millions, of the conv and linear layers one forward runs.
 
     NB201's convention (xautodl ``get_model_infos``): conv = k*k*C_in/groups*C_out*H_out*W_out
@@ -286,8 +279,7 @@ def count_flops(
             handles.append(m.register_forward_hook(linear_hook))
     modes = [(m, m.training) for m in model.modules()]
     first = next(model.parameters(), None)
-    x = torch.zeros(size, device=first.device if first is not None else None,
-                    dtype=first.dtype if first is not None else None)
+    x = torch.zeros(size, device=first.device if first is not None else None, dtype=first.dtype if first is not None else None)
     try:
         model.eval()
         with torch.no_grad():

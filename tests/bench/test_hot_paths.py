@@ -28,8 +28,15 @@ def test_supernet_train_step_c8_n1_batch128(benchmark, images, channels_last):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    batches = TensorBatches(*images, device="cpu", batch_size=128, augment=True, shuffle=True,
-                            generator=torch.Generator().manual_seed(0), channels_last=channels_last)
+    batches = TensorBatches(
+        *images,
+        device="cpu",
+        batch_size=128,
+        augment=True,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+        channels_last=channels_last,
+    )
     x, y = next(iter(batches))
 
     def step():
@@ -43,8 +50,9 @@ def test_supernet_train_step_c8_n1_batch128(benchmark, images, channels_last):
 
 
 def test_augmented_batch_256(benchmark, images):
-    batches = TensorBatches(*images, device="cpu", batch_size=256, augment=True, shuffle=True,
-                            generator=torch.Generator().manual_seed(0))
+    batches = TensorBatches(
+        *images, device="cpu", batch_size=256, augment=True, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     x, _ = benchmark(lambda: next(iter(batches)))
     assert x.shape == (256, 3, 32, 32)
 
