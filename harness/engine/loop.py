@@ -34,7 +34,8 @@ from harness.api.task import CellData, Task
 from harness.engine.archsets import build_archset
 from harness.engine.cell import CellSpec, provenance
 from harness.engine.evaluator import precision, score_architectures
-from harness.engine.schedule import cosine_lr, effective_schedule
+from harness.engine.protocols import Protocol
+from harness.engine.schedule import build_optimizer, cosine_lr, effective_schedule
 from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics, task_of
 from harness.engine.seeding import numpy_stream, stream_seed
 from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -124,20 +125,8 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     model = space.build_supernet(p.network_for(space), task.spec(), seed=stream_seed(spec.seed, "init")).to(device)
     if p.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    steps_per_epoch = len(data.train)
-    # SPOS's steps per epoch run over the whole training part; bi-level strategies see only half.
-    full_steps = (data.n_train + data.n_arch_train) // p.batch_size
-    epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
-    model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
-    params = [q for q in model.parameters() if q.requires_grad]
-    opt = torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
-    config["schedule"] = {
-        "epochs": epochs,
-        "snapshot_epochs": list(snapshot_epochs),
-        "paths_per_step": strategy.paths_per_step,
-        "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
-    }
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lr(p, epochs * steps_per_epoch))
+    training = _training(p, strategy, model, data)
+    config["schedule"] = training.pop("schedule")
     return Cell(
         spec,
         out,
@@ -149,14 +138,36 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
         data,
         archs,
         [space.arch_id(a) for a in archs],
-        model,
-        params,
-        opt,
-        sched,
-        epochs,
-        snapshot_epochs,
-        config,
+        **training,
+        config=config,
     )
+
+
+def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData) -> dict[str, Any]:
+    """The trained module, its parameters, optimizer and LR schedule, and the (equal-compute) epochs."""
+    steps_per_epoch = len(data.train)
+    # SPOS's steps per epoch run over the whole training part; bi-level strategies see only half.
+    full_steps = (data.n_train + data.n_arch_train) // p.batch_size
+    epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
+    model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
+    params = [q for q in model.parameters() if q.requires_grad]
+    opt = build_optimizer(p, params)
+    schedule = {
+        "epochs": epochs,
+        "snapshot_epochs": list(snapshot_epochs),
+        "paths_per_step": strategy.paths_per_step,
+        "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
+    }
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lr(p, epochs * steps_per_epoch))
+    return {
+        "model": model,
+        "params": params,
+        "opt": opt,
+        "sched": sched,
+        "epochs": epochs,
+        "snapshot_epochs": snapshot_epochs,
+        "schedule": schedule,
+    }
 
 
 def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Training schedules: equal-compute epochs per strategy and the per-step cosine learning rate."""
+"""Training schedules: the weight optimizer, equal-compute epochs per strategy and the per-step cosine learning rate."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import torch
 
 from harness.engine.protocols import Protocol
 
@@ -31,3 +33,10 @@ def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
         return (protocol.lr_min + 0.5 * (protocol.lr - protocol.lr_min) * (1 + math.cos(math.pi * t))) / protocol.lr
 
     return factor
+
+
+def build_optimizer(p: Protocol, params: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The weight optimizer a protocol names (``Protocol.optimizer``, checked against ``OPTIMIZERS``)."""
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
+    raise AssertionError(f"optimizer {p.optimizer!r} passed the protocol check but has no builder")
