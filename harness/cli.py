@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
-from harness.api.errors import WsbenchError
+from harness.api.errors import WsbenchError, os_error_line
 
 
 def _cmd_gt(args: argparse.Namespace) -> int:
@@ -137,17 +139,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
         k = len(protocol.snapshot_epochs)
         changes["snapshot_epochs"] = tuple(range(max(1, changes["epochs"] - k + 1), changes["epochs"] + 1))
     if args.archset:
-        kind, _, n = args.archset.partition(":")
-        changes["archset"], changes["archset_n"] = kind, int(n) if n else None
+        changes["archset"], changes["archset_n"] = args.archset
     if changes:
         name = f"{protocol.name}+" + ",".join(f"{k}={v}" for k, v in sorted(changes.items()) if k != "snapshot_epochs")
         network = {**protocol.network, **{k: changes.pop(k) for k in ("C", "N") if k in changes}}
         protocol = protocol.replace(name=name, network=network, **changes)
-    options = dict(o.split("=", 1) for o in args.option)
+    options = dict(args.option)
     spec = CellSpec(args.space, args.strategy, protocol, args.seed, options, device=args.device)
     result = run_cell(spec, progress=not _ci())
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=2))
     return 0
+
+
+def _shipped() -> list[str]:
+    """Names of the shipped matrices (globbed here: importing harness.run.matrix would pull in torch)."""
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "matrices").glob("*.toml"))
 
 
 def _ci() -> bool:
@@ -156,40 +164,102 @@ def _ci() -> bool:
     return bool(os.environ.get("CI"))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"
+    return parse
+
+
+def _device(text: str) -> str:
+    from harness.engine.cell import check_device
+
+    try:
+        return check_device(text)
+    except WsbenchError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be key=value (e.g. sampling=deisomorphic), got {text!r}")
+    return key, value
+
+
+def _archset(text: str) -> tuple[str, int | None]:
+    kind, sep, n = text.partition(":")
+    if kind not in ("all", "unique", "sample", "ground-truth", "ground-truth-sample"):
+        raise argparse.ArgumentTypeError(f"must be all, unique, ground-truth, sample:N or ground-truth-sample:N, got {text!r}")
+    if sep or kind.endswith("sample"):
+        if not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"{kind} needs a size >= 1, e.g. {kind}:200, got {text!r}")
+        return kind, int(n)
+    return kind, None
+
+
+def _int_list(text: str) -> str:
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"must be a comma list of integers >= 1 (e.g. 1,4), got {text!r}")
+    return text
+
+
+POSITIVE, NON_NEGATIVE = _int_at_least(1), _int_at_least(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    p = argparse.ArgumentParser(prog="wsbench", description="Benchmark weight-sharing NAS rankings.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="wsbench", description="Benchmark weight-sharing NAS rankings.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("gt", help="ground-truth sources of a space, their sizes and their agreement")
     g.add_argument("space", help="search space, e.g. nb201")
-    g.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for confidence intervals")
-    g.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    g.add_argument("--bootstrap", type=NON_NEGATIVE, default=200, help="bootstrap resamples for confidence intervals")
+    g.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the bootstrap resampling")
     g.add_argument("--source", help="query one table: source (e.g. csv, analog, nb201-pth, nats)")
     g.add_argument("--dataset", help="e.g. cifar10, cifar10-valid, cifar100, ImageNet16-120")
     g.add_argument("--split", help="e.g. valid, test")
     g.add_argument("--metric", help="e.g. accuracy")
     g.add_argument("--seed-reduction", dest="seed_reduction", help="e.g. mean, as-published, seed:777")
-    g.add_argument("--top", type=int, default=5, help="print the best N architectures of the table")
+    g.add_argument("--top", type=POSITIVE, default=5, help="print the best N architectures of the table")
     g.add_argument("--out", help="write the table as CSV (arch, value)")
     g.set_defaults(func=_cmd_gt)
 
     r = sub.add_parser("reproduce", help="run the main job (a profile) and print its results table")
-    r.add_argument("--profile", default="quick", help="quick (CPU, minutes) or full (GPU, paper scale)")
-    r.add_argument("--device", default=None, help="override the profile's device (cpu, cuda, cuda:1)")
+    r.add_argument(
+        "--profile",
+        default="quick",
+        help="a shipped matrix: " + ", ".join(_shipped()) + " (quick: CPU, minutes; full: GPU, paper scale) or a .toml path",
+    )
+    r.add_argument("--device", type=_device, default=None, help="override the profile's device (cpu, cuda, cuda:1)")
     r.set_defaults(func=_cmd_reproduce)
 
     t = sub.add_parser("train", help="train and score one matrix cell (resumes if interrupted)")
-    t.add_argument("--space", default="nb201")
-    t.add_argument("--strategy", default="spos")
-    t.add_argument("--protocol", default="quick")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
-    t.add_argument("--C", type=int, default=None, help="override the protocol's channels")
-    t.add_argument("--N", type=int, default=None, help="override the protocol's cells per stage")
-    t.add_argument("--archset", default=None, help="all, unique, or sample:N")
-    t.add_argument("--option", action="append", default=[], help="strategy option key=value")
+    t.add_argument("--space", default="nb201", help="search space (wsbench list shows them); default nb201")
+    t.add_argument("--strategy", default="spos", help="weight-sharing strategy (wsbench list --pairs: which run where)")
+    t.add_argument("--protocol", default="quick", help="training + scoring protocol (wsbench list); default quick")
+    t.add_argument("--seed", type=NON_NEGATIVE, default=0, help="run seed (data order, init, path sampling)")
+    t.add_argument("--device", type=_device, default="cpu", help="cpu, cuda, cuda:N or mps; default cpu")
+    t.add_argument("--epochs", type=POSITIVE, default=None, help="override the protocol's epochs")
+    t.add_argument("--C", type=POSITIVE, default=None, help="override the network's channels")
+    t.add_argument("--N", type=POSITIVE, default=None, help="override the network's cells per stage")
+    t.add_argument("--archset", type=_archset, default=None, help="architectures scored: all, unique, sample:N, ...")
+    t.add_argument("--option", type=_option, action="append", default=[], help="strategy option key=value (repeatable)")
     t.set_defaults(func=_cmd_train)
 
     a = sub.add_parser("arch", help="facts about one architecture: encodings, class, costs, ground truth")
@@ -204,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--root", default=None, help="results folder (default: $WSBENCH_RESULTS or results/)")
     rp.add_argument("--out", default=None, help="output folder (default: <root>/reports)")
     rp.add_argument(
-        "--last-k", dest="last_k", type=int, default=None, help="snapshots per run for the within-run numbers (default: all)"
+        "--last-k", dest="last_k", type=POSITIVE, default=None, help="snapshots per run for the within-run numbers (default: all)"
     )
     rp.add_argument(
         "--baselines", default=None, help="training-free baselines beside the supernets, e.g. random,flops,synflow,jacob_cov"
@@ -218,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     mxs = mx.add_subparsers(dest="matrix_command", required=True)
     mr = mxs.add_parser("run", help="run every unfinished cell (resumes; waits for cells another process holds)")
     mr.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
-    mr.add_argument("--workers", type=int, default=None, help="cells at once (default: the matrix's workers)")
-    mr.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores // workers)")
+    mr.add_argument("--workers", type=POSITIVE, default=None, help="cells at once (default: the matrix's workers)")
+    mr.add_argument("--threads", type=POSITIVE, default=None, help="torch threads per worker (default: cores // workers)")
     mr.set_defaults(func=_cmd_matrix)
     ms = mxs.add_parser("status", help="each cell's state: finished, running, partial, failed or pending")
     ms.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
@@ -231,14 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     rg.set_defaults(func=_cmd_regression)
 
     b = sub.add_parser("bench", help="training images/s and scoring archs/s on this device vs a naive loop")
-    b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    b.add_argument("--C", type=int, default=16, help="supernet channels")
-    b.add_argument("--N", type=int, default=5, help="cells per stage")
-    b.add_argument("--batch-size", dest="batch_size", type=int, default=256)
-    b.add_argument("--steps", type=int, default=30, help="timed training steps (after 5 warmup steps)")
-    b.add_argument("--cells", default="1", help="comma list of cells run at once, e.g. 1,4 (aggregate images/s)")
-    b.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: as set)")
-    b.add_argument("--autocast", default=None, help="bf16: run ours (training and scoring) under bfloat16 autocast")
+    b.add_argument("--device", type=lambda t: t if t == "auto" else _device(t), default="auto", help="auto, cpu, cuda or cuda:N")
+    b.add_argument("--C", type=POSITIVE, default=16, help="supernet channels")
+    b.add_argument("--N", type=POSITIVE, default=5, help="cells per stage")
+    b.add_argument("--batch-size", dest="batch_size", type=POSITIVE, default=256, help="training batch size")
+    b.add_argument("--steps", type=POSITIVE, default=30, help="timed training steps (after 5 warmup steps)")
+    b.add_argument("--cells", type=_int_list, default="1", help="comma list of cells run at once, e.g. 1,4 (aggregate images/s)")
+    b.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: as set)")
+    b.add_argument(
+        "--autocast", choices=("bf16",), default=None, help="bf16: run ours (training and scoring) under bfloat16 autocast"
+    )
     b.set_defaults(func=_cmd_bench)
 
     ls = sub.add_parser("list", help="registered spaces, tasks, strategies, ground truths and protocols")
@@ -254,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except WsbenchError as e:
         print(f"wsbench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the environment (permissions, a full disk, a file where a folder belongs)
+        print(f"wsbench: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wsbench: interrupted", file=sys.stderr)

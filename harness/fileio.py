@@ -29,7 +29,11 @@ def sha256_bytes(data: bytes) -> str:
 def read_sha256sums(path: str | Path) -> dict[str, str]:
     """Parse a ``sha256sum`` listing into {relative path without leading './': digest}."""
     sums: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptDataError(f"checksum file {path} is not text; regenerate it with sha256sum") from None
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

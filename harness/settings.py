@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.api.errors import DataMissingError
+from harness.api.errors import DataMissingError, WsbenchError
 
 DATA_ENV = "WSBENCH_DATA"
 CACHE_ENV = "WSBENCH_CACHE"
@@ -27,10 +27,13 @@ def data_root(required: bool = True) -> Path | None:
             raise DataMissingError(f"{DATA_ENV} is not set; point it at your data folder, e.g. export {DATA_ENV}=/path/to/data")
         return None
     path = Path(value).expanduser()
+    # Set but wrong is always an error (never "no data, so download"): the user meant this folder.
+    if not path.exists():
+        raise DataMissingError(f"{DATA_ENV}={value} does not exist; point {DATA_ENV} at your data folder")
     if not path.is_dir():
-        if required:
-            raise DataMissingError(f"{DATA_ENV}={value} is not a folder; point {DATA_ENV} at your data folder")
-        return None
+        raise DataMissingError(f"{DATA_ENV}={value} is a file, not a folder; point {DATA_ENV} at your data folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise DataMissingError(f"{DATA_ENV}={value} is not readable by this user; fix its permissions")
     return path
 
 
@@ -47,7 +50,9 @@ def data_file(relative: str, what: str) -> Path:
 def cache_dir() -> Path:
     """Folder for decoded arrays and downloads; created on first use."""
     value = os.environ.get(CACHE_ENV, "").strip()
-    path = Path(value).expanduser() if value else Path.home() / ".cache" / "wsbench"
+    path = writable_folder(
+        Path(value).expanduser() if value else Path.home() / ".cache" / "wsbench", f"cache folder ({CACHE_ENV})"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -55,4 +60,27 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     """Folder that run outputs go under (``runs/``, ``reports/``)."""
     value = os.environ.get(RESULTS_ENV, "").strip()
-    return Path(value).expanduser() if value else Path("results")
+    path = Path(value).expanduser() if value else Path("results")
+    if path.exists() and not path.is_dir():
+        where = f"{RESULTS_ENV}={value}" if value else f"{path.resolve()}"
+        raise WsbenchError(f"{where} is a file, not a folder; point {RESULTS_ENV} at a results folder")
+    return path
+
+
+def writable_folder(path: Path, what: str) -> Path:
+    """``path`` if it is (or can be created as) a folder this user can write; else a one-line error.
+
+    Nothing is created here: the writes that follow create the folders they need.
+    """
+    if path.exists() and not path.is_dir():
+        raise WsbenchError(f"{what} {path} is a file, not a folder; remove it or choose another folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise WsbenchError(f"{what} {path} cannot be created: {existing} is a file; choose another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WsbenchError(
+            f"{what} {path} is not writable by this user; fix the permissions of {existing} or choose another folder"
+        )
+    return path

@@ -14,6 +14,13 @@
 #   bash scripts/gpu_session.sh collect        pack results, logs and reports into $OUT
 set -u
 ROOT=$PWD
+USAGE="usage: $0 prepare|start|wait SECONDS|collect"
+# Say how to use it before installing or creating anything.
+case "${1:-}" in
+prepare|start|collect) ;;
+wait) [ -n "${2:-}" ] || { echo "$USAGE"; exit 2; } ;;
+*) echo "$USAGE"; exit 2 ;;
+esac
 if [ "${1:-}" = prepare ]; then
   # Here, before the lease: what travels (name .gpu and .whl in the device tool's carry).
   [ -n "${WSBENCH_DATA:-}" ] || { echo "set WSBENCH_DATA to the data folder to copy"; exit 2; }
@@ -62,5 +69,5 @@ wait)
   done ;;
 collect)
   cd "$RUN" && tar --exclude='*.pt' -czf "$OUT/results.tgz" results logs && ls -la "$OUT" ;;
-*) echo "usage: $0 start|wait SECONDS|collect"; exit 2 ;;
+*) echo "$USAGE"; exit 2 ;;
 esac

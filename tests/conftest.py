@@ -29,6 +29,10 @@ SLOW_TESTS = {
     "test_interrupted_cell_resumes_to_identical_numbers_and_records_the_pick",
     "test_fewshot_cell_resumes_across_the_split_to_identical_numbers",
     "test_registered_strategy_runs_a_cell",
+    "test_report_leaves_a_damaged_cell_out_with_the_reason_and_goes_on",
+    "test_matrix_run_reruns_a_damaged_cell_to_identical_results_and_keeps_the_old_files",
+    "test_unreadable_checkpoint_is_set_aside_and_the_cell_starts_over",
+    "test_silent_two_settings_under_one_protocol_name_are_not_pooled_as_seeds",
 }
 
 

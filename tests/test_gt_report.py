@@ -33,9 +33,9 @@ def fake_source(name: str, dataset: str, split: str, ids: list[str], values: np.
         space = "nb201"
         source = name
         description = f"fake {name}"
-        options = {(dataset, split): ("accuracy",)}
+        options = {(dataset, split): ("score",)}
         seed_reductions = ("mean",)
-        higher_is_better = {"accuracy": hib}
+        higher_is_better = {"score": hib}
 
         def available(self):
             return (True, "here") if ok else (False, f"{name} is not here; put it there")

@@ -73,7 +73,9 @@ def results(tmp_path_factory):
     root, specs = shared_cells(tmp_path_factory)
     cfg = (specs[0].run_dir(root) / "config.json").read_text()
     unfinished = _fake_cell(root, "seed7-0000000000", {"config.json": cfg, "checkpoint.pt": ""})
-    damaged = _fake_cell(root, "seed8-1111111111", {"config.json": cfg, "result.json": "{}"})
+    # A result.json from before the file manifest, in a folder whose metrics.csv is gone.
+    result = json.dumps({"cell_hash": json.loads(cfg)["cell_hash"]})
+    damaged = _fake_cell(root, "seed8-1111111111", {"config.json": cfg, "result.json": result})
     return root, specs, unfinished, damaged
 
 

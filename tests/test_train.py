@@ -121,9 +121,9 @@ def test_cell_hash_depends_on_config():
 
 
 def test_bad_protocol_values_are_one_line_errors():
-    with pytest.raises(WsbenchError, match="epochs must be >= 1"):
+    with pytest.raises(WsbenchError, match="epochs must be an integer >= 1"):
         TINY.replace(epochs=-1)
-    with pytest.raises(WsbenchError, match="snapshot epochs"):
+    with pytest.raises(WsbenchError, match="snapshot_epochs"):
         TINY.replace(snapshot_epochs=(5,))
     with pytest.raises(WsbenchError, match="bn_mode"):
         Protocol(name="x", description="", bn_mode="foo", snapshot_epochs=(250,))

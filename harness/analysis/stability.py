@@ -507,8 +507,13 @@ def _baseline_rows(
 
     if len(archs) < 2:
         return []
+    import os
+
+    from tqdm import tqdm
+
     rows = []
-    for name in names:
+    # Proxies cost seconds per architecture when not cached: show a bar (off under CI).
+    for name in tqdm(names, desc=f"baselines {g.space}", unit="baseline", disable=bool(os.environ.get("CI")), leave=False):
         if name == "params":
             continue  # always present as its own row
         seeds = BASELINE_SEEDS.get(name, (0,))

@@ -48,3 +48,10 @@ def unknown(kind: str, name: object, choices: Iterable[str]) -> UnknownNameError
     """Build the standard 'unknown X' error listing the valid names."""
     choices = sorted(str(c) for c in choices)
     return UnknownNameError(f"unknown {kind} {name!r}{did_you_mean(str(name), choices)}; known: {', '.join(choices)}")
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an operating-system error: what failed, on which path, and what to check."""
+    what = e.strerror or type(e).__name__
+    path = f": {e.filename}" if e.filename else ""
+    return f"{what}{path}; check that the path exists, is the right kind (file or folder) and that you may read/write it"

@@ -63,6 +63,7 @@ class GroundTruthTable:
         if not np.all(np.isfinite(self.values)):
             bad = int((~np.isfinite(self.values)).sum())
             raise WsbenchError(f"ground truth {self.query.label()} has {bad} non-finite values; the file is damaged")
+        check_value_range(self.query, self.values)
         self._index = {a: i for i, a in enumerate(self.arch_ids)}
 
     def __len__(self) -> int:
@@ -89,6 +90,27 @@ class GroundTruthTable:
     def as_series(self) -> pd.Series:
         """The table as a pandas Series indexed by architecture id."""
         return pd.Series(self.values, index=pd.Index(self.arch_ids, name="arch"), name=self.query.label())
+
+
+def is_percentage(metric: str) -> bool:
+    """Accuracy-type metrics are stored in percent (0-100) everywhere in wsbench."""
+    return "accuracy" in metric or metric in ("top1", "top5")
+
+
+def check_value_range(query: GroundTruthQuery, values: np.ndarray) -> None:
+    """A one-line error for values a metric cannot take (a damaged file, or fractions where percent belong)."""
+    if not values.size or not is_percentage(query.metric):
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if lo < 0 or hi > 100:
+        raise WsbenchError(
+            f"ground truth {query.label()}: accuracies must be percentages in [0, 100], found {lo:g}..{hi:g}; the file is damaged"
+        )
+    if hi <= 1.0 and values.size > 1:
+        raise WsbenchError(
+            f"ground truth {query.label()}: every accuracy is <= 1 ({lo:g}..{hi:g}): fractions, not percent; "
+            "multiply by 100 in the file (wsbench never rescales silently)"
+        )
 
 
 class GroundTruthSource:

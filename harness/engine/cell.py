@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 import harness
+from harness.api.errors import WsbenchError
 from harness.api.space import GTSpec
 from harness.engine.protocols import Protocol
 from harness.settings import results_dir
@@ -30,6 +32,11 @@ class CellSpec:
     strategy_options: dict[str, Any] = field(default_factory=dict)
     ground_truths: tuple[GTSpec, ...] | None = None  # None: the space's defaults
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise WsbenchError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_device(self.device)
 
     def config(self) -> dict[str, Any]:
         """The fully resolved config (JSON-able); its hash names the cell."""
@@ -64,6 +71,28 @@ class CellSpec:
         """Where this cell's outputs live."""
         root = root if root is not None else results_dir()
         return root / "runs" / self.space / self.strategy / self.protocol.name / f"seed{self.seed}-{self.cell_hash()[:10]}"
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def check_device(device: str) -> str:
+    """``device`` if it is a device name torch knows (cpu, cuda, cuda:N, mps); else a one-line error."""
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise WsbenchError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")
+    return device
+
+
+def require_device(device: torch.device) -> None:
+    """A one-line error when ``device`` is not present on this machine."""
+    if device.type == "cuda":
+        visible = torch.cuda.device_count()
+        if visible == 0:
+            raise WsbenchError(f"device {device} asked for, but no GPU is visible; use --device cpu or run on a GPU machine")
+        if device.index is not None and device.index >= visible:
+            raise WsbenchError(f"device {device} asked for, but only {visible} GPU(s) are visible (cuda:0..cuda:{visible - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise WsbenchError(f"device {device} asked for, but MPS is not available on this machine; use --device cpu")
 
 
 def _git(*args: str) -> str:

@@ -9,7 +9,8 @@ stream) so it resumes exactly where it stopped, e.g. across 10-minute GPU calls.
 - ``train_log.csv`` one row per epoch
 - ``scores/epoch_NNN.csv`` per-snapshot architecture scores (the task's score fields)
 - ``metrics.csv``   long format: epoch, ground truth, score kind, metric, value
-- ``result.json``   written last and atomically: the cell is finished iff it exists
+- ``result.json``   written last and atomically, with the size and SHA-256 of every file above:
+  the cell is finished iff it validates (``harness.engine.integrity``)
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from harness.api.ground_truth import GroundTruthTable
 from harness.api.strategy import Strategy
 from harness.api.task import CellData, Task
 from harness.engine.archsets import build_archset
-from harness.engine.cell import CellSpec, provenance
+from harness.engine.cell import CellSpec, provenance, require_device
 from harness.engine.evaluator import precision, score_architectures
+from harness.engine.integrity import DAMAGED, FINISHED, cell_state, manifest, seal, set_aside
 from harness.engine.protocols import Protocol
 from harness.engine.schedule import build_optimizer, cosine_lr, effective_schedule
 from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics, task_of
 from harness.engine.seeding import numpy_stream, stream_seed
 from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harness.settings import results_dir, writable_folder
 
 __all__ = ["CellSpec", "TrainingDiverged", "effective_schedule", "run_cell"]
 
@@ -82,10 +85,14 @@ class Progress:
 
 def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, log=print) -> dict[str, Any]:
     """Train, snapshot, score and write one cell; resumes from its checkpoint; skips if finished."""
+    writable_folder(root if root is not None else results_dir(), "results folder")
     out = spec.run_dir(root)
-    if (out / "result.json").exists():
+    outputs, reason = cell_state(out)
+    if outputs == FINISHED:
         return json.loads((out / "result.json").read_text())
     cell = prepare(spec, out)
+    if outputs == DAMAGED:  # a finished cell whose files no longer validate: keep them aside, run again
+        log(f"{out.name}: damaged ({reason}); its files moved to {set_aside(out, reason).name}, running it again")
     atomic_write_json(out / "config.json", cell.config)
     state = resume(cell, log)
     for epoch in range(state.epoch, cell.epochs):
@@ -108,6 +115,7 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     from strategies import STRATEGIES
 
     device, p = torch.device(spec.device), spec.protocol
+    require_device(device)
     space = SPACES.get(spec.space)
     task = task_of(space, p.task)
     task.check_protocol(p)
@@ -146,6 +154,11 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
 def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData) -> dict[str, Any]:
     """The trained module, its parameters, optimizer and LR schedule, and the (equal-compute) epochs."""
     steps_per_epoch = len(data.train)
+    if steps_per_epoch < 1:  # e.g. a bi-level strategy's half of a small subset
+        raise WsbenchError(
+            f"protocol {p.name!r}: batch_size {p.batch_size} exceeds the {data.n_train} images this cell trains its "
+            "weights on: no training step would run; lower batch_size or raise subset"
+        )
     # SPOS's steps per epoch run over the whole training part; bi-level strategies see only half.
     full_steps = (data.n_train + data.n_arch_train) // p.batch_size
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
@@ -190,7 +203,12 @@ def resume(cell: Cell, log) -> Progress:
     path = cell.out / "checkpoint.pt"
     if not path.exists():
         return Progress()
-    ck = torch.load(path, map_location=cell.device, weights_only=False)
+    try:
+        ck = torch.load(path, map_location=cell.device, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a truncated or garbage file
+        where = set_aside(cell.out, f"checkpoint.pt unreadable: {type(e).__name__}", names=("checkpoint.pt",))
+        log(f"{cell.out.name}: checkpoint.pt is unreadable ({type(e).__name__}); moved to {where.name}, starting over")
+        return Progress()
     cell.model.load_state_dict(ck["model"])
     cell.opt.load_state_dict(ck["optimizer"])
     cell.sched.load_state_dict(ck["scheduler"])
@@ -295,7 +313,9 @@ def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     chosen = cell.strategy.selected()
     if chosen is not None:
         result["selected"] = selected_summary(cell.space.arch_id(chosen), cell.tables)
-    atomic_write_json(out / "result.json", result)  # last: the cell is finished iff this file exists
+    result["files"] = manifest(out)  # what "finished" means: these files, these sizes and hashes
+    result = seal(result)
+    atomic_write_json(out / "result.json", result)  # last: the cell is finished iff this validates
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return result
 

@@ -8,6 +8,8 @@ value open we say so in ``notes`` rather than pretend.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,29 +74,7 @@ class Protocol:
         clash = sorted(set(self.network) & {f.name for f in dataclasses.fields(self)})
         if clash:
             raise WsbenchError(f"protocol {self.name!r}: network keys {clash} clash with protocol fields")
-        if self.optimizer not in OPTIMIZERS:
-            raise WsbenchError(
-                f"protocol {self.name!r}: optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
-        if self.epochs < 1:
-            raise WsbenchError(f"protocol {self.name!r}: epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise WsbenchError(f"protocol {self.name!r}: batch_size must be >= 1, got {self.batch_size}")
-        bad = [e for e in self.snapshot_epochs if not 1 <= e <= self.epochs]
-        if bad or not self.snapshot_epochs:
-            raise WsbenchError(
-                f"protocol {self.name!r}: snapshot epochs {list(self.snapshot_epochs)} must be non-empty and within 1..{self.epochs}"
-            )
-        if self.autocast not in (None, "bf16"):
-            raise WsbenchError(f"protocol {self.name!r}: autocast must be unset (float32) or 'bf16', got {self.autocast!r}")
-        if self.bn_mode not in ("recalibrate", "batch", "running"):
-            raise WsbenchError(f"protocol {self.name!r}: bn_mode must be recalibrate, batch or running, got {self.bn_mode!r}")
-        if self.archset not in ("all", "unique", "sample", "ground-truth", "ground-truth-sample"):
-            raise WsbenchError(
-                f"protocol {self.name!r}: archset must be all, unique, sample, ground-truth or ground-truth-sample, got {self.archset!r}"
-            )
-        if self.archset in ("sample", "ground-truth-sample") and not self.archset_n:
-            raise WsbenchError(f"protocol {self.name!r}: archset 'sample' needs archset_n")
+        _check_fields(self)
 
     def replace(self, **changes: Any) -> "Protocol":
         """A copy with some fields changed (validated again)."""
@@ -123,6 +103,77 @@ class Protocol:
     def task_name(self, space: Any) -> str:
         """The task this protocol runs on ``space``."""
         return self.task if self.task is not None else space.default_task
+
+
+#: A protocol name becomes a folder name: letters, digits and _ . + = , - (no path separators).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]{0,119}")
+CHOICES = {
+    "bn_mode": ("recalibrate", "batch", "running"),
+    "archset": ("all", "unique", "sample", "ground-truth", "ground-truth-sample"),
+    "autocast": (None, "bf16"),
+}
+#: Integer fields and their least value (None: the field may be unset).
+INT_MIN = {
+    "epochs": 1, "batch_size": 1, "calib_batches": 0, "calib_batch_size": 1, "eval_batch_size": 1,
+    "subset": 1, "eval_images": 1, "archset_n": 1, "archset_seed": 0,
+}  # fmt: skip
+BOOL_FIELDS = ("augment", "channels_last", "nesterov", "equal_compute")
+
+
+def _check_fields(p: Protocol) -> None:
+    """Every field's type and range, so a bad value fails when the protocol or matrix loads, not mid-run."""
+
+    def fail(key: str, problem: str) -> WsbenchError:
+        return WsbenchError(f"protocol {p.name!r}: {key} {problem}")
+
+    if not isinstance(p.name, str) or not NAME_PATTERN.fullmatch(p.name) or ".." in p.name:
+        raise WsbenchError(
+            f"protocol name {p.name!r} must be 1-120 letters, digits and _ . + = , - without '..' (it names the run folder)"
+        )
+    for key, least in INT_MIN.items():
+        v = getattr(p, key)
+        if v is None and key in ("subset", "eval_images", "archset_n"):
+            continue
+        if type(v) is not int or v < least:
+            raise fail(key, f"must be an integer >= {least}, got {v!r}")
+    for key in BOOL_FIELDS:
+        if not isinstance(getattr(p, key), bool):
+            raise fail(key, f"must be true or false, got {getattr(p, key)!r}")
+    _check_number(p, "lr", 0.0, strict=True)
+    _check_number(p, "lr_min", 0.0, strict=False)
+    if p.lr_min > p.lr:
+        raise fail("lr_min", f"must be <= lr ({p.lr}), got {p.lr_min}")
+    _check_number(p, "momentum", 0.0, strict=False, below=1.0)
+    _check_number(p, "weight_decay", 0.0, strict=False)
+    if p.grad_clip is not None:
+        _check_number(p, "grad_clip", 0.0, strict=True)
+    for key, allowed in CHOICES.items():
+        if getattr(p, key) not in allowed:
+            shown = ", ".join("unset" if a is None else a for a in allowed)
+            raise fail(key, f"must be one of {shown}, got {getattr(p, key)!r}")
+    if p.optimizer not in OPTIMIZERS:
+        raise fail("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {p.optimizer!r}")
+    if p.bn_mode == "recalibrate" and p.calib_batches < 1:
+        raise fail("calib_batches", "must be >= 1 with bn_mode 'recalibrate' (or set bn_mode to batch or running)")
+    if p.archset in ("sample", "ground-truth-sample") and not p.archset_n:
+        raise fail("archset_n", f"is needed by archset {p.archset!r} (how many architectures to sample)")
+    if p.subset is not None and p.subset < p.batch_size:
+        raise fail("subset", f"({p.subset} images) is smaller than batch_size {p.batch_size}: no training step would run")
+    snaps = p.snapshot_epochs
+    if not isinstance(snaps, tuple) or not snaps or any(type(e) is not int or not 1 <= e <= p.epochs for e in snaps):
+        raise fail("snapshot_epochs", f"{list(snaps)} must be non-empty and within 1..{p.epochs}")
+    if len(set(snaps)) != len(snaps):
+        raise fail("snapshot_epochs", f"{list(snaps)} repeats an epoch")
+
+
+def _check_number(p: Protocol, key: str, least: float, strict: bool, below: float | None = None) -> None:
+    v = getattr(p, key)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (v > least if strict else v >= least) and (below is None or v < below)
+    if not ok:
+        bound = f"> {least}" if strict else f">= {least}"
+        bound += f" and < {below}" if below is not None else ""
+        raise WsbenchError(f"protocol {p.name!r}: {key} must be a finite number {bound}, got {v!r}")
 
 
 #: Weight optimizers a protocol can name (SGD with momentum / Nesterov, as every supernet paper here).

@@ -464,11 +464,23 @@ def run_bench(
 
     if autocast not in (None, "bf16"):
         raise WsbenchError(f"bench: --autocast must be bf16 (or left out for float32), got {autocast!r}")
+    import os
+
+    from tqdm import tqdm
+
+    multi = sorted(k for k in set(cells) if k > 1)
+    bar = tqdm(total=3 + len(multi), desc="bench", unit="phase", disable=bool(os.environ.get("CI")), leave=False)
+    bar.set_postfix_str("training (ours)")
     t_ours = _ours_training(C, N, batch_size, steps, warmup, seed, dev, autocast)
+    bar.update()
+    bar.set_postfix_str("training (naive loop)")
     t_naive = _naive_training(C, N, batch_size, steps, warmup, seed, dev)
+    bar.update()
+    bar.set_postfix_str("scoring")
     space, rng = SPACES.get("nb201"), numpy_stream(seed, "archset")
     archs = [space.sample(rng) for _ in range(score_archs)]
     s_ours, s_naive = _scoring(C, N, archs, min(warmup, score_archs), calib_images, eval_images, seed, dev, autocast)
+    bar.update()
 
     def train_fig(seconds: float) -> dict[str, float]:
         return {"images_per_s": steps * batch_size / seconds, "ms_per_step": 1000.0 * seconds / steps}
@@ -478,11 +490,12 @@ def run_bench(
 
     train = {"ours": train_fig(t_ours), "naive": train_fig(t_naive)}
     score = {"ours": score_fig(s_ours), "naive": score_fig(s_naive)}
-    aggregate = [
-        {"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)}
-        for k in sorted(set(cells))
-        if k > 1
-    ]
+    aggregate = []
+    for k in multi:
+        bar.set_postfix_str(f"{k} cells at once")
+        aggregate.append({"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)})
+        bar.update()
+    bar.close()
     ratios = {
         "train_images_per_s": train["ours"]["images_per_s"] / train["naive"]["images_per_s"],
         "train_ms_per_step": train["ours"]["ms_per_step"] / train["naive"]["ms_per_step"],

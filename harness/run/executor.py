@@ -35,10 +35,11 @@ from typing import Any, TextIO
 
 from harness.api.errors import WsbenchError
 from harness.engine.cell import CellSpec
+from harness.engine.integrity import DAMAGED, FINISHED, cell_state, is_finished, read_json
 from harness.engine.loop import run_cell
 from harness.fileio import atomic_write_json, atomic_write_text
 from harness.run.matrix import Matrix, load_matrix
-from harness.settings import DATA_ENV, results_dir
+from harness.settings import DATA_ENV, results_dir, writable_folder
 
 
 @dataclass
@@ -141,6 +142,28 @@ def _init_worker(slots: Any, threads: int, data: str | None, messages: Any) -> N
         os.environ[DATA_ENV] = data
     _WORKER["device"] = slots.get()  # this process's GPU ("cuda:i") or None on a CPU
     _WORKER["messages"] = messages
+    _watch_parent(os.getppid())
+
+
+#: How often a worker checks that the process that started it is still alive (seconds).
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent is gone (e.g. ``kill -9`` of ``matrix run``).
+
+    Orphaned workers would otherwise train the queued cells and then block forever. Exiting at
+    any moment is safe: every file a cell writes is replaced atomically and the epoch checkpoint
+    is the resume point, exactly as when the worker itself is killed.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="wsbench-parent-watch", daemon=True).start()
 
 
 def _attempt(label: str, spec: CellSpec, root: Path, runner: Callable[..., Any]) -> tuple[str, str, float]:
@@ -156,7 +179,7 @@ def _attempt(label: str, spec: CellSpec, root: Path, runner: Callable[..., Any])
     with cell_lock(run_dir, blocking=False) as got:
         if not got:
             return "locked", "", 0.0
-        if (run_dir / "result.json").exists():  # another process finished it meanwhile
+        if is_finished(run_dir):  # another process finished it meanwhile
             return "skipped", "finished by another process", 0.0
         device = _WORKER.get("device")
         if device is not None and spec.device == "cuda":
@@ -216,7 +239,7 @@ def run_matrix(
     CPU results depend on it, so compare runs made with the same value.
     """
     t0 = time.perf_counter()
-    root = Path(root) if root is not None else results_dir()
+    root = writable_folder(Path(root) if root is not None else results_dir(), "results folder")
     workers = matrix.workers if workers is None else workers
     if workers < 1:
         raise WsbenchError(f"workers must be >= 1, got {workers}")
@@ -226,7 +249,7 @@ def run_matrix(
     todo = []
     for label, spec in cells:
         d = spec.run_dir(root)
-        if (d / "result.json").exists():
+        if is_finished(d):  # a damaged cell is run again (its files are set aside first)
             outcomes[spec.cell_hash()] = CellOutcome(label, spec, d, "skipped", "already finished")
         else:
             todo.append((label, spec))
@@ -333,12 +356,10 @@ def _wait_for_other(label: str, spec: CellSpec, root: Path, emit: Callable[[str]
     run_dir = spec.run_dir(root)
     emit(f"[{_cell_name(label, spec)}] another process is running it; waiting")
     with cell_lock(run_dir, blocking=True):
-        if (run_dir / "result.json").exists():
+        if is_finished(run_dir):
             return CellOutcome(label, spec, run_dir, "skipped", "finished by another process")
-        failed = run_dir / "failed.json"
-        if failed.exists():
-            info = json.loads(failed.read_text())
-            return CellOutcome(label, spec, run_dir, "failed", f"{info['type']}: {info['message']}".splitlines()[0])
+        if (run_dir / "failed.json").exists():
+            return CellOutcome(label, spec, run_dir, "failed", _failure_line(run_dir))
     return None
 
 
@@ -393,7 +414,7 @@ class CellStatus:
     label: str
     spec: CellSpec
     run_dir: Path
-    state: str  # finished | failed | running | partial | pending
+    state: str  # finished | damaged | failed | running | partial | pending
     detail: str = ""
 
 
@@ -403,18 +424,29 @@ def matrix_status(matrix: Matrix, root: Path | None = None) -> list[CellStatus]:
     rows = []
     for label, spec in matrix.labelled_cells():
         d = spec.run_dir(root)
-        if (d / "result.json").exists():
+        state, reason = cell_state(d)
+        if state == FINISHED:
             rows.append(CellStatus(label, spec, d, "finished"))
         elif is_locked(d):
             rows.append(CellStatus(label, spec, d, "running", _epoch_detail(d, spec)))
+        elif state == DAMAGED:
+            rows.append(CellStatus(label, spec, d, "damaged", f"{reason}; matrix run runs it again"))
         elif (d / "failed.json").exists():
-            info = json.loads((d / "failed.json").read_text())
-            rows.append(CellStatus(label, spec, d, "failed", f"{info['type']}: {info['message']}".splitlines()[0]))
+            rows.append(CellStatus(label, spec, d, "failed", _failure_line(d)))
         elif (d / "checkpoint.pt").exists():
             rows.append(CellStatus(label, spec, d, "partial", _epoch_detail(d, spec)))
         else:
             rows.append(CellStatus(label, spec, d, "pending"))
     return rows
+
+
+def _failure_line(run_dir: Path) -> str:
+    """'Type: message' of a failed cell's failed.json (or why that file cannot be read)."""
+    try:
+        info = read_json(run_dir / "failed.json")
+        return f"{info['type']}: {info['message']}".splitlines()[0]
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        return f"failed (failed.json unreadable: {e})"
 
 
 def _epoch_detail(run_dir: Path, spec: CellSpec) -> str:
@@ -433,7 +465,7 @@ def _epoch_detail(run_dir: Path, spec: CellSpec) -> str:
 
 def format_status(matrix: Matrix, rows: list[CellStatus]) -> str:
     """A plain-text table of ``matrix_status`` rows with a count per state."""
-    counts = {s: sum(r.state == s for r in rows) for s in ("finished", "running", "partial", "failed", "pending")}
+    counts = {s: sum(r.state == s for r in rows) for s in ("finished", "running", "partial", "damaged", "failed", "pending")}
     lines = [f"matrix {matrix.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     width = max(len(_cell_name(r.label, r.spec)) for r in rows)
     for r in rows:
@@ -484,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         return status_command(args.matrix, args.root)
     except WsbenchError as e:
         print(f"wsbench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        from harness.api.errors import os_error_line
+
+        print(f"wsbench: error: {os_error_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -305,6 +305,12 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
         except WsbenchError as e:
             hint = "; set overrides.snapshot_epochs too" if "snapshot" in str(e) and "snapshot_epochs" not in overrides else ""
             raise WsbenchError(f"{src}: {where}.overrides: {e}{hint}") from None
+    try:  # the task's own checks (its split, parts and image counts), before any cell runs
+        from harness.engine.scoring import task_of
+
+        task_of(SPACES.get(name), protocol.task).check_protocol(protocol)
+    except WsbenchError as e:
+        raise WsbenchError(f"{src}: {where}: {e}") from None
     gts = _get(t, "ground_truths", list, None, src, f"{where}.")
     specs = None
     if gts is not None:

@@ -66,7 +66,7 @@ def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     from spaces import SPACES
 
     m = load_matrix(matrix)
-    run = run_matrix(m, root=root, workers=1, progress=False, log=None, threads=THREADS)
+    run = run_matrix(m, root=root, workers=1, progress=None, log=None, threads=THREADS)  # a bar unless CI is set
     if not run.ok:
         raise WsbenchError(f"matrix {matrix!r} had failed cells: {run.summary()}")
     rows = []

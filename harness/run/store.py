@@ -1,7 +1,7 @@
 """The results store: find the finished cells under a results folder and gather them into one table.
 
 A cell folder (``runs/<space>/<strategy>/<protocol>/seed<k>-<hash10>/``, see results/README.md)
-is finished iff its ``result.json`` exists; anything else (still running, interrupted, crashed,
+is finished iff its ``result.json`` validates (``harness.engine.integrity``); anything else (still running, interrupted, crashed,
 damaged) is listed with the reason and left out, never guessed at. The aggregate is long format:
 one row per (cell, snapshot epoch, ground truth, score kind, metric), the metric values exactly as
 the cell runner computed them, beside the cell's identity and provenance.
@@ -9,6 +9,7 @@ the cell runner computed them, beside the cell's identity and provenance.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ import pandas as pd
 
 from harness.api.errors import WsbenchError
 from harness.api.task import ScoreField
+from harness.engine.integrity import FINISHED, cell_state, read_json
 from harness.fileio import atomic_write_bytes, atomic_write_text
 from harness.settings import results_dir
 
@@ -56,11 +58,17 @@ class Cell:
     config: dict[str, Any]
     result: dict[str, Any]
     label: str
+    #: The protocol's display name: its name, or ``name@<fingerprint>`` where one name covers
+    #: different protocol settings (so they are never pooled as if they were seeds).
+    protocol: str = ""
+
+    def __post_init__(self) -> None:
+        self.protocol = self.protocol or str(self.config.get("protocol", {}).get("name", ""))
 
     @property
     def key(self) -> tuple[str, str, str]:
         """(space, label, protocol): the cells that differ only by seed."""
-        return (self.config["space"]["name"], self.label, self.config["protocol"]["name"])
+        return (self.config["space"]["name"], self.label, self.protocol)
 
     @property
     def seed(self) -> int:
@@ -130,29 +138,31 @@ def _apply_labels(sc: Scan, labels: Mapping[str, str]) -> None:
 
 def _read_cell(folder: Path) -> Cell:
     """Read a finished cell folder; raise WsbenchError naming what is wrong with it."""
-    files = {}
-    for name in ("config.json", "result.json"):
-        try:
-            files[name] = json.loads((folder / name).read_text())
-        except FileNotFoundError:
-            raise WsbenchError(f"{name} is missing") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise WsbenchError(f"{name} is unreadable ({exc})") from None
-    config = files["config.json"]
+    state, reason = cell_state(folder)
+    if state != FINISHED:
+        raise WsbenchError(reason or "result.json is missing")
+    return _cell_of(folder, read_json(folder / "result.json"))
+
+
+def _cell_of(folder: Path, result: dict[str, Any]) -> Cell:
+    try:
+        config = read_json(folder / "config.json")
+    except (OSError, ValueError) as exc:
+        raise WsbenchError(f"config.json is unreadable ({exc})") from None
     for key in ("space", "strategy", "protocol", "seed", "cell_hash"):
-        if key not in config:
+        if not isinstance(config, dict) or key not in config:
             raise WsbenchError(f"config.json lacks {key!r}")
-    if not (folder / "metrics.csv").is_file():
-        raise WsbenchError("metrics.csv is missing")
-    return Cell(folder, config, files["result.json"], _cell_label(config))
+    return Cell(folder, config, result, _cell_label(config))
 
 
 def _unfinished_reason(folder: Path) -> str:
     failed = folder / "failed.json"
     if failed.exists():
         try:
-            info = json.loads(failed.read_text())
-        except (OSError, json.JSONDecodeError):
+            info = read_json(failed)
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError):
             return "failed (failed.json unreadable)"
         message = (str(info.get("message") or "").splitlines() or [""])[0]
         return f"failed: {info.get('type', 'error')}: {message}".rstrip(": ")
@@ -182,10 +192,9 @@ def scan(root: str | Path | None = None, require_finished: bool = True, labels: 
                 out.skipped.append((folder, _unfinished_reason(folder)))
                 continue
             try:
-                config = json.loads((folder / "config.json").read_text())
-                out.cells.append(Cell(folder, config, {}, _cell_label(config)))
-            except (OSError, json.JSONDecodeError, KeyError) as exc:
-                out.skipped.append((folder, f"damaged: config.json unreadable ({exc})"))
+                out.cells.append(_cell_of(folder, {}))
+            except WsbenchError as exc:
+                out.skipped.append((folder, f"damaged: {exc}"))
             continue
         try:
             out.cells.append(_read_cell(folder))
@@ -194,7 +203,31 @@ def scan(root: str | Path | None = None, require_finished: bool = True, labels: 
     _drop_duplicates(out)
     if labels:
         _apply_labels(out, labels)
+    _split_protocols(out)
     return out
+
+
+def protocol_fingerprint(protocol: Mapping[str, Any]) -> str:
+    """SHA-256 (12 hex digits) of a protocol's settings, leaving out its name and prose."""
+    settings = {k: v for k, v in protocol.items() if k not in ("name", "description", "notes", "references")}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _split_protocols(sc: Scan) -> None:
+    """Give each distinct setting of a protocol name its own display name (``name@fingerprint``)."""
+    by_name: dict[tuple[str, str], set[str]] = {}
+    for c in sc.cells:
+        by_name.setdefault((c.config["space"]["name"], c.protocol), set()).add(protocol_fingerprint(c.config["protocol"]))
+    for (space, name), prints in sorted(by_name.items()):
+        if len(prints) < 2:
+            continue
+        sc.notes.append(
+            f"{space}: protocol name {name!r} covers {len(prints)} different settings; shown apart as "
+            + ", ".join(f"{name}@{p}" for p in sorted(prints))
+        )
+        for c in sc.cells:
+            if c.config["space"]["name"] == space and c.protocol == name:
+                c.protocol = f"{name}@{protocol_fingerprint(c.config['protocol'])}"
 
 
 def _drop_duplicates(sc: Scan) -> None:
@@ -227,10 +260,10 @@ def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
     """The aggregate rows of one cell: its metrics.csv with identity and provenance columns."""
     try:
         metrics = pd.read_csv(cell.run_dir / "metrics.csv")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise WsbenchError(
-            f"{cell.run_dir / 'metrics.csv'} is unreadable ({exc}); delete the cell folder and run it again"
-        ) from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise WsbenchError(f"metrics.csv is unreadable ({type(exc).__name__}); run the cell again") from None
+    if metrics.empty or not {"epoch", "ground_truth", "score", "metric", "value"} <= set(metrics.columns):
+        raise WsbenchError("metrics.csv has no metric rows; run the cell again")
     cfg = cell.config
     prov = cfg.get("provenance", {})
     try:
@@ -242,7 +275,7 @@ def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
         "strategy": cfg["strategy"]["name"],
         "strategy_options": json.dumps(cfg["strategy"].get("options", {}), sort_keys=True),
         "label": cell.label,
-        "protocol": cfg["protocol"]["name"],
+        "protocol": cell.protocol,
         "seed": int(cfg["seed"]),
         "cell_hash": cell.cell_hash,
     }
@@ -267,9 +300,15 @@ def collect(
 
 def frame_of(sc: Scan) -> pd.DataFrame:
     """The aggregate table of an existing scan; one-line error when it found no cell."""
-    if not sc.cells:
+    frames = []
+    for c in list(sc.cells):
+        try:
+            frames.append(cell_frame(c, sc.root))
+        except WsbenchError as exc:  # leave the cell out with the reason; the rest is still reported
+            sc.cells.remove(c)
+            sc.skipped.append((c.run_dir, f"damaged: {exc}"))
+    if not frames:
         raise _no_cells_error(sc)
-    frames = [cell_frame(c, sc.root) for c in sc.cells]
     df = pd.concat(frames, ignore_index=True)
     return df.sort_values(["space", "label", "protocol", "seed", "cell_hash", "epoch"], kind="stable").reset_index(drop=True)
 

@@ -20,6 +20,9 @@ from harness.api.space import TaskSpec
 from harness.api.task import Batch, CellData, ScoreField, Task
 from harness.engine.seeding import numpy_stream, torch_stream
 
+#: Images per CIFAR-10 part (balanced: a tenth per class).
+CIFAR10_SIZES = {"train": 50_000, "test": 10_000}
+
 
 class ImageClassification(Task):
     """Classification of CIFAR-10-format images held on the device as uint8."""
@@ -37,6 +40,31 @@ class ImageClassification(Task):
     def spec(self) -> TaskSpec:
         return TaskSpec(outputs=self.num_classes)
 
+    def check_protocol(self, protocol: Any) -> None:
+        """The split, its parts and the image counts, checked against CIFAR-10's sizes before any data is read."""
+        from harness.api.errors import WsbenchError, unknown
+        from harness.data.splits import SPLITS, get_split
+
+        p = protocol
+        if p.split not in SPLITS:
+            raise unknown(f"data split of protocol {p.name!r}", p.split, SPLITS.names())
+        # Part sizes depend only on the class counts, so CIFAR-10's nominal labels give them exactly.
+        nominal = {part: np.repeat(np.arange(self.num_classes), n // self.num_classes) for part, n in CIFAR10_SIZES.items()}
+        sizes = get_split(p.split, seed=0, subset=p.subset, labels=nominal).sizes()
+        for key in ("train_part", "eval_part"):
+            if getattr(p, key) not in sizes:
+                raise unknown(f"{key} of split {p.split!r} (protocol {p.name!r})", getattr(p, key), sizes)
+        n_train = sizes[p.train_part]
+        if n_train < p.batch_size:
+            raise WsbenchError(
+                f"protocol {p.name!r}: batch_size {p.batch_size} exceeds the {n_train} training images of "
+                f"{p.split}/{p.train_part}: no training step would run; lower batch_size or raise subset"
+            )
+        if p.calib_batch_size > n_train:
+            raise WsbenchError(
+                f"protocol {p.name!r}: calib_batch_size {p.calib_batch_size} exceeds the {n_train} training images"
+            )
+
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
         from harness.data import TensorBatches, get_split, load_cifar10
         from harness.data.splits import balanced_subset
@@ -47,6 +75,13 @@ class ImageClassification(Task):
         for part in (p.train_part, p.eval_part):
             cifar_part, idx = split.parts[part]
             full = load_cifar10(cifar_part)
+            if len(full.labels) != CIFAR10_SIZES[cifar_part]:  # e.g. a truncated pack whose checksum line was redone
+                from harness.api.errors import CorruptDataError
+
+                raise CorruptDataError(
+                    f"CIFAR-10 {cifar_part} part ({full.source}) "
+                    f"has {len(full.labels)} images, not {CIFAR10_SIZES[cifar_part]}; the data set is incomplete: copy it again"
+                )
             if part == p.eval_part and p.eval_images is not None and p.eval_images < len(idx):
                 idx = balanced_subset(idx, full.labels, p.eval_images, numpy_stream(0, "scoring"))
             parts[part] = (full.images[idx], full.labels[idx], full.source)
