@@ -459,28 +459,13 @@ def run_bench(
         finally:
             torch.set_num_threads(previous)
     from harness.engine.cell import provenance
-    from harness.engine.seeding import numpy_stream
-    from spaces import SPACES
 
     if autocast not in (None, "bf16"):
         raise WsbenchError(f"bench: --autocast must be bf16 (or left out for float32), got {autocast!r}")
-    import os
-
-    from tqdm import tqdm
-
     multi = sorted(k for k in set(cells) if k > 1)
-    bar = tqdm(total=3 + len(multi), desc="bench", unit="phase", disable=bool(os.environ.get("CI")), leave=False)
-    bar.set_postfix_str("training (ours)")
-    t_ours = _ours_training(C, N, batch_size, steps, warmup, seed, dev, autocast)
-    bar.update()
-    bar.set_postfix_str("training (naive loop)")
-    t_naive = _naive_training(C, N, batch_size, steps, warmup, seed, dev)
-    bar.update()
-    bar.set_postfix_str("scoring")
-    space, rng = SPACES.get("nb201"), numpy_stream(seed, "archset")
-    archs = [space.sample(rng) for _ in range(score_archs)]
-    s_ours, s_naive = _scoring(C, N, archs, min(warmup, score_archs), calib_images, eval_images, seed, dev, autocast)
-    bar.update()
+    t_ours, t_naive, s_ours, s_naive, per_k = _timed_phases(
+        C, N, batch_size, steps, warmup, score_archs, calib_images, eval_images, multi, seed, dev, autocast
+    )
 
     def train_fig(seconds: float) -> dict[str, float]:
         return {"images_per_s": steps * batch_size / seconds, "ms_per_step": 1000.0 * seconds / steps}
@@ -490,12 +475,7 @@ def run_bench(
 
     train = {"ours": train_fig(t_ours), "naive": train_fig(t_naive)}
     score = {"ours": score_fig(s_ours), "naive": score_fig(s_naive)}
-    aggregate = []
-    for k in multi:
-        bar.set_postfix_str(f"{k} cells at once")
-        aggregate.append({"cells": k, "images_per_s": _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)})
-        bar.update()
-    bar.close()
+    aggregate = [{"cells": k, "images_per_s": per_k[k]} for k in multi]
     ratios = {
         "train_images_per_s": train["ours"]["images_per_s"] / train["naive"]["images_per_s"],
         "train_ms_per_step": train["ours"]["ms_per_step"] / train["naive"]["ms_per_step"],
@@ -526,6 +506,49 @@ def run_bench(
         "naive_batch": NAIVE_BATCH,
     }
     return {"config": config, "provenance": prov, "train": train, "score": score, "aggregate": aggregate, "ratios": ratios}
+
+
+def _timed_phases(
+    C: int,
+    N: int,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    score_archs: int,
+    calib_images: int,
+    eval_images: int,
+    multi: list[int],
+    seed: int,
+    dev: torch.device,
+    autocast: str | None,
+) -> tuple[float, float, float, float, dict[int, float]]:
+    """Seconds of training (ours, naive) and scoring (ours, naive), and k-cell images/s, behind one progress bar."""
+    import os
+
+    from tqdm import tqdm
+
+    from harness.engine.seeding import numpy_stream
+    from spaces import SPACES
+
+    bar = tqdm(total=3 + len(multi), desc="bench", unit="phase", disable=bool(os.environ.get("CI")), leave=False)
+    bar.set_postfix_str("training (ours)")
+    t_ours = _ours_training(C, N, batch_size, steps, warmup, seed, dev, autocast)
+    bar.update()
+    bar.set_postfix_str("training (naive loop)")
+    t_naive = _naive_training(C, N, batch_size, steps, warmup, seed, dev)
+    bar.update()
+    bar.set_postfix_str("scoring")
+    space, rng = SPACES.get("nb201"), numpy_stream(seed, "archset")
+    archs = [space.sample(rng) for _ in range(score_archs)]
+    s_ours, s_naive = _scoring(C, N, archs, min(warmup, score_archs), calib_images, eval_images, seed, dev, autocast)
+    bar.update()
+    per_k = {}
+    for k in multi:
+        bar.set_postfix_str(f"{k} cells at once")
+        per_k[k] = _aggregate(k, C, N, batch_size, steps, warmup, seed, dev, autocast)
+        bar.update()
+    bar.close()
+    return t_ours, t_naive, s_ours, s_naive, per_k
 
 
 def _cpu_name() -> str:
