@@ -325,7 +325,7 @@ def _run_pending(
                         status, detail, secs = fut.result()
                     except BrokenProcessPool as e:
                         broken = True
-                        status, detail, secs = "failed", f"worker process died (killed or out of memory): {e}", 0.0
+                        status, detail, secs = "failed", f"worker process died ({_death_hint()}): {e}", 0.0
                     if status == "locked":
                         locked.append((label, spec))
                         continue
@@ -391,6 +391,18 @@ class _MessagePump:
         self._thread.join()
         self._drain(timeout=0.05)  # lines still in flight from the last cells
         self.messages.close()
+
+
+def _death_hint() -> str:
+    """Why a worker may have died: spawned workers re-run a plain script that lacks a ``__main__`` guard."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
+        return (
+            f"killed, out of memory, or {main.__file__} starts a matrix run at import: call it under if __name__ == '__main__':"
+        )
+    return "killed or out of memory"
 
 
 def _cores() -> int:
