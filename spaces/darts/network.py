@@ -195,14 +195,7 @@ def count_macs(model: nn.Module, resolution: int = 32) -> dict[str, int]:
         elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
             totals["pool"] += output.numel() * 9
 
-    handles = [m.register_forward_hook(hook) for n, m in model.named_modules() if not n.startswith("auxiliary")]
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device))
-    model.train(was)
-    for h in handles:
-        h.remove()
+    _forward_with_hooks(model, lambda name: hook, resolution)
     return totals
 
 
@@ -229,12 +222,19 @@ def seed_paper_flops(model: nn.Module, resolution: int = 32) -> int:
 
         return count
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if not n.startswith("auxiliary")]
+    _forward_with_hooks(model, hook, resolution)
+    return total
+
+
+def _forward_with_hooks(model: nn.Module, hook_for: Any, resolution: int) -> None:
+    """One eval-mode forward of a blank image with ``hook_for(module name)`` on every module but the auxiliary head."""
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if not n.startswith("auxiliary")]
     was = model.training
     model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device))
-    model.train(was)
-    for h in handles:
-        h.remove()
-    return total
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
