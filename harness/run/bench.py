@@ -155,10 +155,8 @@ def ours_train_step(
     return total
 
 
-def _ours_training(
-    C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device, autocast: str | None = None
-) -> float:
-    """Seconds for ``steps`` timed steps of the harness's training loop."""
+def _spos_cell(C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device) -> tuple[Any, Any, Any]:
+    """What one benchmarked cell trains with: device batches of random images, SPOS, model and optimizer."""
     from harness.data import TensorBatches
     from harness.engine.seeding import numpy_stream, torch_stream
     from spaces import SPACES
@@ -177,7 +175,14 @@ def _ours_training(
         channels_last=True,
     )
     strategy = STRATEGIES.get("spos")(SPACES.get("nb201"), numpy_stream(seed, "arch"))
-    model, opt, sched, params = build_training(C, N, seed, device, True, warmup + steps)
+    return train, strategy, build_training(C, N, seed, device, True, warmup + steps)
+
+
+def _ours_training(
+    C: int, N: int, batch_size: int, steps: int, warmup: int, seed: int, device: torch.device, autocast: str | None = None
+) -> float:
+    """Seconds for ``steps`` timed steps of the harness's training loop."""
+    train, strategy, (model, opt, sched, params) = _spos_cell(C, N, batch_size, steps, warmup, seed, device)
     model.train()
     batches = _forever(train)
 
@@ -334,25 +339,7 @@ def _cell_worker(args: tuple, barrier: Any, queue: Any) -> None:
         torch.set_num_threads(threads)
     device = torch.device(device_str)
     try:
-        from harness.data import TensorBatches
-        from harness.engine.seeding import numpy_stream, torch_stream
-        from spaces import SPACES
-        from strategies import STRATEGIES
-
-        images, labels = random_images(max(4 * batch_size, 512), seed)
-        train = TensorBatches(
-            images,
-            labels,
-            device=device,
-            batch_size=batch_size,
-            augment=True,
-            shuffle=True,
-            drop_last=True,
-            generator=torch_stream(seed, "data"),
-            channels_last=True,
-        )
-        strategy = STRATEGIES.get("spos")(SPACES.get("nb201"), numpy_stream(seed, "arch"))
-        model, opt, sched, params = build_training(C, N, seed, device, True, warmup + steps)
+        train, strategy, (model, opt, sched, params) = _spos_cell(C, N, batch_size, steps, warmup, seed, device)
         batches = _forever(train)
         for i in range(warmup + steps):
             if i == warmup:
