@@ -6,3 +6,4 @@ from harness.api.registry import Registry
 SPACES: Registry = Registry("search space")
 SPACES.add_lazy("nb201", "spaces.nb201:SPACE")
 SPACES.add_lazy("nb101", "spaces.nb101:SPACE")
+SPACES.add_lazy("darts", "spaces.darts:SPACE")

@@ -1,13 +1,16 @@
 """DARTS, first order: architecture logits learned by gradient on a held-out half of the training images.
 
 Liu, Simonyan and Yang, "DARTS: Differentiable Architecture Search", ICLR 2019. Every edge carries a
-softmax mixture of its candidate ops, weighted by architecture logits alpha [6 edges, 5 ops]. Each
+softmax mixture of its candidate ops, weighted by architecture logits alpha (the space's
+``mixed_shape``: [6 edges, 5 ops] on NB201, [2 x 14 candidate edges, 8 ops] on DARTS). Each
 step alternates (1) one Adam step on alpha with the loss of a batch from the *architecture half* of
 the training images, computed with the current weights -- the first-order approximation (the
 paper's DARTS 1st order; no unrolled virtual weight step) -- and (2) one SGD step on the weights
 with the loss of a batch from the *weight half*, through the mixture softmax(alpha) (detached: the
-weight step does not move alpha). The architecture DARTS itself picks is the argmax of alpha per
-edge, over all five NB201 ops (``none`` included, as in NAS-Bench-201's DARTS baseline).
+weight step does not move alpha). The architecture DARTS itself picks is the space's ``derive`` of
+softmax(alpha): on NB201 the argmax per edge over all five ops (``none`` included, as in
+NAS-Bench-201's DARTS baseline); on the DARTS space DARTS's own rule (per node the two incoming
+edges with the strongest non-``none`` op, each with that op).
 
 Settings from the paper and NAS-Bench-201's DARTS-V1 baseline (xautodl): alpha = 1e-3 * N(0, 1)
 (drawn from the strategy's own random stream), Adam(lr 3e-4, betas (0.5, 0.999), weight decay
@@ -23,7 +26,7 @@ the same mixture forward and backward again = 4 (it skips the weight gradients, 
 cheaper). ``paths_per_step = 8``. Measured on CPU (quick protocol, C=8, N=1, batch 128, one
 thread): 0.748 s per DARTS step vs 0.102 s per SPOS step, 7.3x.
 
-Needs a GRID space with a MIXED_FORWARD supernet (NB201 has one); other spaces are a one-line error.
+Needs a MIXED_FORWARD supernet (NB201 and DARTS have one); other spaces are a one-line error.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.errors import WsbenchError
-from harness.api.space import GRID, MIXED_FORWARD
-from harness.api.strategy import Strategy, uniform_grid
+from harness.api.space import MIXED_FORWARD
+from harness.api.strategy import Strategy
 
 
 def _number(name: str, strategy: str, value: Any, allow_zero: bool = False) -> float:
@@ -59,14 +62,15 @@ class Bilevel(Strategy):
     """
 
     needs_arch_data = True
-    requires = frozenset({GRID, MIXED_FORWARD})
+    requires = frozenset({MIXED_FORWARD})
     defaults: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3}
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
         self.arch_lr = _number("arch_lr", self.name, self.options["arch_lr"])
         self.arch_weight_decay = _number("arch_weight_decay", self.name, self.options["arch_weight_decay"], True)
-        self.num_edges, self.num_ops = uniform_grid(space, f"strategy {self.name!r}")
+        # The relaxation's shape is the space's: [6 edges, 5 ops] on NB201, [2 x 14 candidate edges, 8 ops] on DARTS.
+        self.num_edges, self.num_ops = space.mixed_shape()
         # Drawn now, from the strategy's stream, so the stream's position does not depend on bind().
         self._alpha0 = 1e-3 * rng.standard_normal((self.num_edges, self.num_ops))
         self.alpha: torch.Tensor | None = None
@@ -104,10 +108,12 @@ class Bilevel(Strategy):
         """Op weights [edges, ops] for the architecture step, differentiable in alpha."""
         raise NotImplementedError
 
-    def selected(self) -> tuple[int, ...]:
-        """Argmax of alpha per edge (ties: the lower op index)."""
-        logits = self._alpha0 if self.alpha is None else self.alpha.detach().cpu().numpy()
-        return tuple(int(k) for k in np.argmax(logits, axis=1))
+    def selected(self) -> Any:
+        """The space's discretisation of softmax(alpha) (NB201: argmax per edge, ties to the lower op)."""
+        logits = np.asarray(self._alpha0 if self.alpha is None else self.alpha.detach().cpu().numpy(), dtype=np.float64)
+        # float64 softmax: monotone per row, so a per-row argmax equals the logits' argmax exactly.
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return self.space.derive(probs / probs.sum(axis=1, keepdims=True))
 
     def _require_bound(self) -> None:
         if self.alpha is None:

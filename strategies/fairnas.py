@@ -9,10 +9,19 @@ The gradients of the ``m`` paths are accumulated (each loss / m) before one opti
 Compute per step: ``m`` forward/backward passes, i.e. ``m`` x SPOS (5 x SPOS on NB201, whose
 candidate ops include ``none`` -- as in the paper, every candidate counts).
 
-On a space whose choices have different numbers of options (e.g. widths per layer) ``m`` is the
-largest count; a choice with fewer options concatenates fresh permutations of its options, so
-within a step each of its options is trained either floor(m/size) or ceil(m/size) times -- strict
-fairness where the counts divide, the closest to it otherwise. Needs a GRID space.
+``m`` is the largest option count among the space's *op* choices (``Choice.kind == "op"``; all
+choices where none is marked). A choice with fewer options concatenates fresh permutations of its
+options, so within a step each of its options is trained either floor(m/size) or ceil(m/size)
+times -- strict fairness where the counts divide, the closest to it otherwise; a choice with more
+options (taken from the first ``m`` of a fresh permutation) trains ``m`` distinct options per step.
+
+On the DARTS space strict fairness is defined over the candidate ops: ``m`` = 7 paths per step, and
+in every cell and node the op on the lower and the op on the higher input each run all seven ops
+exactly once per step. The input pairs (node k reads two of k states: 1, 3, 6 or 10 pairs) cannot
+all be fair at m = 7; each node's pairs are balanced as above (node 3: every pair 2 or 3 times;
+node 5: 7 distinct pairs of its 10 per step, uniformly in expectation). So every (node, input, op)
+candidate is trained equally often in expectation, and every op slot strictly per step.
+Needs a GRID space.
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ class FairNAS(Strategy):
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
         self.sizes = space.grid_shape()
-        self.m = max(self.sizes)
+        op_sizes = [c.size for c in space.choices() if c.kind == "op"]
+        self.m = max(op_sizes or self.sizes)
         self.paths_per_step = float(self.m)
 
     def paths(self, step: int) -> list[tuple[int, ...]]:

@@ -6,8 +6,10 @@ it as a hard one-hot in the forward pass; the backward pass goes through the sof
 (straight-through: ``one_hot - probs.detach() + probs``). Only the sampled op of each edge is run.
 Each step trains the weights on a batch from the weight half with a fresh sample, and alpha on a
 batch from the architecture half with another fresh sample (Adam, like DARTS). The temperature
-falls linearly from ``tau_max`` = 10 to ``tau_min`` = 0.1 over the epochs. The pick is the argmax of
-alpha per edge, ``none`` included.
+falls linearly from ``tau_max`` = 10 to ``tau_min`` = 0.1 over the epochs. The pick is the space's
+``derive`` of softmax(alpha), as for DARTS: on NB201 the argmax per edge, ``none`` included; on the
+DARTS space (every one of a cell's 14 candidate edges samples an op, ``none`` included) DARTS's
+two-strongest-edges-per-node rule.
 
 Followed from NAS-Bench-201's GDAS baseline (xautodl ``exps/NAS-Bench-201-algos/GDAS.py`` and
 ``NAS201SearchCell.forward_gdas``): alpha = 1e-3 * N(0, 1); Adam(lr 3e-4, betas (0.5, 0.999),

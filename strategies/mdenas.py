@@ -22,6 +22,9 @@ What this implementation does, and where it simplifies the paper (stated, not hi
   edge renormalised (an op at 0 can come back: it trails in H^e, so it wins comparisons it leads in H^a).
 * ``alpha`` (0.01) and ``update_every`` (100) are our defaults, not values from the paper.
 
+Choices with fewer options than others (the DARTS space's input pairs) hold zeros past their
+count: those options are never sampled, never observed, and so never compared.
+
 Compute per step: one forward/backward of one path, i.e. 1 x SPOS (plus per-path feedback, which
 costs a device sync on a GPU).
 """
@@ -36,7 +39,7 @@ import numpy as np
 
 from harness.api.errors import WsbenchError
 from harness.api.space import GRID
-from harness.api.strategy import Strategy, uniform_grid
+from harness.api.strategy import Strategy
 
 
 class MdeNAS(Strategy):
@@ -61,9 +64,13 @@ class MdeNAS(Strategy):
         if not every_ok:
             raise WsbenchError(f"mdenas option update_every must be a positive integer (steps), got {every!r}")
         self.alpha, self.update_every = float(alpha), int(every)
-        self.num_edges, self.num_ops = uniform_grid(space, "strategy 'mdenas'")
+        # Choices may have different option counts (DARTS: 7 ops, 1-10 input pairs): one padded
+        # row per choice, options past a choice's count at probability 0 and never sampled.
+        self.sizes = np.asarray(space.grid_shape(), dtype=np.int64)
+        self.num_edges, self.num_ops = len(self.sizes), int(self.sizes.max())
         shape = (self.num_edges, self.num_ops)
-        self.probs = np.full(shape, 1.0 / self.num_ops)
+        valid = np.arange(self.num_ops)[None, :] < self.sizes[:, None]
+        self.probs = np.where(valid, 1.0 / self.sizes[:, None], 0.0)
         self.trained = np.zeros(shape, dtype=np.int64)  # H^e: steps each (edge, op) was trained
         self.accuracy = np.zeros(shape)  # H^a: latest window-mean batch accuracy
         self.known = np.zeros(shape, dtype=bool)  # H^a defined (op observed at least once)
@@ -79,7 +86,8 @@ class MdeNAS(Strategy):
         u = self.rng.random(self.num_edges)
         cdf = np.cumsum(self.probs, axis=1)
         ops = [
-            min(int(np.searchsorted(cdf[e], u[e] * cdf[e, -1], side="right")), self.num_ops - 1) for e in range(self.num_edges)
+            min(int(np.searchsorted(cdf[e], u[e] * cdf[e, -1], side="right")), int(self.sizes[e]) - 1)
+            for e in range(self.num_edges)
         ]
         return [tuple(ops)]
 

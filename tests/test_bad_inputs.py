@@ -214,7 +214,7 @@ CLI_CASES = [
     ("late", ["train", "--space", "nb202"], r"unknown search space 'nb202' \(did you mean 'nb201'\?\)"),
     ("late", ["train", "--strategy", "sposs"], r"unknown strategy 'sposs' \(did you mean 'spos'\?\)"),
     ("late", ["train", "--protocol", "quik"], r"unknown protocol 'quik' \(did you mean 'quick'\?\)"),
-    ("late", ["train", "--space", "nb101", "--strategy", "darts"], r"strategy 'darts' needs grid, mixed_forward"),
+    ("late", ["train", "--space", "nb101", "--strategy", "darts"], r"strategy 'darts' needs mixed_forward"),
     ("late", ["gt", "nb201", "--top", "0"], r"--top: must be an integer >= 1, got 0"),
     ("late", ["gt", "nb201", "--bootstrap", "-5"], r"--bootstrap: must be an integer >= 0"),
     ("late", ["gt", "nb201", "--source", "csv"], r"needs all of --source, --dataset"),

@@ -605,3 +605,34 @@ def test_pack_decodes_with_workers_from_a_plain_script_without_main_guard(data_e
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "decoded 30 10"
+
+
+def test_cutout_zeroes_one_clipped_square_per_image_and_leaves_other_streams_alone():
+    from harness.data.batches import cut_out
+
+    x = torch.ones(3, 2, 32, 32)
+    out = cut_out(x, torch.tensor([0, 16, 31]), torch.tensor([0, 16, 5]), 16)
+    zeros = (out[:, 0] == 0).sum(dim=(1, 2)).tolist()
+    assert zeros == [8 * 8, 16 * 16, 9 * 13]  # squares are clipped at the borders, as in the DARTS code
+    assert bool((out[:, 0] == out[:, 1]).all())  # the same square in every channel
+    g = np.random.default_rng(0)
+    imgs, labels = g.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), g.integers(0, 10, 64)
+
+    def first(**kw):
+        b = TensorBatches(
+            imgs,
+            labels,
+            device="cpu",
+            batch_size=16,
+            augment=True,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(1),
+            **kw,
+        )
+        return next(iter(b))[0]
+
+    plain, off, cut = first(), first(cutout=0), first(cutout=16)
+    assert torch.equal(plain, off)  # cutout 0 draws nothing: existing runs keep their numbers
+    assert ((cut == 0).flatten(1).sum(1) >= 3 * 8 * 8).all() and not torch.equal(cut, plain)
+    with pytest.raises(WsbenchError, match="cutout"):
+        TensorBatches(imgs, labels, device="cpu", batch_size=16, cutout=-1)

@@ -106,7 +106,8 @@ def test_report_with_fake_sources(fakes):
     assert row[5] == f"{metrics.top_k_hit_rate(e, t, 10):.3f}"
     assert row[7].startswith(f"{metrics.top_k_hit_rate(e, t, 100):.3f} [")
     assert row[8] == f"{metrics.top_k_hit_rate(e, t, 0.05):.3f}"
-    assert row[9] == f"{metrics.br_at_k(e, t, 0.01):.4f}"
+    assert row[9] == f"{metrics.top_k_hit_rate(e, t, 0.10):.3f}"
+    assert row[10] == f"{metrics.br_at_k(e, t, 0.01):.4f}"
     # Deterministic for a seed; no intervals with bootstrap=0.
     assert rep.gt_report("nb201", bootstrap=50, seed=3) == out
     plain = _rows(rep.gt_report("nb201", bootstrap=0), "a:cifar10/test")[0]

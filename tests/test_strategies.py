@@ -172,8 +172,20 @@ def test_space_shape_comes_from_the_space_or_is_a_one_line_error():
     paths = FairNAS(_ToySpace([2, 2, 2]), numpy_stream(0, "arch")).paths(0)
     assert len(paths) == 2 and sorted(sorted(col) for col in zip(*paths)) == [[0, 1]] * 3
     assert MdeNAS(_ToySpace([2, 2, 2]), numpy_stream(0, "arch")).probs.shape == (3, 2)
-    with pytest.raises(WsbenchError, match="same number of options"):
-        MdeNAS(_ToySpace([2, 3]), numpy_stream(0, "arch"))
+
+
+def test_mdenas_on_unequal_choices_never_samples_past_a_choice_and_keeps_distributions():
+    m = MdeNAS(_ToySpace([1, 3, 2]), numpy_stream(0, "arch"), update_every=5)
+    np.testing.assert_allclose(m.probs, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0]])
+    seen = set()
+    for step in range(200):
+        (arch,) = m.paths(step)
+        assert arch[0] == 0 and arch[1] < 3 and arch[2] < 2
+        seen.add(arch)
+        m.observe(step, arch, 1.0, 100.0 * arch[1] / 2)  # option 2 of choice 1 scores best
+    assert {a[1] for a in seen} == {0, 1, 2}
+    assert m.probs[0, 0] == 1.0 and m.probs[2, 2] == 0.0 and m.probs[1].argmax() == 2
+    np.testing.assert_allclose(m.probs.sum(axis=1), 1.0)
 
 
 def test_fairnas_on_unequal_choices_trains_every_option_floor_or_ceil_times():

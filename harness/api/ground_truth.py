@@ -127,6 +127,8 @@ class GroundTruthSource:
     options: ClassVar[dict[tuple[str, str], tuple[str, ...]]] = {}
     seed_reductions: ClassVar[tuple[str, ...]] = ()
     higher_is_better: ClassVar[dict[str, bool]] = {}
+    #: Seed reductions ``wsbench gt`` reports side by side (e.g. two training runs); empty: the first one.
+    report_reductions: ClassVar[tuple[str, ...]] = ()
 
     def available(self) -> tuple[bool, str]:
         """(True, where) when the source's data can be read here, else (False, why not)."""
@@ -176,3 +178,6 @@ GROUND_TRUTHS.add_lazy("nb101/naslib500", "spaces.nb101.ground_truth:NasLib500So
 GROUND_TRUTHS.add_lazy("nb101/curves1k", "spaces.nb101.ground_truth:Curves1kSource")
 GROUND_TRUTHS.add_lazy("nb101/hash20k", "spaces.nb101.ground_truth:Hash20kSource")
 GROUND_TRUTHS.add_lazy("nb101/tfrecord", "spaces.nb101.ground_truth:TFRecordSource")
+GROUND_TRUTHS.add_lazy("darts/seedpaper", "spaces.darts.ground_truth:SeedPaperSource")
+GROUND_TRUTHS.add_lazy("cbm-mobilenet/cbm", "spaces.cbm.ground_truth:MobileNetSource")
+GROUND_TRUTHS.add_lazy("cbm-resnet/cbm", "spaces.cbm.ground_truth:ResNetSource")

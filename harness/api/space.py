@@ -48,6 +48,9 @@ class Choice:
 
     name: str
     options: tuple[str, ...]
+    #: What the choice selects: ``op`` (a candidate operation, with its own weights) or another kind
+    #: (e.g. ``inputs``: which earlier states a node reads). FairNAS's fairness is over op choices.
+    kind: str = "op"
 
     @property
     def size(self) -> int:
@@ -79,6 +82,8 @@ class Space:
     default_ground_truths: ClassVar[tuple[GTSpec, ...]] = ()
     #: Network config keys and their defaults (the benchmark-scale network); ``network_config`` checks them.
     network_defaults: ClassVar[Mapping[str, int]] = {}
+    #: The network zero-cost proxies build when none is named (empty: ``network_defaults``).
+    proxy_network: ClassVar[Mapping[str, Any]] = {}
     #: The smallest sensible network config: contract tests and smoke runs train it.
     smoke_network: ClassVar[Mapping[str, int]] = {}
     #: Number of architectures in the space (strings, before isomorphism).
@@ -165,6 +170,27 @@ class Space:
         """Options per choice of a GRID space (architectures are tuples of these indices)."""
         self.require([GRID], "a per-choice strategy")
         return tuple(c.size for c in self.choices())
+
+    # -- the continuous relaxation (MIXED_FORWARD) ------------------------------------------------
+    def mixed_shape(self) -> tuple[int, int]:
+        """Shape [rows, ops] of the op-weight tensor the supernet's mixed forward takes.
+
+        By default the grid itself (one row per choice; all choices need the same number of
+        options). A space whose relaxation differs from its grid (DARTS: every candidate edge of a
+        cell weighted, two kept per node) overrides this and ``derive``.
+        """
+        self.require([MIXED_FORWARD], "a differentiable strategy")
+        sizes = self.grid_shape()
+        if len(set(sizes)) != 1:
+            raise WsbenchError(
+                f"space {self.name!r}: its choices have different option counts {sorted(set(sizes))}; define mixed_shape"
+            )
+        return len(sizes), sizes[0]
+
+    def derive(self, weights: Any) -> Any:
+        """The architecture op weights [rows, ops] discretise to: by default the argmax of every row
+        (ties: the lower option index)."""
+        return tuple(int(k) for k in np.argmax(np.asarray(weights), axis=1))
 
 
 class UnsupportedError(WsbenchError):

@@ -34,6 +34,21 @@ def crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: to
     return padded[batch, rows.view(n, h, 1), cols.view(n, 1, w)]  # [n, h, w, c]
 
 
+def cut_out(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero a ``size`` x ``size`` square (clipped at the border) centred at (cy, cx) of each normalized NCHW image.
+
+    Cutout (DeVries & Taylor, 2017) as the DARTS code applies it: after normalization, so the square
+    holds the data-set mean; rows cy - size//2 <= r < cy + size//2, likewise columns.
+    """
+    n, _, h, w = x.shape
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    half = size // 2
+    inside_r = (rows >= cy.view(n, 1, 1) - half) & (rows < cy.view(n, 1, 1) + half)
+    inside_c = (cols >= cx.view(n, 1, 1) - half) & (cols < cx.view(n, 1, 1) + half)
+    return x * (~(inside_r & inside_c)).unsqueeze(1).to(x.dtype)
+
+
 def _as_tensor(array: np.ndarray | torch.Tensor) -> torch.Tensor:
     """A tensor over ``array``; read-only arrays (e.g. from ``ImageSet``) are copied, never aliased."""
     if isinstance(array, torch.Tensor):
@@ -58,6 +73,7 @@ class TensorBatches:
         generator: torch.Generator | None = None,
         channels_last: bool = False,
         pad: int = 4,
+        cutout: int = 0,
         mean: Sequence[float] = CIFAR10_MEAN,
         std: Sequence[float] = CIFAR10_STD,
     ) -> None:
@@ -80,6 +96,9 @@ class TensorBatches:
         self.generator = generator
         self.channels_last = channels_last
         self.pad = int(pad)
+        if isinstance(cutout, bool) or not isinstance(cutout, int) or cutout < 0:
+            raise WsbenchError(f"cutout must be a non-negative integer (square side in pixels), got {cutout!r}")
+        self.cutout = cutout
         # (x/255 - mean)/std folded into one multiply-add.
         std_t = torch.tensor(std, dtype=torch.float32, device=self.device)
         self._scale = 1.0 / (255.0 * std_t)
@@ -124,12 +143,17 @@ class TensorBatches:
     def _batch(self, idx: torch.Tensor | slice, augment: bool, generator: torch.Generator | None) -> Batch:
         x = self.images[idx]
         y = self.labels[idx]
+        centres = None
         if augment:
             assert generator is not None
             n, gdev = x.shape[0], generator.device
             offsets = torch.randint(0, 2 * self.pad + 1, (2, n), generator=generator, device=gdev).to(self.device)
             flip = (torch.rand(n, generator=generator, device=gdev) < 0.5).to(self.device)
             x = crop_flip(x, offsets[0], offsets[1], flip, self.pad)
+            # Drawn only with cutout on, so the streams of runs without it are unchanged.
+            centres = (
+                torch.randint(0, x.shape[1], (2, n), generator=generator, device=gdev).to(self.device) if self.cutout else None
+            )
         if self.channels_last:
             # NHWC memory seen as NCHW is exactly channels_last: no layout copy at all.
             x = x.to(torch.float32).mul_(self._scale).add_(self._shift).permute(0, 3, 1, 2)
@@ -138,4 +162,6 @@ class TensorBatches:
             # which vectorizes far better on CPU than a size-3 innermost broadcast.
             x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32)
             x = x.mul_(self._scale.view(1, -1, 1, 1)).add_(self._shift.view(1, -1, 1, 1))
+        if centres is not None:
+            x = cut_out(x, centres[0], centres[1], self.cutout)
         return x, y

@@ -3,7 +3,7 @@
 The split and the scoring images are fixed per protocol (not per run seed), so every cell of a
 space is scored on the same images. All generators live on the CPU, so a CPU run and a GPU run
 with the same seed see the same batches. The protocol fields it reads: ``split``, ``train_part``,
-``eval_part``, ``subset``, ``augment``, ``channels_last``, ``batch_size``, ``calib_batches``,
+``eval_part``, ``subset``, ``augment``, ``cutout``, ``channels_last``, ``batch_size``, ``calib_batches``,
 ``calib_batch_size``, ``eval_images``, ``eval_batch_size``.
 """
 
@@ -95,6 +95,7 @@ class ImageClassification(Task):
                 device=device,
                 batch_size=p.batch_size,
                 augment=p.augment,
+                cutout=p.cutout if p.augment else 0,
                 shuffle=True,
                 drop_last=True,
                 generator=torch_stream(seed, stream),

@@ -1,5 +1,5 @@
-"""The DARTS CIFAR-10 cell space (the seed paper's; Liu et al.'s): encoding and evaluation network.
+"""The DARTS CIFAR-10 cell space (the seed paper's; Liu et al.'s): encoding, networks, supernet, ground truth."""
 
-Not registered in ``spaces.SPACES`` yet: the supernet, the ground-truth adapter and the
-strategies' support come next, and a registered space must pass the whole Space contract.
-"""
+from spaces.darts.space import DartsSpace
+
+SPACE = DartsSpace()

@@ -177,3 +177,49 @@ def sample(rng: np.random.Generator, ops: tuple[str, ...] = OPS) -> Arch:
             nodes.append([(int(i), ops[int(rng.integers(len(ops)))]), (int(j), ops[int(rng.integers(len(ops)))])])
         cells.append(nodes)
     return canonical(cells, ops)
+
+
+# -- the grid form: what the harness's strategies see ---------------------------------------------
+#: The unordered input pairs of each node, in lexicographic order (node 2: only (0, 1)).
+PAIRS: dict[int, tuple[tuple[int, int], ...]] = {k: tuple((i, j) for i in range(k) for j in range(i + 1, k)) for k in NODES}
+#: What each grid position holds, per cell and node: the op on the lower input, the op on the
+#: higher input, then the input pair. Every tuple of indices is a valid architecture.
+SLOTS: tuple[str, ...] = ("op on lower input", "op on higher input", "inputs")
+
+
+def to_grid(arch: Arch, ops: tuple[str, ...] = OPS) -> tuple[int, ...]:
+    """The 24 option indices of a canonical architecture (``SLOTS`` per node, nodes 2-5, normal then reduce)."""
+    out: list[int] = []
+    for cell in arch:
+        for k, ((i, a), (j, b)) in zip(NODES, cell):
+            out += [ops.index(a), ops.index(b), PAIRS[k].index((i, j))]
+    return tuple(out)
+
+
+def from_grid(grid: Any, ops: tuple[str, ...] = OPS) -> Arch:
+    """The canonical architecture of 24 option indices (inverse of ``to_grid``)."""
+    values = tuple(int(v) for v in grid)
+    if len(values) != len(CELLS) * len(NODES) * len(SLOTS):
+        raise WsbenchError(f"a DARTS grid architecture has {len(CELLS) * len(NODES) * len(SLOTS)} indices, got {len(values)}")
+    cells = []
+    pos = 0
+    for name in CELLS:
+        nodes = []
+        for k in NODES:
+            a, b, pair = values[pos : pos + 3]
+            pos += 3
+            if not (0 <= a < len(ops) and 0 <= b < len(ops) and 0 <= pair < len(PAIRS[k])):
+                raise WsbenchError(f"DARTS grid index out of range at {name} node {k}: ops {a}, {b}, inputs {pair}")
+            i, j = PAIRS[k][pair]
+            nodes.append(((i, ops[a]), (j, ops[b])))
+        cells.append(tuple(nodes))
+    return tuple(cells)  # type: ignore[return-value]
+
+
+def edges_of(cell: Cell) -> list[tuple[int, int, str]]:
+    """(node, input, op) of a cell's eight edges."""
+    return [(k, src, op) for k, node in zip(NODES, cell) for src, op in node]
+
+
+#: The candidate edges of a cell (node k takes any earlier state): 2 + 3 + 4 + 5 = 14, DARTS's order.
+CANDIDATE_EDGES: tuple[tuple[int, int], ...] = tuple((k, src) for k in NODES for src in range(k))
