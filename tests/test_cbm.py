@@ -99,3 +99,49 @@ def test_the_built_network_has_the_closed_form_params_and_flops(backbone):
         assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
         cost = arch_cost(arch, backbone, multiplier=0.25)
         assert sum(p.numel() for p in net.parameters()) == cost.params and flops == cost.flops
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet", "resnet"])
+@pytest.mark.parametrize("bn", ["shared", "switchable"])
+def test_left_rule_path_equals_the_stand_alone_network_with_the_leftmost_channels(backbone, bn):
+    import torch
+
+    from spaces.cbm.network import WidthNetwork
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet(backbone, 0.125, bn=bn, seed=1)
+    with torch.no_grad():  # non-trivial BN parameters and statistics
+        for m in supernet.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    supernet.eval()
+    x = torch.randn(2, 3, 32, 32)
+    for arch in [(0,) * 7, (3,) * 7, (2, 0, 3, 1, 2, 3, 0)]:
+        net = WidthNetwork(backbone, E.widths(arch, backbone, 0.125)).eval()
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        with torch.no_grad():
+            for conv, bn_, sconv, sbn, (_, layer, *_rest) in zip(convs, bns, supernet.convs, supernet.bns, supernet.plan):
+                conv.weight.copy_(sconv.weight[: conv.weight.shape[0], : conv.weight.shape[1]])
+                src = sbn.bns[arch[layer]] if bn == "switchable" else sbn.bns[0]
+                c = bn_.num_features
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn_, name).copy_(getattr(src, name)[:c])
+            net.classifier.weight.copy_(supernet.classifier.weight[:, : net.classifier.in_features])
+            net.classifier.bias.copy_(supernet.classifier.bias)
+        torch.testing.assert_close(supernet(x, arch), net(x))
+
+
+def test_width_network_config_names_rule_and_bn_and_refuses_unknown_ones():
+    from spaces import SPACES
+
+    space = SPACES.get("cbm-resnet")
+    assert space.network_config({"rule": "left", "bn": "shared"}) == {"width_pct": 100}
+    assert space.network_config({"bn": "switchable", "width_pct": 25}) == {"width_pct": 25, "bn": "switchable"}
+    for bad, match in (({"rule": "cafenet"}, "rule: must be one of left"), ({"bn": "none"}, "bn: must be one of")):
+        with pytest.raises(WsbenchError, match=match):
+            space.network_config(bad)
+    assert space.cost("4432214").params == 6208394  # the benchmark file's value for this key

@@ -1,4 +1,6 @@
-"""Channel-Bench-Macro width spaces (MobileNet-like and ResNet-like backbones): encoding, costs, ground truth.
+"""Channel-Bench-Macro width spaces (MobileNet-like and ResNet-like backbones)."""
 
-Not registered in ``spaces.SPACES`` yet: the width supernet and its channel-sharing rules come next.
-"""
+from spaces.cbm.space import CBMSpace
+
+MOBILENET = CBMSpace("mobilenet")
+RESNET = CBMSpace("resnet")
