@@ -126,3 +126,24 @@ def test_training_minibatch_is_balanced_fixed_and_seeded():
     assert torch.equal(a, b) and not torch.equal(a, c)
     scores = score_baseline("jacob_cov", SPACE, ARCHS[:2], seed=0, batch_size=10, **SMALL)
     assert np.isfinite(scores).all()
+
+
+def test_cached_proxy_scores_are_keyed_by_the_proxy_network(tmp_path, monkeypatch):
+    from harness.analysis.stability import _cached_baseline
+    from spaces import SPACES
+
+    space = SPACES.get("darts")
+    calls = []
+
+    def fake(name, space_name, archs, seed):
+        calls.append(dict(SPACES.get(space_name).proxy_network))
+        return np.arange(len(archs), dtype=np.float64)
+
+    archs = ["a", "b", "c"]
+    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)
+    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # cached
+    monkeypatch.setattr(type(space), "proxy_network", {"C": 8, "layers": 5})
+    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # another network: scored again
+    _cached_baseline(tmp_path, "darts", "params", archs, 0, fake)
+    _cached_baseline(tmp_path, "darts", "params", archs, 0, fake)  # not a proxy: keyed by the archs alone
+    assert calls == [{"C": 16, "layers": 8}, {"C": 8, "layers": 5}, {"C": 8, "layers": 5}]

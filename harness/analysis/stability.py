@@ -539,9 +539,16 @@ def _baseline_rows(
 def _cached_baseline(root: Path | None, space: str, name: str, archs: list[str], seed: int, fn: Any) -> np.ndarray:
     import hashlib
 
+    from harness.analysis.baselines import PROXIES
     from harness.fileio import atomic_write_text
 
-    key = hashlib.sha256("\n".join(archs).encode()).hexdigest()[:12]
+    text = "\n".join(archs)
+    if name in PROXIES:  # proxies are built at the space's proxy network: a new one must not reuse old scores
+        from spaces import SPACES
+
+        network = SPACES.get(space).proxy_network
+        text += ("\n" + json.dumps(dict(network), sort_keys=True)) if network else ""
+    key = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = (root / "baselines" / f"{space}-{name}-seed{seed}-{key}.csv") if root is not None else None
     if path is not None and path.exists():
         cached = pd.read_csv(path)
