@@ -194,9 +194,26 @@ def _reference_row(
     return row
 
 
+#: Seed reductions that name no particular run; any other (``seed:42``, ``run:1``, ``mean-of-seeds``) is shown.
+_PLAIN_REDUCTIONS = ("as-published", "mean", "one-run", "mean-of-rows")
+
+
 def short_gt(label: str) -> str:
-    """``nb201/analog:cifar10/test/accuracy@as-published`` -> ``analog:cifar10/test`` (for tables and plots)."""
-    return label.split("/", 1)[-1].rsplit("/", 1)[0]
+    """``nb201/analog:cifar10/test/accuracy@as-published`` -> ``analog:cifar10/test`` (for tables and plots).
+
+    A reduction that picks runs stays: ``darts/seedpaper:cifar10/test/accuracy@seed:42`` ->
+    ``seedpaper:cifar10/test@seed:42``, so two runs of one source are told apart.
+    """
+    short = label.split("/", 1)[-1].rsplit("/", 1)[0]
+    reduction = label.rsplit("@", 1)[-1] if "@" in label else ""
+    return short if not reduction or reduction in _PLAIN_REDUCTIONS else f"{short}@{reduction}"
+
+
+def independent(a: GroundTruthTable, b: GroundTruthTable) -> bool:
+    """Whether two tables measure independently: not when both name their training runs and share one
+    (seed 42 vs the mean of seeds 42 and 43 is no ceiling: the mean contains the run)."""
+    runs_a, runs_b = a.provenance.get("runs"), b.provenance.get("runs")
+    return not (runs_a and runs_b and set(runs_a) & set(runs_b))
 
 
 @dataclass
@@ -473,7 +490,8 @@ def _reference_rows(
         rows.append(_reference_row(g.space, g.protocol, "params", PARAMS_LABEL, lbl, score, params, true))
         for other_lbl, other in others.items():
             # A partial table (some architectures missing) cannot serve as the ceiling's estimator.
-            if other_lbl != lbl and family(other.query.dataset) == family(t.query.dataset) and set(archs) <= set(other.arch_ids):
+            comparable = family(other.query.dataset) == family(t.query.dataset) and independent(other, t)
+            if other_lbl != lbl and comparable and set(archs) <= set(other.arch_ids):
                 rows.append(
                     _reference_row(
                         g.space,

@@ -105,10 +105,10 @@ class _CBMSource(GroundTruthSource):
         st = p.stat()
         keys, runs, means, sha, status = _read(str(p.resolve()), st.st_size, st.st_mtime_ns, FILES[self.backbone])
         if query.seed_reduction == "mean":
-            values, reduction = means, f"mean of the {RUNS} runs (the file's 'mean')"
+            values, reduction, run_ids = means, f"mean of the {RUNS} runs (the file's 'mean')", [f"run{i}" for i in range(RUNS)]
         else:
             run = int(query.seed_reduction.split(":")[1])
-            values, reduction = runs[:, run], f"training run {run} of {RUNS}"
+            values, reduction, run_ids = runs[:, run], f"training run {run} of {RUNS}", [f"run{run}"]
         provenance: dict[str, Any] = {
             "file": str(p),
             "sha256": sha,
@@ -116,6 +116,7 @@ class _CBMSource(GroundTruthSource):
             "n_archs": len(keys),
             "unit": "percent",
             "reduction": reduction,
+            "runs": run_ids,  # which training runs the values come from (a ceiling needs disjoint ones)
             "caveat": CAVEAT,
             "complete": len(keys) == NUM_ARCHS,
         }

@@ -118,12 +118,16 @@ class SeedPaperSource(GroundTruthSource):
             values, prov = seed_table(seed)
             ids = sorted(values)
             vals = [values[a] for a in ids]
-            provenance = {**prov, "reduction": f"one training run (seed {seed})"}
+            provenance = {**prov, "reduction": f"one training run (seed {seed})", "runs": [f"seed{seed}"]}
         else:
             (a, pa), (b, pb) = seed_table(42), seed_table(43)
             ids = sorted(set(a) & set(b))
             vals = [(a[i] + b[i]) / 2 for i in ids]
-            provenance = {"files": [pa, pb], "reduction": "mean of seeds 42 and 43, on the architectures both trained"}
+            provenance = {
+                "files": [pa, pb],
+                "reduction": "mean of seeds 42 and 43, on the architectures both trained",
+                "runs": ["seed42", "seed43"],
+            }
         # complete: the files are read whole (the space itself is only sampled, by design).
         provenance.update(n_archs=len(ids), unit="percent (the files store fractions; multiplied by 100)", complete=True)
         return GroundTruthTable(query=query, arch_ids=ids, values=np.asarray(vals), higher_is_better=True, provenance=provenance)
