@@ -84,3 +84,21 @@ def writable_folder(path: Path, what: str) -> Path:
             f"{what} {path} is not writable by this user; fix the permissions of {existing} or choose another folder"
         )
     return path
+
+
+def data_checksum_status(path: Path, relative: str, what: str) -> str:
+    """Check ``path`` against ``SHA256SUMS`` beside the data when it lists ``relative`` (a mismatch is a
+    one-line error); returns how the file was checked, for provenance."""
+    from harness.fileio import read_sha256sums, verify_sha256
+
+    root = data_root(required=True)
+    assert root is not None
+    sums = root / "SHA256SUMS"
+    if not sums.is_file():
+        return "no SHA256SUMS beside the data"
+    listed = read_sha256sums(sums)
+    key = next((k for k in (relative, f"./{relative}") if k in listed), None)
+    if key is None:
+        return f"not listed in {sums}"
+    verify_sha256(path, listed[key], what)
+    return f"verified against {sums}"

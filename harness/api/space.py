@@ -59,6 +59,24 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class NetworkCost:
+    """Parameters and FLOPs (multiply-accumulates) of one stand-alone network, as integers."""
+
+    params: int
+    flops: int
+
+    @property
+    def params_m(self) -> float:
+        """Parameters in millions."""
+        return self.params / 1e6
+
+    @property
+    def flops_m(self) -> float:
+        """FLOPs in millions."""
+        return self.flops / 1e6
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What a network needs to know of its task: how many outputs (classes, vocabulary) it has."""
 

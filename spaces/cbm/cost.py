@@ -8,27 +8,8 @@ FLOPs are multiply-accumulates of the convolutions and the classifier (no BN, no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from harness.api.space import NetworkCost
 from spaces.cbm.encoding import Arch, widths
-
-
-@dataclass(frozen=True)
-class WidthCost:
-    """Parameters and FLOPs (multiply-accumulates) of one network."""
-
-    params: int
-    flops: int
-
-    @property
-    def params_m(self) -> float:
-        """Parameters in millions."""
-        return self.params / 1e6
-
-    @property
-    def flops_m(self) -> float:
-        """FLOPs in millions."""
-        return self.flops / 1e6
 
 
 def _inverted_residual(c_in: int, hidden: int, c_out: int, area_in: int, area_out: int) -> tuple[int, int]:
@@ -42,7 +23,7 @@ def _basic(c_in: int, hidden: int, c_out: int, area_out: int) -> tuple[int, int]
     return 9 * c_in * hidden + 2 * hidden + 9 * hidden * c_out + 2 * c_out, 9 * (c_in * hidden + hidden * c_out) * area_out
 
 
-def mobilenet_cost(w: tuple[int, ...], num_classes: int = 10) -> WidthCost:
+def mobilenet_cost(w: tuple[int, ...], num_classes: int = 10) -> NetworkCost:
     """The MobileNet-like backbone of widths ``w`` (7 searchable layers)."""
     w0, w1, w2, w3, w4, w5, w6 = w
     parts = [
@@ -54,10 +35,10 @@ def mobilenet_cost(w: tuple[int, ...], num_classes: int = 10) -> WidthCost:
         (w4 * w6 + 2 * w6, w4 * w6 * 64),  # final 1x1 conv-BN
         (w6 * num_classes + num_classes, w6 * num_classes),
     ]
-    return WidthCost(sum(p for p, _ in parts), sum(f for _, f in parts))
+    return NetworkCost(sum(p for p, _ in parts), sum(f for _, f in parts))
 
 
-def resnet_cost(w: tuple[int, ...], num_classes: int = 10) -> WidthCost:
+def resnet_cost(w: tuple[int, ...], num_classes: int = 10) -> NetworkCost:
     """The ResNet-like backbone of widths ``w`` (7 searchable layers)."""
     w0, w1, w2, w3, w4, w5, w6 = w
     parts = [
@@ -69,12 +50,12 @@ def resnet_cost(w: tuple[int, ...], num_classes: int = 10) -> WidthCost:
         _basic(w4, w6, w4, 64),
         (w4 * num_classes + num_classes, w4 * num_classes),
     ]
-    return WidthCost(sum(p for p, _ in parts), sum(f for _, f in parts))
+    return NetworkCost(sum(p for p, _ in parts), sum(f for _, f in parts))
 
 
 COSTS = {"mobilenet": mobilenet_cost, "resnet": resnet_cost}
 
 
-def arch_cost(arch: Arch, backbone: str, multiplier: float = 1.0, num_classes: int = 10) -> WidthCost:
+def arch_cost(arch: Arch, backbone: str, multiplier: float = 1.0, num_classes: int = 10) -> NetworkCost:
     """Cost of the stand-alone network of one configuration."""
     return COSTS[backbone](widths(arch, backbone, multiplier), num_classes)

@@ -26,8 +26,8 @@ import numpy as np
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
 from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.api.registry import Registry
-from harness.fileio import read_sha256sums, sha256_file, verify_sha256
-from harness.settings import DATA_ENV, data_root
+from harness.fileio import sha256_file
+from harness.settings import DATA_ENV, data_checksum_status, data_root
 from spaces.cbm.encoding import NUM_ARCHS, from_key
 
 FILES = {"mobilenet": "cbm/Results_MobileNet.json", "resnet": "cbm/Results_ResNet.json"}
@@ -46,25 +46,11 @@ def _path(backbone: str) -> Path:
     return p
 
 
-def _checksum_status(p: Path, relative: str) -> str:
-    root = data_root(required=True)
-    assert root is not None
-    sums = root / "SHA256SUMS"
-    if not sums.is_file():
-        return "no SHA256SUMS beside the data"
-    listed = read_sha256sums(sums)
-    key = next((k for k in (relative, f"./{relative}") if k in listed), None)
-    if key is None:
-        return f"not listed in {sums}"
-    verify_sha256(p, listed[key], f"Channel-Bench-Macro {relative}")
-    return f"verified against {sums}"
-
-
 @lru_cache(maxsize=4)
 def _read(path: str, size: int, mtime: int, relative: str) -> tuple[list[str], np.ndarray, np.ndarray, str, str]:
     """(keys, runs [n, 3], file means, sha256, checksum status) of one results file."""
     p = Path(path)
-    status = _checksum_status(p, relative)
+    status = data_checksum_status(p, relative, f"Channel-Bench-Macro {relative}")
     try:
         obj = json.loads(p.read_text())
         keys = sorted(obj)

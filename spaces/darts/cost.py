@@ -12,27 +12,8 @@ one of a separable conv's two depthwise convolutions counted; BN, pooling and ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from harness.api.space import NetworkCost
 from spaces.darts.encoding import Arch, edges_of
-
-
-@dataclass(frozen=True)
-class DartsCost:
-    """Cost of one evaluation network: parameters (auxiliary head excluded) and seed-paper FLOPs."""
-
-    params: int
-    flops: int
-
-    @property
-    def params_m(self) -> float:
-        """Parameters in millions."""
-        return self.params / 1e6
-
-    @property
-    def flops_m(self) -> float:
-        """FLOPs (multiply-accumulates, seed-paper convention) in millions."""
-        return self.flops / 1e6
 
 
 def op_cost(op: str, c: int, stride: int, res_in: int) -> tuple[int, int]:
@@ -51,7 +32,7 @@ def op_cost(op: str, c: int, stride: int, res_in: int) -> tuple[int, int]:
     raise ValueError(f"unknown DARTS op {op!r}")
 
 
-def arch_cost(arch: Arch, C: int = 36, layers: int = 20, num_classes: int = 10, resolution: int = 32) -> DartsCost:
+def arch_cost(arch: Arch, C: int = 36, layers: int = 20, num_classes: int = 10, resolution: int = 32) -> NetworkCost:
     """Cost of the evaluation network of ``arch`` (``layers`` cells, ``C`` initial channels)."""
     normal, reduce = arch
     params = 27 * 3 * C + 2 * 3 * C  # stem: 3x3 conv 3 -> 3C, BN
@@ -71,4 +52,4 @@ def arch_cost(arch: Arch, C: int = 36, layers: int = 20, num_classes: int = 10, 
         c_pp, c_p, res = c_p, 4 * c, out_res
     params += c_p * num_classes + num_classes
     flops += c_p * num_classes
-    return DartsCost(params, flops)
+    return NetworkCost(params, flops)

@@ -31,8 +31,8 @@ import numpy as np
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
 from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.api.registry import Registry
-from harness.fileio import read_sha256sums, sha256_file, verify_sha256
-from harness.settings import DATA_ENV, data_root
+from harness.fileio import sha256_file
+from harness.settings import DATA_ENV, data_checksum_status, data_root
 from spaces.darts import encoding
 
 SPACE = "darts"
@@ -57,18 +57,7 @@ def _read(path: str, size: int, mtime: int, relative: str) -> tuple[dict[str, fl
     import pandas as pd
 
     p = Path(path)
-    root = data_root(required=True)
-    assert root is not None
-    status = "no SHA256SUMS beside the data"
-    sums = root / "SHA256SUMS"
-    if sums.is_file():
-        listed = read_sha256sums(sums)
-        key = next((k for k in (relative, f"./{relative}") if k in listed), None)
-        if key is not None:
-            verify_sha256(p, listed[key], f"DARTS ground truth {relative}")
-            status = f"verified against {sums}"
-        else:
-            status = f"not listed in {sums}"
+    status = data_checksum_status(p, relative, f"DARTS ground truth {relative}")
     try:
         frame = pd.read_csv(p)
         archs = [encoding.from_json(json.loads(text)) for text in frame["architecture"]]
