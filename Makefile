@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= quick
+# Test files run on this many worker processes (pytest-xdist); one file stays on one worker
+# so its module-level fixtures are built once.
+TEST_WORKERS ?= 2
 STAMP  := $(VENV)/.wsbench-installed
 
 .PHONY: help venv reproduce test test-fast lint bench gt clean
@@ -31,10 +34,10 @@ reproduce: $(STAMP)
 	$(VENV)/bin/wsbench reproduce --profile $(PROFILE)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

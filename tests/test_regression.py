@@ -1,9 +1,12 @@
 """CI regression check: the `ci` matrix against its committed baseline, and the check itself."""
 
+import warnings
+
 import pandas as pd
 import pytest
 from conftest import needs_data
 
+from harness.api.errors import WsbenchError
 from harness.run import regression as R
 
 
@@ -16,7 +19,12 @@ def ci_run(tmp_path_factory):
 @needs_data()
 def test_ci_matrix_stays_within_its_baseline_bands(ci_run):
     _, measured = ci_run
-    problems = R.compare(R.load_baseline("ci"), measured)
+    baseline = R.load_baseline("ci")
+    if R.exact_values(baseline) is None:
+        warnings.warn(
+            f"platform {R.platform_key()} not recorded in the ci baseline: bands checked, bit-identity not", stacklevel=1
+        )
+    problems = R.compare(baseline, measured)
     assert problems == [], "\n".join(problems)
 
 
@@ -60,3 +68,30 @@ def test_compare_flags_drift_and_lost_determinism():
     other_platform = {**base, "platform": {**base["platform"], "cpu": "another"}}
     assert R.compare(other_platform, _fake([0.1, 0.2, 0.3000001])) == []
     assert "missing" in R.compare(base, _fake([0.1], metric="spearman_rho"))[0]
+
+
+def test_a_second_platform_keeps_the_bands_and_gets_its_own_exact_values(monkeypatch):
+    base = R.make_baseline("x", _fake([0.1, 0.2, 0.3]))
+    here = base["platform"]
+    avx512 = {**here, "isa": "AVX512", "cpu_features": "family 25 model 17; avx512f"}
+    monkeypatch.setattr(R, "platform_key", lambda: avx512)
+    assert R.exact_values(base) is None  # same CPU model name, other instruction set: not comparable bit for bit
+    assert R.compare(base, _fake([0.11, 0.2, 0.3])) == []  # bands only
+    both = R.with_platform(base, _fake([0.11, 0.2, 0.3]))
+    assert both["entries"] == base["entries"]  # bands (and the first platform's values) unchanged
+    assert R.compare(both, _fake([0.11, 0.2, 0.3])) == []
+    (problem,) = R.compare(both, _fake([0.1, 0.2, 0.3]))
+    assert "identical" in problem and "0.11" in problem
+    assert R.compare(both, _fake([0.1, 0.2, 0.3]), key=here) == []  # the first platform still checks its own values
+    with pytest.raises(WsbenchError, match="left their bands"):
+        R.with_platform(base, _fake([0.6, 0.7, 0.8]))
+    again = R.with_platform(both, _fake([0.12, 0.2, 0.3]))
+    assert len(again["exact"]) == 1 and again["exact"][0]["values"]["spos | g | kendall_tau"][0] == 0.12
+
+
+def test_platform_key_names_the_instruction_set_torch_dispatches_to():
+    import torch
+
+    key = R.platform_key()
+    assert key["isa"] == torch.backends.cpu.get_cpu_capability()
+    assert key["cpu_features"].startswith("family ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,29 @@ from spaces.nb101 import encoding
 from spaces.nb101.encoding import Cell
 
 Arch = Cell
+
+
+@lru_cache(maxsize=1)
+def _stored_cells() -> dict[str, Cell]:
+    """Module hash -> Cell of the ground-truth file that stores its cells (the 1k file), where it is present."""
+    from spaces.nb101.ground_truth import Curves1kSource
+
+    source = Curves1kSource()
+    return source.cells() if source.available()[0] else {}
+
+
+def _cell_for_hash(module_hash: str) -> Cell:
+    """The cell of a module hash: from the 1k file where it stores it (instant), else the full enumeration.
+
+    A stored cell is used only when its own module hash is the one asked for, so a damaged file
+    cannot hand back another cell.
+    """
+    cell = _stored_cells().get(module_hash)
+    if cell is not None and cell.module_hash == module_hash:
+        return cell
+    from spaces.nb101.enumerate import cell_for_hash
+
+    return cell_for_hash(module_hash)
 
 
 class NB101Space(api.Space):
@@ -66,9 +90,7 @@ class NB101Space(api.Space):
     def parse(self, arch: Any) -> Cell:
         """A Cell from a Cell, (matrix, ops), a {matrix, ops} dict, a cell string, or a module hash."""
         if isinstance(arch, str) and encoding.is_module_hash(arch.strip().lower()):
-            from spaces.nb101.enumerate import cell_for_hash
-
-            return cell_for_hash(arch)
+            return _cell_for_hash(arch.strip().lower())
         return encoding.as_cell(arch)
 
     def format(self, arch: Any) -> str:
