@@ -92,8 +92,10 @@ def _cmd_regression(args: argparse.Namespace) -> int:
         baseline = R.load_baseline(args.matrix)
         problems = R.compare(baseline, R.run_ci_matrix(args.matrix, Path(tmp)))
     if R.exact_values(baseline) is None:
-        print(f"note: this platform ({R.platform_key()}) is not recorded in the baseline: bands checked, "
-              f"bit-identity not; record it with: wsbench regression {args.matrix} --add-platform")
+        print(
+            f"note: this platform ({R.platform_key()}) is not recorded in the baseline: bands checked, "
+            f"bit-identity not; record it with: wsbench regression {args.matrix} --add-platform"
+        )
     for p in problems:
         print(f"REGRESSION: {p}")
     print("ok: every metric within its band" if not problems else f"{len(problems)} regression(s)")
