@@ -101,38 +101,83 @@ def test_the_built_network_has_the_closed_form_params_and_flops(backbone):
         assert sum(p.numel() for p in net.parameters()) == cost.params and flops == cost.flops
 
 
-@pytest.mark.parametrize("backbone", ["mobilenet", "resnet"])
-@pytest.mark.parametrize("bn", ["shared", "switchable"])
-def test_left_rule_path_equals_the_stand_alone_network_with_the_leftmost_channels(backbone, bn):
+def _stand_alone_copy(supernet, backbone, arch, multiplier, bn):
+    """The stand-alone network of ``arch`` holding the supernet's leftmost-channel weights and BN."""
     import torch
 
     from spaces.cbm.network import WidthNetwork
-    from spaces.cbm.supernet import WidthSupernet
 
-    supernet = WidthSupernet(backbone, 0.125, bn=bn, seed=1)
+    net = WidthNetwork(backbone, E.widths(arch, backbone, multiplier))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for conv, bn_, sconv, sbn, (_, layer, *_rest) in zip(convs, bns, supernet.convs, supernet.bns, supernet.plan):
+            conv.weight.copy_(sconv.weight[: conv.weight.shape[0], : conv.weight.shape[1]])
+            src = sbn.bns[arch[layer]] if bn == "switchable" else sbn.bns[0]
+            c = bn_.num_features
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(bn_, name).copy_(getattr(src, name)[:c])
+        net.classifier.weight.copy_(supernet.classifier.weight[:, : net.classifier.in_features])
+        net.classifier.bias.copy_(supernet.classifier.bias)
+    return net
+
+
+def _randomise_bn(model):
+    import torch
+
     with torch.no_grad():  # non-trivial BN parameters and statistics
-        for m in supernet.modules():
+        for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet", "resnet"])
+@pytest.mark.parametrize("bn", ["shared", "switchable"])
+def test_left_rule_path_equals_the_stand_alone_network_with_the_leftmost_channels(backbone, bn):
+    import torch
+
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet(backbone, 0.125, bn=bn, seed=1)
+    _randomise_bn(supernet)
     supernet.eval()
     x = torch.randn(2, 3, 32, 32)
     for arch in [(0,) * 7, (3,) * 7, (2, 0, 3, 1, 2, 3, 0)]:
-        net = WidthNetwork(backbone, E.widths(arch, backbone, 0.125)).eval()
-        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-        bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-        with torch.no_grad():
-            for conv, bn_, sconv, sbn, (_, layer, *_rest) in zip(convs, bns, supernet.convs, supernet.bns, supernet.plan):
-                conv.weight.copy_(sconv.weight[: conv.weight.shape[0], : conv.weight.shape[1]])
-                src = sbn.bns[arch[layer]] if bn == "switchable" else sbn.bns[0]
-                c = bn_.num_features
-                for name in ("weight", "bias", "running_mean", "running_var"):
-                    getattr(bn_, name).copy_(getattr(src, name)[:c])
-            net.classifier.weight.copy_(supernet.classifier.weight[:, : net.classifier.in_features])
-            net.classifier.bias.copy_(supernet.classifier.bias)
+        net = _stand_alone_copy(supernet, backbone, arch, 0.125, bn).eval()
         torch.testing.assert_close(supernet(x, arch), net(x))
+
+
+@pytest.mark.parametrize("bn", ["shared", "switchable"])
+def test_recalibrated_path_has_the_statistics_of_its_stand_alone_network(bn):
+    """The evaluator's BN recalibration (cumulative average) gives a path the exact statistics of its
+    calibration batches, as it gives the stand-alone network: a sliced shared BN must not fall back
+    to an exponential average (which left running means at a tenth of their value)."""
+    import torch
+
+    from harness.engine.evaluator import recalibrate_bn
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet("mobilenet", 0.125, bn=bn, seed=2)
+    _randomise_bn(supernet)
+    batches = [(torch.randn(8, 3, 32, 32), None) for _ in range(3)]
+    arch = (2, 0, 3, 1, 2, 3, 0)
+    net = _stand_alone_copy(supernet, "mobilenet", arch, 0.125, bn)
+    recalibrate_bn(supernet, arch, batches)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        net.train()
+        for x, _ in batches:
+            net(x)
+    supernet.eval()
+    net.eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(supernet(x, arch), net(x))
 
 
 def test_width_network_config_names_rule_and_bn_and_refuses_unknown_ones():

@@ -57,6 +57,12 @@ class WidthBN(nn.Module):
         if self.mode == "switchable":
             return self.bns[option](x)
         bn, c = self.bns[0], x.shape[1]
+        factor = 0.0
+        if self.training and bn.track_running_stats:
+            # As nn.BatchNorm2d does: momentum None is the cumulative average the evaluator's
+            # BN recalibration relies on (each calibration batch weighs 1 / batches seen).
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
         # Slices of the buffers are views: batch_norm updates the running statistics in place.
         return F.batch_norm(
             x,
@@ -65,7 +71,7 @@ class WidthBN(nn.Module):
             bn.weight[:c],
             bn.bias[:c],
             self.training or not bn.track_running_stats,
-            0.1 if bn.momentum is None and self.training else (bn.momentum or 0.0),
+            factor,
             bn.eps,
         )
 
