@@ -72,6 +72,11 @@ class PartitionedSupernet(nn.Module):
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
         return self.parts[self.part_of(arch)](x, arch)
 
+    def training_views(self, arch: Any, x: torch.Tensor, y: torch.Tensor, loss: Callable[..., Any]) -> list[Any]:
+        """The views the routed copy's own sharing rule trains (just ``arch`` where it has none)."""
+        expand = getattr(self.parts[self.part_of(arch)], "training_views", None)
+        return [arch] if expand is None else list(expand(arch, x, y, loss))
+
 
 class _Partitioned(Strategy):
     """SPOS sampling over a ``PartitionedSupernet``; subclasses define the routing and the split time."""

@@ -36,6 +36,7 @@ import pandas as pd
 import pytest
 from conftest import REAL_DATA, needs_data
 
+from harness.api.errors import WsbenchError
 from harness.cli import main
 from harness.engine.integrity import DAMAGED, FINISHED, cell_state
 from harness.run.executor import matrix_status, run_matrix
@@ -628,3 +629,21 @@ def test_feedback_gpu_session_script_prints_usage_before_doing_anything(args, tm
     )
     assert proc.returncode == 2 and proc.stdout.startswith("usage:"), proc.stdout + proc.stderr
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_space_may_repeat_under_other_protocols_but_not_under_the_same_one(tmp_path):
+    entry = '[[spaces]]\nname = "cbm-mobilenet"\nprotocol = "cbm-cpu"\n'
+    variant = entry + 'overrides = { name = "cbm-cpu-bcnet", network = { width_pct = 25, rule = "bcnet" } }\n'
+    head = 'name = "rules"\nseeds = [0]\ndevice = "cpu"\n'
+    tail = '[[strategies]]\nname = "spos"\n'
+    ok = tmp_path / "ok.toml"
+    ok.write_text(head + entry + variant + tail)
+    m = load_matrix(ok)
+    assert [s.protocol.name for s in m.spaces] == ["cbm-cpu", "cbm-cpu-bcnet"]
+    assert len({spec.run_dir(tmp_path) for spec in m.cells()}) == 2
+    twice = tmp_path / "twice.toml"
+    twice.write_text(head + entry + entry + tail)
+    with pytest.raises(
+        WsbenchError, match=r"listed twice with the same protocol \(cbm-mobilenet/cbm-cpu, cbm-mobilenet/cbm-cpu\)"
+    ):
+        load_matrix(twice)

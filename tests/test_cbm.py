@@ -128,8 +128,9 @@ def _randomise_bn(model):
     with torch.no_grad():  # non-trivial BN parameters and statistics
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
+                if m.affine:  # bcnet's side-1 BNs hold statistics only
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
 
@@ -186,7 +187,182 @@ def test_width_network_config_names_rule_and_bn_and_refuses_unknown_ones():
     space = SPACES.get("cbm-resnet")
     assert space.network_config({"rule": "left", "bn": "shared"}) == {"width_pct": 100}
     assert space.network_config({"bn": "switchable", "width_pct": 25}) == {"width_pct": 25, "bn": "switchable"}
-    for bad, match in (({"rule": "cafenet"}, "rule: must be one of left"), ({"bn": "none"}, "bn: must be one of")):
+    assert space.network_config({"rule": "cafenet", "offset": 0.5, "candidates": 2}) == {
+        "width_pct": 100,
+        "rule": "cafenet",
+        "offset": 0.5,
+    }
+    for bad, match in (
+        ({"rule": "slim"}, "rule: must be one of left, bcnet, cafenet"),
+        ({"bn": "none"}, "bn: must be one of"),
+        ({"offset": 0.5}, "offset: only the cafenet sharing rule takes it"),
+        ({"rule": "cafenet", "offset": 2}, r"offset: must be a fraction in \(0, 1\]"),
+        ({"rule": "cafenet", "candidates": 0}, "candidates: must be a positive integer"),
+    ):
         with pytest.raises(WsbenchError, match=match):
             space.network_config(bad)
     assert space.cost("4432214").params == 6208394  # the benchmark file's value for this key
+
+
+def _right_copy(supernet, backbone, arch, multiplier):
+    """The stand-alone network of ``arch`` holding the supernet's rightmost-channel weights (side-1 BN statistics)."""
+    import torch
+
+    from spaces.cbm.network import WidthNetwork
+
+    net = WidthNetwork(backbone, E.widths(arch, backbone, multiplier))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    top = [o[-1] for o in supernet.options]
+    right = [slice(n - c, n) for c, n in zip(E.widths(arch, backbone, multiplier), top)]
+    with torch.no_grad():
+        for conv, bn_, sconv, sbn, (c_in, layer, *_rest) in zip(convs, bns, supernet.convs, supernet.bns, supernet.plan):
+            w = sconv.weight[right[layer]]
+            conv.weight.copy_(w if sconv.depthwise or c_in is None else w[:, right[c_in]])
+            stats, affine = sbn.bns[1], sbn.bns[0]
+            bn_.weight.copy_(affine.weight[right[layer]])
+            bn_.bias.copy_(affine.bias[right[layer]])
+            bn_.running_mean.copy_(stats.running_mean[right[layer]])
+            bn_.running_var.copy_(stats.running_var[right[layer]])
+        last = supernet.last_layer
+        net.classifier.weight.copy_(supernet.classifier.weight[:, right[last]])
+        net.classifier.bias.copy_(supernet.classifier.bias)
+    return net
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet", "resnet"])
+def test_bcnet_trains_both_sides_and_scores_their_mean(backbone):
+    import torch
+    import torch.nn.functional as F
+
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet(backbone, 0.125, rule="bcnet", seed=1)
+    _randomise_bn(supernet)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    arch = (2, 0, 3, 1, 2, 3, 0)
+    views = supernet.training_views(arch, x, y, F.cross_entropy)
+    assert [v.side for v in views] == [0, 1] and all(tuple(v) == arch for v in views)
+    supernet.eval()
+    left = _stand_alone_copy(supernet, backbone, arch, 0.125, "shared").eval()
+    right = _right_copy(supernet, backbone, arch, 0.125).eval()
+    torch.testing.assert_close(supernet(x, views[0]), left(x))
+    torch.testing.assert_close(supernet(x, views[1]), right(x))
+    torch.testing.assert_close(supernet(x, arch), (left(x) + right(x)) / 2)
+
+
+def test_cafenet_candidates_keep_the_base_channels_and_place_free_ones_in_the_zone():
+    import torch
+    import torch.nn.functional as F
+
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet("resnet", 0.25, rule="cafenet", seed=3, offset=0.5, candidates=3)
+    rule = supernet.sharing
+    rng = np.random.default_rng(0)
+    arch = (0, 1, 2, 3, 1, 0, 2)
+    for _ in range(20):
+        path = rule.candidate(arch, rng, torch.device("cpu"))
+        for i, k in enumerate(arch):
+            c = supernet.options[i][k]
+            chosen = torch.arange(supernet.options[i][-1])[path.channels[i]]
+            first, end, r = rule.zone(i, k)
+            assert len(chosen) == c and r == min(round(0.5 * supernet.options[i][0]), c)
+            assert torch.equal(chosen[:first], torch.arange(first))  # base: the leftmost c - r
+            assert ((chosen[first:] >= first) & (chosen[first:] < end)).all() and len(set(chosen.tolist())) == c
+        assert path.channels[3] == slice(0, supernet.options[3][3])  # the full width has no free zone
+    # min-min: the trained view is the candidate with the smallest loss, and its placement wins
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    supernet.train()
+    draws = int(rule.draws)
+    rng = np.random.default_rng([3, draws])
+    cands = [rule.candidate(arch, rng, x.device) for _ in range(3)]
+    with torch.no_grad():
+        losses = [float(F.cross_entropy(supernet._run(x, c), y)) for c in cands]
+    (best,) = supernet.training_views(arch, x, y, F.cross_entropy)
+    expected = cands[int(np.argmin(losses))]
+    assert all(
+        torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(best.free[:3], expected.free[:3]) if a is not None
+    )
+    assert int(rule.draws) == draws + 1
+    layer, k = 1, arch[1]
+    assert rule.wins1[k].sum() == rule.zone(layer, k)[2]  # one win for each of its r free channels
+
+
+def test_cafenet_scores_with_the_placement_that_won_most_and_resumes_it():
+    import torch
+
+    from spaces.cbm.supernet import WidthSupernet
+
+    supernet = WidthSupernet("mobilenet", 0.125, rule="cafenet", seed=0)
+    rule = supernet.sharing
+    arch = (1,) * 7
+    untrained = rule.scoring_views(arch, torch.device("cpu"))[0]
+    assert all(ch == slice(0, supernet.options[i][1]) for i, ch in enumerate(untrained.channels))  # = left
+    first, end, r = rule.zone(0, 1)
+    rule.wins0[1, end - r : end] += 5  # the zone's right end won most
+    chosen = torch.arange(supernet.options[0][-1])[rule.scoring_views(arch, torch.device("cpu"))[0].channels[0]]
+    assert torch.equal(chosen, torch.cat([torch.arange(first), torch.arange(end - r, end)]))
+    restored = WidthSupernet("mobilenet", 0.125, rule="cafenet", seed=0)
+    restored.load_state_dict(supernet.state_dict())
+    again = torch.arange(supernet.options[0][-1])[restored.sharing.scoring_views(arch, torch.device("cpu"))[0].channels[0]]
+    assert torch.equal(again, chosen)
+
+
+def test_sandwich_trains_largest_smallest_and_random_and_distils_in_place():
+    import torch
+
+    from harness.engine.seeding import numpy_stream
+    from harness.tasks import TASKS
+    from spaces import SPACES
+    from strategies import STRATEGIES
+
+    space = SPACES.get("cbm-mobilenet")
+    task = TASKS.get(space.default_task)
+    strategy = STRATEGIES.get("sandwich")(space, numpy_stream(0, "arch"), n_random=3, distill=True)
+    paths = strategy.paths(0)
+    assert paths[:2] == [(3,) * 7, (0,) * 7] and len(paths) == 5 and strategy.paths_per_step == 5.0
+    y = torch.tensor([1, 2])
+    teacher = torch.tensor([[0.0, 4.0, 0.0], [0.0, 0.0, 4.0]])
+    student = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    assert torch.isclose(strategy.path_loss(paths[0], teacher, y, task), task.loss(teacher, y))
+    soft = torch.softmax(teacher, dim=-1)
+    expected = -(soft * torch.log_softmax(student, dim=-1)).sum(-1).mean()
+    assert torch.isclose(strategy.path_loss(paths[2], student, y, task), expected)
+    assert not torch.isclose(expected, task.loss(student, y))
+    plain = STRATEGIES.get("sandwich")(space, numpy_stream(0, "arch"))
+    assert torch.isclose(plain.path_loss(paths[2], student, y, task), task.loss(student, y))
+    with pytest.raises(WsbenchError, match="n_random must be a non-negative integer"):
+        STRATEGIES.get("sandwich")(space, numpy_stream(0, "arch"), n_random=-1)
+
+
+@needs_data()
+@pytest.mark.parametrize("rule", ["bcnet", "cafenet"])
+def test_a_cell_trains_and_scores_with_each_sharing_rule(rule, tmp_path):
+    import pandas as pd
+
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
+    from harness.engine.protocols import PROTOCOLS
+
+    protocol = PROTOCOLS.get("cbm-cpu").replace(
+        name=f"tiny-{rule}",
+        network={"width_pct": 6, "rule": rule},
+        subset=400,
+        epochs=2,
+        equal_compute=False,
+        snapshot_epochs=(2,),
+        calib_batch_size=100,
+        eval_images=100,
+        eval_batch_size=100,
+        archset_n=12,
+    )
+    spec = CellSpec("cbm-mobilenet", "spos", protocol, seed=0)
+    result = run_cell(spec, root=tmp_path, log=lambda *_: None)
+    assert result["steps"] == 2 * (400 // protocol.batch_size)
+    from harness.run.store import load_scores
+
+    scores = load_scores(spec.run_dir(tmp_path))
+    assert len(scores) == 12 and scores["accuracy"].between(0, 100).all()
+    log = pd.read_csv(spec.run_dir(tmp_path) / "train_log.csv")
+    assert np.isfinite(log["train_loss"]).all()

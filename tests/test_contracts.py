@@ -20,6 +20,7 @@ from harness.api.errors import WsbenchError
 from harness.api.plugins import pairings
 from harness.api.task import estimator_name, estimators
 from harness.engine.evaluator import score_architectures
+from harness.engine.loop import training_views
 from harness.engine.seeding import numpy_stream
 from harness.tasks import TASKS
 from spaces import SPACES
@@ -189,9 +190,9 @@ def _train_two_steps_and_score(space_name, strategy_name):
         if strategy.needs_arch_data:
             strategy.arch_step(step, model, *task.synthetic_batch(8, g))
         opt.zero_grad(set_to_none=True)
-        for arch in strategy.paths(step):
+        for arch in training_views(model, strategy.paths(step), x, y, task.loss):
             out = model(x, arch)
-            loss = task.loss(out, y)
+            loss = strategy.path_loss(arch, out, y, task)
             assert torch.isfinite(loss)
             loss.backward()
             if strategy.wants_feedback:

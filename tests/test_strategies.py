@@ -52,8 +52,20 @@ def _all_names() -> list[str]:
     return sorted(set(STRATEGIES.names()) | set(CLASSES))
 
 
+def _space_name(name: str) -> str:
+    """NB201 where the strategy runs on it, else the first registered space that allows it (e.g. sandwich: a width space)."""
+    from harness.api.plugins import pairings
+
+    allowed = [p.space for p in pairings() if p.strategy == name and p.allowed]
+    return "nb201" if "nb201" in allowed or not allowed else allowed[0]
+
+
+def _space_of(name: str):
+    return SPACES.get(_space_name(name))
+
+
 def _make(name: str, seed: int = 0, **opts) -> Strategy:
-    s = _cls(name)(SPACE, numpy_stream(seed, "arch"), **opts)
+    s = _cls(name)(_space_of(name), numpy_stream(seed, "arch"), **opts)
     if s.needs_arch_data:
         # Bi-level strategies (DARTS, GDAS) keep their parameters next to a model: bind a tiny one
         # (same weights for every seed) that ``_run`` drives with synthetic architecture batches.
@@ -98,8 +110,9 @@ def test_paths_are_valid_archs(name):
             assert torch.allclose(w.sum(1), torch.ones(NUM_EDGES))
             assert SPACE.parse(picked[-1]) == picked[-1]
         return
+    space = _space_of(name)
     for paths in _run(s, 0, 250):
-        assert paths and all(SPACE.parse(a) == a for a in paths)
+        assert paths and all(space.parse(a) == a for a in paths)
     assert len(s.paths(250)) == s.paths_per_step
 
 
@@ -263,7 +276,9 @@ def test_registered_strategy_runs_a_cell(name, tmp_path):
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
 
-    spec = CellSpec("nb201", name, TINY, seed=0)
+    space = _space_of(name)
+    protocol = TINY if space.name == "nb201" else TINY.replace(network=space.smoke_network)
+    spec = CellSpec(space.name, name, protocol, seed=0)
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)
     if _cls(name).needs_arch_data:  # weights see half of the training images, alpha the other half
         data = json.loads((spec.run_dir(tmp_path) / "config.json").read_text())["data"]
@@ -271,7 +286,7 @@ def test_registered_strategy_runs_a_cell(name, tmp_path):
         assert result["steps"] == TINY.epochs * (data["n_train"] // TINY.batch_size)
         assert SPACE.parse(result["selected"]["arch"]) and result["selected"]["ground_truth"]
     else:
-        assert result["steps"] == TINY.epochs * (TINY.subset // TINY.batch_size)
+        assert result["steps"] == protocol.epochs * (protocol.subset // protocol.batch_size)
     metrics = pd.read_csv(spec.run_dir(tmp_path) / "metrics.csv")
     tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy")]["value"]
     assert len(tau) >= 1 and tau.between(-1, 1).all()

@@ -36,7 +36,11 @@ STANDALONE = "standalone"
 #: ``ground_truth_archs(source)`` lists the architectures a ground truth covers (an archset pool).
 GROUND_TRUTH_ARCHS = "ground_truth_archs"
 
-CAPABILITIES = (ENUMERABLE, ISOMORPHISM, GRID, MIXED_FORWARD, HAS_BN, HAS_FLOPS, STANDALONE, GROUND_TRUTH_ARCHS)
+#: A GRID space whose every choice lists its options from the smallest network to the largest
+#: (widths): the all-first-options path is the smallest, the all-last the largest (sandwich rule).
+ORDERED = "ordered_options"
+
+CAPABILITIES = (ENUMERABLE, ISOMORPHISM, GRID, MIXED_FORWARD, HAS_BN, HAS_FLOPS, STANDALONE, GROUND_TRUTH_ARCHS, ORDERED)
 
 #: (source, dataset, split, metric, seed_reduction): one explicit ground-truth query.
 GTSpec = tuple[str, str, str, str, str]

@@ -60,6 +60,14 @@ class Strategy:
     def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:
         """Feedback after each trained path (loss, batch accuracy in percent); only if ``wants_feedback``."""
 
+    def path_loss(self, arch: Any, output: Any, target: Any, task: Any) -> Any:
+        """The loss one trained path's output is trained on (before the loop's 1 / paths).
+
+        The task's loss by default; in-place distillation trains smaller paths on a larger one's
+        predictions instead. Called in the order ``paths`` returned them.
+        """
+        return task.loss(output, target)
+
     # -- loop hooks (all optional; the defaults make a plain single-supernet strategy) -------------
 
     def bind(self, model: nn.Module, steps_per_epoch: int, epochs: int) -> nn.Module:

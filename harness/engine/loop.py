@@ -233,19 +233,20 @@ def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
             xa, ya = next(arch_batches)  # both halves have the same number of batches
             with precision(cell.device, p.autocast):
                 strategy.arch_step(state.step, model, xa, ya)
-        paths = strategy.paths(state.step)
         cell.opt.zero_grad(set_to_none=True)
-        for arch in paths:
+        with precision(cell.device, p.autocast):
+            trained = training_views(model, strategy.paths(state.step), x, y, task.loss)
+        for arch in trained:
             with precision(cell.device, p.autocast):
                 output = model(x, arch)
-                loss = task.loss(output, y) / len(paths)
+                loss = strategy.path_loss(arch, output, y, task) / len(trained)
             loss.backward()
             loss_sum += loss.detach() * len(y)
             hits = task.correct(output, y)
             correct += hits
             path_samples += len(y)
             if strategy.wants_feedback:
-                strategy.observe(state.step, arch, float(loss.detach()) * len(paths), 100.0 * float(hits) / len(y))
+                strategy.observe(state.step, arch, float(loss.detach()) * len(trained), 100.0 * float(hits) / len(y))
         if p.grad_clip:
             nn.utils.clip_grad_norm_(cell.params, p.grad_clip)
         cell.opt.step()
@@ -267,6 +268,15 @@ def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
     if chosen is not None:
         row["selected_arch"] = cell.space.arch_id(chosen)
     return row
+
+
+def training_views(model: nn.Module, paths: list[Any], x: Any, y: Any, loss: Any) -> list[Any]:
+    """What one step trains: each path, or the views a supernet's own sharing rule makes of it
+    (``training_views``: e.g. a width's left and right channels; their losses are averaged)."""
+    expand = getattr(model, "training_views", None)
+    if expand is None:
+        return list(paths)
+    return [view for arch in paths for view in expand(arch, x, y, loss)]
 
 
 def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:

@@ -217,9 +217,16 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
 
     space_tables = _tables(raw, "spaces", src)
     spaces = tuple(_parse_space(t, f"spaces[{i}]", name, src) for i, t in enumerate(space_tables))
-    space_names = [s.name for s in spaces]
-    if len(set(space_names)) != len(space_names):
-        raise fail("spaces", f"a space is listed twice ({', '.join(space_names)}); list each space once")
+    space_names = list(dict.fromkeys(s.name for s in spaces))
+    # A space may appear under several protocols (e.g. one per channel-sharing rule); cells and
+    # report rows are told apart by the protocol's name, so that pair must be unique.
+    listed = [f"{s.name}/{s.protocol.name}" for s in spaces]
+    if len(set(listed)) != len(listed):
+        raise fail(
+            "spaces",
+            f"a space is listed twice with the same protocol ({', '.join(listed)}); "
+            "list it once, or give each variant its own overrides.name",
+        )
     strategies = tuple(
         _parse_strategy(t, f"strategies[{i}]", space_names, src) for i, t in enumerate(_tables(raw, "strategies", src))
     )

@@ -20,11 +20,12 @@ class CBMSpace(api.Space):
     Every configuration is its own network, so the isomorphism classes are the configurations
     themselves (declared so the ``sample`` archset can draw from them). The network config is
     ``width_pct`` (the maximum widths in percent: 100 = the benchmark's), and the supernet's
-    channel-sharing ``rule`` (``left``) and ``bn`` (``shared`` | ``switchable``).
+    channel-sharing ``rule`` (``left`` | ``bcnet`` | ``cafenet``, see ``spaces.cbm.sharing``) and ``bn``
+    (``shared`` | ``switchable``). Width options are ordered smallest first (``ORDERED``).
     """
 
     version = 1
-    capabilities = frozenset({api.ENUMERABLE, api.ISOMORPHISM, api.GRID, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE})
+    capabilities = frozenset({api.ENUMERABLE, api.ISOMORPHISM, api.GRID, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE, api.ORDERED})
     default_task = "cifar10"
     network_defaults = {"width_pct": 100}
     smoke_network = {"width_pct": 6}
@@ -73,11 +74,12 @@ class CBMSpace(api.Space):
         return encoding.enumerate_archs()
 
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
-        """``width_pct`` (a positive integer), and optional supernet ``rule`` and ``bn``."""
+        """``width_pct`` (a positive integer); the supernet's ``rule`` and ``bn``; cafenet's ``offset`` and ``candidates``."""
+        from spaces.cbm.sharing import DEFAULT_CANDIDATES, DEFAULT_OFFSET
         from spaces.cbm.supernet import BN_MODES, RULES
 
         rest = dict(config)
-        extra = {key: rest.pop(key) for key in ("rule", "bn") if key in rest}
+        extra = {key: rest.pop(key) for key in ("rule", "bn", "offset", "candidates") if key in rest}
         out = super().network_config(rest, where)
         for key, allowed, default in (("rule", RULES, "left"), ("bn", BN_MODES, "shared")):
             if key in extra:
@@ -87,15 +89,37 @@ class CBMSpace(api.Space):
                     )
                 if extra[key] != default:  # the default stays out, so cells keep their hash
                     out[key] = extra[key]
+        for key, default, valid in (
+            ("offset", DEFAULT_OFFSET, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
+            ("candidates", DEFAULT_CANDIDATES, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        ):
+            if key not in extra:
+                continue
+            if out.get("rule") != "cafenet":
+                raise WsbenchError(f'{where}.{key}: only the cafenet sharing rule takes it (set rule = "cafenet")')
+            if not valid(extra[key]):
+                raise WsbenchError(
+                    f"{where}.{key}: must be {'a fraction in (0, 1]' if key == 'offset' else 'a positive integer'}, got {extra[key]!r}"
+                )
+            if extra[key] != default:
+                out[key] = extra[key]
         return out
 
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The maximum-width weight-sharing supernet, initialised from ``seed``."""
+        from spaces.cbm.sharing import DEFAULT_CANDIDATES, DEFAULT_OFFSET
         from spaces.cbm.supernet import WidthSupernet
 
         net = self.network_config(network)
         return WidthSupernet(
-            self.backbone, net["width_pct"] / 100, task.outputs, net.get("rule", "left"), net.get("bn", "shared"), seed=seed
+            self.backbone,
+            net["width_pct"] / 100,
+            task.outputs,
+            net.get("rule", "left"),
+            net.get("bn", "shared"),
+            seed=seed,
+            offset=net.get("offset", DEFAULT_OFFSET),
+            candidates=net.get("candidates", DEFAULT_CANDIDATES),
         )
 
     def build_network(self, arch: Any, width_pct: int = 100, num_classes: int = 10, seed: int = 0, **_: Any) -> Any:

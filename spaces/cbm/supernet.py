@@ -1,21 +1,25 @@
 """Width supernet of a Channel-Bench-Macro backbone: one set of maximum-width weights, a width vector per path.
 
 ``forward(x, arch)`` runs the sub-network of one width configuration (7 option indices). Which
-channels of the shared weight a width of ``c`` uses is the **channel-sharing rule**; this module
-implements ``left`` -- the fixed leftmost-``c``-channels pattern of slimmable networks (Yu et al.,
-"Slimmable Neural Networks", ICLR 2019), AutoSlim (Yu & Huang, 2019) and once-for-all (Cai et al.,
-ICLR 2020). CafeNet's locally free sharing and BCNet's bilateral coupling are the next rules (issue
-14); they are not here yet.
+channels of the shared weight a width of ``c`` uses is the **channel-sharing rule**
+(``spaces.cbm.sharing``): ``left`` (slimmable networks, AutoSlim, once-for-all), ``bcnet`` (BCNet's
+bilateral coupling: a width is both its leftmost and its rightmost ``c`` channels) and ``cafenet``
+(CafeNet's locally free sharing: base channels plus free channels in a local zone, min-min trained).
+A rule can give one configuration several concrete channel choices (``WidthPath`` views); the
+training loop asks ``training_views`` which of them a step trains, and a plain configuration is
+scored as its rule defines (bcnet: the mean of both sides' logits; cafenet: its learned placement).
 
-BatchNorm (``bn``): ``shared`` keeps one maximum-width BN per layer and slices it like the weights
+BatchNorm (``bn``): ``shared`` keeps one maximum-width BN per layer and indexes it like the weights
 (its running statistics are meaningless across widths, so scoring recalibrates them per
 configuration, as the harness does for every space with BN); ``switchable`` keeps one BN per width
 option of the layer it normalises (Yu et al.'s switchable BN), so each width has its own statistics
-and affine parameters.
+and affine parameters. Under ``bcnet`` the two sides keep separate running statistics (their inputs
+differ; they share the affine parameters as they share the weights).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,14 +27,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.errors import WsbenchError
-from spaces.cbm import encoding
+from spaces.cbm import encoding, sharing
+from spaces.cbm.sharing import Index, WidthPath
 
-RULES = ("left",)
+RULES = sharing.RULES
 BN_MODES = ("shared", "switchable")
 
 
 class SlicedConv(nn.Module):
-    """A maximum-width convolution whose forward uses the leftmost ``c_out`` (x ``c_in``) channels."""
+    """A maximum-width convolution whose forward uses the selected output (x input) channels."""
 
     def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, depthwise: bool = False) -> None:
         super().__init__()
@@ -38,42 +43,46 @@ class SlicedConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(c_out, 1 if depthwise else c_in, k, k))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
 
-    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        c_in = x.shape[1]
+    def forward(self, x: torch.Tensor, out_idx: Index, in_idx: Index) -> torch.Tensor:
+        w = self.weight[out_idx]
         if self.depthwise:
-            return F.conv2d(x, self.weight[:c_in], None, self.stride, self.padding, groups=c_in)
-        return F.conv2d(x, self.weight[:c_out, :c_in], None, self.stride, self.padding)
+            return F.conv2d(x, w, None, self.stride, self.padding, groups=x.shape[1])
+        return F.conv2d(x, w[:, in_idx], None, self.stride, self.padding)
 
 
 class WidthBN(nn.Module):
-    """BN over the leftmost channels: one shared maximum-width BN, or one BN per width option."""
+    """BN of one layer: one shared maximum-width BN indexed like the weights, or one BN per width option.
 
-    def __init__(self, widths: tuple[int, ...], mode: str) -> None:
+    ``sides`` > 1 (bcnet) keeps one set of running statistics per side; side 0's BNs hold the affine
+    parameters of every side.
+    """
+
+    def __init__(self, widths: tuple[int, ...], mode: str, sides: int = 1) -> None:
         super().__init__()
         self.mode = mode
-        self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in (widths if mode == "switchable" else widths[-1:]))
+        sizes = widths if mode == "switchable" else widths[-1:]
+        self.per_side = len(sizes)
+        self.bns = nn.ModuleList(nn.BatchNorm2d(c, affine=side == 0) for side in range(sides) for c in sizes)
 
-    def forward(self, x: torch.Tensor, option: int) -> torch.Tensor:
-        if self.mode == "switchable":
-            return self.bns[option](x)
-        bn, c = self.bns[0], x.shape[1]
+    def forward(self, x: torch.Tensor, option: int, idx: Index, side: int = 0) -> torch.Tensor:
+        slot = option if self.mode == "switchable" else 0
+        stats, affine = self.bns[side * self.per_side + slot], self.bns[slot]
+        # A width's own BN covers exactly its selected channels, in order.
+        sel: Index = slice(None) if self.mode == "switchable" else idx
         factor = 0.0
-        if self.training and bn.track_running_stats:
+        if self.training and stats.track_running_stats:
             # As nn.BatchNorm2d does: momentum None is the cumulative average the evaluator's
             # BN recalibration relies on (each calibration batch weighs 1 / batches seen).
-            bn.num_batches_tracked.add_(1)
-            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-        # Slices of the buffers are views: batch_norm updates the running statistics in place.
-        return F.batch_norm(
-            x,
-            bn.running_mean[:c],
-            bn.running_var[:c],
-            bn.weight[:c],
-            bn.bias[:c],
-            self.training or not bn.track_running_stats,
-            factor,
-            bn.eps,
-        )
+            stats.num_batches_tracked.add_(1)
+            factor = 1.0 / float(stats.num_batches_tracked) if stats.momentum is None else stats.momentum
+        # Slices of the buffers are views that batch_norm updates in place; index tensors give
+        # copies, written back below.
+        mean, var = stats.running_mean[sel], stats.running_var[sel]
+        out = F.batch_norm(x, mean, var, affine.weight[sel], affine.bias[sel], self.training, factor, stats.eps)
+        if self.training and isinstance(sel, torch.Tensor):
+            stats.running_mean[sel] = mean
+            stats.running_var[sel] = var
+        return out
 
 
 class WidthSupernet(nn.Module):
@@ -88,15 +97,17 @@ class WidthSupernet(nn.Module):
         bn: str = "shared",
         *,
         seed: int = 0,
+        offset: float = sharing.DEFAULT_OFFSET,
+        candidates: int = sharing.DEFAULT_CANDIDATES,
     ) -> None:
         super().__init__()
-        if rule not in RULES:
-            raise WsbenchError(f"unknown channel-sharing rule {rule!r}; implemented: {', '.join(RULES)}")
         if bn not in BN_MODES:
             raise WsbenchError(f"unknown width BN mode {bn!r}; use {', '.join(BN_MODES)}")
-        self.backbone, self.rule = backbone, rule
+        self.backbone = backbone
         options = [encoding.widths((k,) * encoding.LAYERS, backbone, multiplier) for k in range(len(encoding.DIGITS))]
         self.options = tuple(tuple(o[i] for o in options) for i in range(encoding.LAYERS))  # per layer: its 4 widths
+        self.sharing = sharing.make_rule(rule, self.options, seed=seed, offset=offset, candidates=candidates)
+        self.rule = rule
         top = [o[-1] for o in self.options]
         gen = torch.Generator().manual_seed(int(seed))
         self.plan = _plan(backbone)
@@ -104,8 +115,9 @@ class WidthSupernet(nn.Module):
         self.bns = nn.ModuleList()
         for c_in, c_out, k, stride, depthwise in self.plan:
             self.convs.append(SlicedConv(3 if c_in is None else top[c_in], top[c_out], k, stride, depthwise))
-            self.bns.append(WidthBN(self.options[c_out], bn))
-        features = top[6] if backbone == "mobilenet" else top[4]
+            self.bns.append(WidthBN(self.options[c_out], bn, self.sharing.sides))
+        self.last_layer = 6 if backbone == "mobilenet" else 4
+        features = top[self.last_layer]
         self.classifier = nn.Linear(features, num_classes)
         with torch.no_grad():  # our own stream, not the global one
             for p in self.parameters():
@@ -114,14 +126,31 @@ class WidthSupernet(nn.Module):
             bound = 1.0 / features**0.5
             self.classifier.bias.uniform_(-bound, bound, generator=gen)
 
-    def _conv_bn(self, i: int, x: torch.Tensor, arch: tuple[int, ...], relu: bool) -> torch.Tensor:
-        c_out_layer = self.plan[i][1]
-        option = arch[c_out_layer]
-        out = self.bns[i](self.convs[i](x, self.options[c_out_layer][option]), option)
-        return torch.relu(out) if relu else out
+    def training_views(
+        self, arch: Any, x: torch.Tensor, y: torch.Tensor, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> list[WidthPath]:
+        """The channel choices of ``arch`` a training step trains (their losses are averaged)."""
+        return self.sharing.training_views(self, self._arch(arch), x, y, loss)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
-        a = tuple(int(v) for v in arch)
+        if isinstance(arch, WidthPath):
+            return self._run(x, arch)
+        views = self.sharing.scoring_views(self._arch(arch), x.device)
+        outputs = [self._run(x, v) for v in views]
+        return outputs[0] if len(outputs) == 1 else torch.stack(outputs).mean(dim=0)
+
+    @staticmethod
+    def _arch(arch: Any) -> tuple[int, ...]:
+        return tuple(int(v) for v in arch)
+
+    def _conv_bn(self, i: int, x: torch.Tensor, path: WidthPath, relu: bool) -> torch.Tensor:
+        c_in_layer, c_out_layer = self.plan[i][0], self.plan[i][1]
+        in_idx = slice(None) if c_in_layer is None else path.channels[c_in_layer]
+        out_idx = path.channels[c_out_layer]
+        out = self.bns[i](self.convs[i](x, out_idx, in_idx), path[c_out_layer], out_idx, path.side)
+        return torch.relu(out) if relu else out
+
+    def _run(self, x: torch.Tensor, a: WidthPath) -> torch.Tensor:
         h = self._conv_bn(0, x, a, True)
         if self.backbone == "mobilenet":
             for first, residual in ((1, True), (4, True), (7, False), (10, True)):
@@ -135,7 +164,7 @@ class WidthSupernet(nn.Module):
                 out = self._conv_bn(first + 1, self._conv_bn(first, h, a, True), a, False)
                 h = torch.relu(h + out if residual else out)
         features = h.mean(dim=(2, 3))
-        return F.linear(features, self.classifier.weight[:, : features.shape[1]], self.classifier.bias)
+        return F.linear(features, self.classifier.weight[:, a.channels[self.last_layer]], self.classifier.bias)
 
 
 def _plan(backbone: str) -> list[tuple[int | None, int, int, int, bool]]:
