@@ -364,5 +364,10 @@ def test_a_cell_trains_and_scores_with_each_sharing_rule(rule, tmp_path):
 
     scores = load_scores(spec.run_dir(tmp_path))
     assert len(scores) == 12 and scores["accuracy"].between(0, 100).all()
+    assert all(isinstance(a, str) and len(a) == 7 for a in scores["arch"])  # keys, not numbers
+    from harness.analysis.stability import analyse
+
+    table = analyse(tmp_path).table  # the keys match the ground truth: params and ceiling rows exist
+    assert {"supernet", "params", "ceiling"} <= set(table["kind"])
     log = pd.read_csv(spec.run_dir(tmp_path) / "train_log.csv")
     assert np.isfinite(log["train_loss"]).all()

@@ -569,7 +569,7 @@ def _cached_baseline(root: Path | None, space: str, name: str, archs: list[str],
     key = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = (root / "baselines" / f"{space}-{name}-seed{seed}-{key}.csv") if root is not None else None
     if path is not None and path.exists():
-        cached = pd.read_csv(path)
+        cached = pd.read_csv(path, dtype={"arch": str}, keep_default_na=False)
         if cached["arch"].tolist() == archs:
             return cached["score"].to_numpy(dtype=np.float64)
     scores = fn(name, space, archs, seed=seed)

@@ -355,7 +355,8 @@ def load_scores(run_dir: str | Path, fields: Sequence[ScoreField] | None = None)
     frames = []
     for f in files:
         try:
-            frames.append(pd.read_csv(f))
+            # Architecture ids are strings: CBM's keys are all digits and would otherwise become ints.
+            frames.append(pd.read_csv(f, dtype={"arch": str}, keep_default_na=False))
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise WsbenchError(f"{f} is unreadable ({exc}); delete the cell folder and run it again") from None
     df = pd.concat(frames, ignore_index=True)
