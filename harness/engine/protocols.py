@@ -406,3 +406,32 @@ CBM_CPU = PROTOCOLS.register("cbm-cpu")(
         "against the mean of the benchmark's three runs, each the best test accuracy over 60 epochs.",
     )
 )
+
+CBM_GPU = PROTOCOLS.register("cbm-gpu")(
+    Protocol(
+        name="cbm-gpu",
+        description="Channel-Bench-Macro width supernet at the benchmark's full widths: 40k images, 1,000 sampled configurations",
+        network={"width_pct": 100},
+        split="train80-val20",
+        eval_part="valid",
+        epochs=60,
+        batch_size=256,
+        lr=0.1,
+        lr_min=0.0,
+        nesterov=False,
+        weight_decay=5e-4,
+        equal_compute=True,
+        snapshot_epochs=(40, 50, 60),
+        calib_batches=10,
+        calib_batch_size=500,
+        eval_images=5000,
+        eval_batch_size=1000,
+        archset="sample",
+        archset_n=1000,
+        notes="The benchmark's own training recipe as ../shared/README.md describes it (60 epochs, SGD lr 0.1 cosine, wd "
+        "5e-4) on 80 % of the training images, scored on 5,000 of the held-out 20 % (never the test set the benchmark's "
+        "accuracies were selected on) against the mean of its three runs. Epochs and "
+        "batch are NOT yet sized by a measured GPU step cost (no GPU was lent when this was written).",
+        references=("Su et al., BCNet: Searching for Network Width with Bilaterally Coupled Network, CVPR 2021",),
+    )
+)
