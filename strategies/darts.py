@@ -93,10 +93,10 @@ class Bilevel(Strategy):
             self._load_tensors(state)
         return model
 
-    def arch_step(self, step: int, model: nn.Module, x: Any, y: Any) -> None:
-        """One Adam step on alpha: loss of the architecture batch under the current weights."""
+    def arch_step(self, step: int, model: nn.Module, x: Any, y: Any, loss_fn: Any = F.cross_entropy) -> None:
+        """One Adam step on alpha: the task's loss (``loss_fn``) of the architecture batch under the current weights."""
         self._require_bound()
-        loss = F.cross_entropy(model(x, self.arch_weights(step)), y)
+        loss = loss_fn(model(x, self.arch_weights(step)), y)
         # autograd.grad: only alpha's gradient is built (the weights' .grad stay untouched).
         (grad,) = torch.autograd.grad(loss, [self.alpha])
         self.arch_optimizer.zero_grad(set_to_none=True)

@@ -188,7 +188,7 @@ def _train_two_steps_and_score(space_name, strategy_name):
         x, y = task.synthetic_batch(8, g)
         strategy.before_step(step, model, opt)
         if strategy.needs_arch_data:
-            strategy.arch_step(step, model, *task.synthetic_batch(8, g))
+            strategy.arch_step(step, model, *task.synthetic_batch(8, g), task.loss)
         opt.zero_grad(set_to_none=True)
         for arch in training_views(model, strategy.paths(step), x, y, task.loss):
             out = model(x, arch)

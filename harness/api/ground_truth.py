@@ -179,5 +179,6 @@ GROUND_TRUTHS.add_lazy("nb101/curves1k", "spaces.nb101.ground_truth:Curves1kSour
 GROUND_TRUTHS.add_lazy("nb101/hash20k", "spaces.nb101.ground_truth:Hash20kSource")
 GROUND_TRUTHS.add_lazy("nb101/tfrecord", "spaces.nb101.ground_truth:TFRecordSource")
 GROUND_TRUTHS.add_lazy("darts/seedpaper", "spaces.darts.ground_truth:SeedPaperSource")
+GROUND_TRUTHS.add_lazy("ptb/seedpaper", "spaces.ptb.ground_truth:SeedPaperSource")
 GROUND_TRUTHS.add_lazy("cbm-mobilenet/cbm", "spaces.cbm.ground_truth:MobileNetSource")
 GROUND_TRUTHS.add_lazy("cbm-resnet/cbm", "spaces.cbm.ground_truth:ResNetSource")

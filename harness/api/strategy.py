@@ -81,8 +81,9 @@ class Strategy:
     def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
         """Called at the start of every step, before ``arch_step`` and ``paths`` (e.g. to split)."""
 
-    def arch_step(self, step: int, model: nn.Module, x: Any, y: Any) -> None:
-        """One update of the strategy's own parameters on an architecture batch (``needs_arch_data``)."""
+    def arch_step(self, step: int, model: nn.Module, x: Any, y: Any, loss_fn: Any = None) -> None:
+        """One update of the strategy's own parameters on an architecture batch (``needs_arch_data``);
+        ``loss_fn(output, target)`` is the cell's task loss."""
 
     def selected(self) -> tuple[int, ...] | None:
         """The architecture the strategy itself would pick now (e.g. DARTS' argmax); None if it picks none."""

@@ -61,6 +61,9 @@ class CellData:
     n_eval: int
     arch_train: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: Steps one epoch over the whole training part (both halves) takes; None: examples // batch size.
+    #: Tasks whose step is not ``batch_size`` examples (a language model's BPTT windows) set it.
+    full_epoch_steps: int | None = None
 
     @property
     def n_arch_train(self) -> int:
@@ -94,6 +97,10 @@ class Task:
     def spec(self) -> TaskSpec:
         """What the network needs to know (its number of outputs)."""
         raise NotImplementedError
+
+    def configure(self, protocol: Any) -> "Task":
+        """The task as one protocol runs it (e.g. with its loss options); by default itself."""
+        return self
 
     def check_protocol(self, protocol: Any) -> None:
         """A one-line error for protocol fields this task cannot serve (called when a cell is built)."""

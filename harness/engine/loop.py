@@ -119,6 +119,7 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     space = SPACES.get(spec.space)
     task = task_of(space, p.task)
     task.check_protocol(p)
+    task = task.configure(p)
     # Validate the strategy (name, options, what it needs of the space) before anything is written.
     strategy = STRATEGIES.get(spec.strategy)(space, numpy_stream(spec.seed, "arch"), **spec.strategy_options)
     tables, skipped = available_ground_truths(spec.space, spec.resolved_ground_truths())
@@ -160,7 +161,7 @@ def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData)
             "weights on: no training step would run; lower batch_size or raise subset"
         )
     # SPOS's steps per epoch run over the whole training part; bi-level strategies see only half.
-    full_steps = (data.n_train + data.n_arch_train) // p.batch_size
+    full_steps = data.full_epoch_steps or (data.n_train + data.n_arch_train) // p.batch_size
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
     model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
     params = [q for q in model.parameters() if q.requires_grad]
@@ -232,7 +233,7 @@ def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
         if arch_batches is not None:
             xa, ya = next(arch_batches)  # both halves have the same number of batches
             with precision(cell.device, p.autocast):
-                strategy.arch_step(state.step, model, xa, ya)
+                strategy.arch_step(state.step, model, xa, ya, task.loss)
         cell.opt.zero_grad(set_to_none=True)
         with precision(cell.device, p.autocast):
             trained = training_views(model, strategy.paths(state.step), x, y, task.loss)

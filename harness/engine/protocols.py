@@ -435,3 +435,62 @@ CBM_GPU = PROTOCOLS.register("cbm-gpu")(
         references=("Su et al., BCNet: Searching for Network Width with Bilaterally Coupled Network, CVPR 2021",),
     )
 )
+
+PTB_CPU = PROTOCOLS.register("ptb-cpu")(
+    Protocol(
+        name="ptb-cpu",
+        description="wsbench CPU protocol for DARTS-PTB: hidden 32, the first 100k training tokens, batch 16, 137 cells",
+        network={"hidden": 32, "dropout": 0.2, "dropout_h": 0.1, "dropout_x": 0.2, "dropout_i": 0.1, "dropout_e": 0.0},
+        task="ptb",
+        task_options={"bptt": 35, "train_tokens": 100_000, "eval_tokens": 4_000, "tar": 1e-3},
+        epochs=4,
+        batch_size=16,
+        lr=20.0,
+        lr_min=2.0,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=8e-7,
+        grad_clip=0.25,
+        equal_compute=True,
+        snapshot_epochs=(2, 4),
+        eval_part="valid",
+        eval_batch_size=40,
+        archset="ground-truth",
+        archset_source="seedpaper",
+        notes="Ours, sized for a laptop: the paper's optimiser family (plain SGD with DARTS's large learning rate, "
+        "gradient clipping, TAR 1e-3, wd 8e-7) on a hidden size of 32 with light dropouts (the paper's 0.75 output dropout "
+        "starves a 32-unit model), the first 100k of PTB's 930k training tokens, and a cosine from 20 to 2. Scored on "
+        "4,000 validation tokens (40 streams x 100) per cell; all 137 cells with ground truth. Rankings at this scale "
+        "are weak by design.",
+    )
+)
+
+PTB_GPU = PROTOCOLS.register("ptb-gpu")(
+    Protocol(
+        name="ptb-gpu",
+        description="Near the seed paper's DARTS-PTB supernet: hidden 850, its dropouts, batch 256, SGD lr 40, clip 0.1",
+        network={"hidden": 850},
+        task="ptb",
+        task_options={"bptt": 35, "tar": 1e-3},
+        epochs=100,
+        batch_size=256,
+        lr=40.0,
+        lr_min=40.0,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=8e-7,
+        grad_clip=0.1,
+        equal_compute=True,
+        snapshot_epochs=(60, 80, 100),
+        eval_part="valid",
+        eval_batch_size=10,
+        archset="ground-truth",
+        archset_source="seedpaper",
+        notes="The seed paper's configs/ptb.py (matluster/anonymous-2102): hidden = embedding = 850, dropouts 0.75 / "
+        "0.25 (h) / 0.75 (x) / 0.2 (input) / 0.1 (embedding), init range 0.04, bptt 35 with random lengths, batch "
+        "256, SGD momentum 0 at a constant lr 40, wd 8e-7, TAR 1e-3, clip 0.1, scored on the whole validation text at "
+        "10 streams. The paper trains for 3,000 epochs with an ASGD switch; wsbench has no ASGD yet. Epochs (100) are a "
+        "placeholder NOT sized by a measured GPU step cost (no GPU was lent when this was written).",
+        references=("Zhang et al., How Does Supernet Help in Neural Architecture Search?",),
+    )
+)

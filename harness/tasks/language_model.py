@@ -1,0 +1,179 @@
+"""Word-level language modelling on Penn Treebank: cross-entropy per token, perplexity as the score (lower is better).
+
+Training follows DARTS / AWD-LSTM: the training text is cut into ``batch_size`` contiguous
+streams, read in BPTT windows of a randomly varied length (``harness.data.tokens``) with the hidden
+state carried across windows and detached; the loss of a window is scaled by its length / ``bptt``
+(DARTS scales the learning rate instead: the same for plain SGD), plus the optional activation
+(``ar``, AWD-LSTM's alpha) and temporal activation (``tar``, beta) regularizers. An architecture is
+scored with the shared weights by its perplexity on a fixed token budget of the evaluation part
+(``eval_tokens``; the whole part when unset), read in windows of ``bptt`` from a zero state at
+``eval_batch_size`` streams. No batch norm: nothing to recalibrate.
+
+Protocol fields it reads: ``train_part`` (``train``), ``eval_part`` (``valid`` or ``test``),
+``batch_size``, ``eval_batch_size`` and ``task_options`` (``option_defaults`` below).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.api.errors import WsbenchError
+from harness.api.space import TaskSpec
+from harness.api.task import Batch, CellData, ScoreField, Task
+from harness.engine.seeding import torch_stream
+
+_INT_OPTIONS = ("bptt", "train_tokens", "eval_tokens")
+_FLOAT_OPTIONS = ("ar", "tar")
+
+
+class LanguageModelling(Task):
+    """Next-word prediction on Penn Treebank (10,000 words, ``<eos>`` included)."""
+
+    name = "ptb"
+    version = 1
+    score_fields = (ScoreField("perplexity", False, "perplexity on the evaluation token budget (lower is better)"),)
+    option_defaults: dict[str, Any] = {
+        "bptt": 35,
+        "jitter": True,  # AWD-LSTM's random window lengths
+        "train_tokens": None,  # None: the whole training part; else its first N tokens
+        "eval_tokens": None,  # None: the whole evaluation part
+        "ar": 0.0,
+        "tar": 0.0,
+    }
+
+    def __init__(self, vocab: int = 10_000, ar: float = 0.0, tar: float = 0.0) -> None:
+        self.vocab, self.ar, self.tar = vocab, float(ar), float(tar)
+
+    def configure(self, protocol: Any) -> "LanguageModelling":
+        """This task with the protocol's regularizer weights (the loss needs them)."""
+        opts = self.options(protocol)
+        return LanguageModelling(self.vocab, opts["ar"], opts["tar"])
+
+    def spec(self) -> TaskSpec:
+        return TaskSpec(outputs=self.vocab)
+
+    def options(self, protocol: Any) -> dict[str, Any]:
+        """The protocol's task options, checked, defaults filled in."""
+        given = dict(protocol.task_options)
+        unknown_keys = sorted(set(given) - set(self.option_defaults))
+        if unknown_keys:
+            raise WsbenchError(
+                f"protocol {protocol.name!r}: unknown task option(s) {', '.join(unknown_keys)} for task 'ptb'; "
+                f"known: {', '.join(sorted(self.option_defaults))}"
+            )
+        out = {**self.option_defaults, **given}
+        for key in _INT_OPTIONS:
+            v = out[key]
+            if v is None and key != "bptt":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise WsbenchError(f"protocol {protocol.name!r}: task option {key} must be an integer >= 2, got {v!r}")
+        for key in _FLOAT_OPTIONS:
+            v = out[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise WsbenchError(f"protocol {protocol.name!r}: task option {key} must be a number >= 0, got {v!r}")
+        if not isinstance(out["jitter"], bool):
+            raise WsbenchError(f"protocol {protocol.name!r}: task option jitter must be true or false, got {out['jitter']!r}")
+        return out
+
+    def check_protocol(self, protocol: Any) -> None:
+        """Parts, options and sizes checked against PTB's token counts before any data is read."""
+        from harness.data.ptb import PTB_TOKENS
+
+        p, opts = protocol, self.options(protocol)
+        if p.train_part != "train":
+            raise WsbenchError(f"protocol {p.name!r}: train_part must be 'train' for task 'ptb', got {p.train_part!r}")
+        if p.eval_part not in ("valid", "test"):
+            raise WsbenchError(f"protocol {p.name!r}: eval_part must be 'valid' or 'test' for task 'ptb', got {p.eval_part!r}")
+        n_train = min(PTB_TOKENS["train"], opts["train_tokens"] or PTB_TOKENS["train"])
+        if n_train // p.batch_size <= opts["bptt"]:
+            raise WsbenchError(
+                f"protocol {p.name!r}: {n_train} training tokens in {p.batch_size} streams leave less than one "
+                f"window of bptt {opts['bptt']}; lower batch_size or bptt, or raise train_tokens"
+            )
+        if PTB_TOKENS[p.eval_part] // p.eval_batch_size < 2:
+            raise WsbenchError(f"protocol {p.name!r}: eval_batch_size {p.eval_batch_size} leaves no evaluation window")
+
+    def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
+        from harness.data.ptb import load_ptb
+        from harness.data.tokens import BpttStream, eval_windows, windows_per_epoch
+
+        p, opts = protocol, self.options(protocol)
+        corpus = load_ptb()
+        train = corpus.tokens("train")
+        if opts["train_tokens"] is not None:
+            train = train[: opts["train_tokens"]]
+        corpus_train = train
+
+        def stream(ids: Any, concern: str) -> BpttStream:
+            return BpttStream(ids, p.batch_size, opts["bptt"], device, torch_stream(seed, concern), jitter=opts["jitter"])
+
+        arch_train = None
+        if arch_half:
+            # Bi-level strategies fit architecture weights on text the weights never see: the second
+            # half of the training tokens (DARTS's RNN search uses the validation text, which we score on).
+            half = len(train) // 2
+            train, arch_ids = train[:half], train[half:]
+            arch_train = stream(arch_ids, "archdata")
+        evaluation = eval_windows(corpus.tokens(p.eval_part), p.eval_batch_size, opts["bptt"], device, opts["eval_tokens"])
+        training = stream(train, "data")
+        return CellData(
+            train=training,
+            calib_batches=[],
+            eval_batches=evaluation,
+            n_train=training.num_examples,
+            n_eval=sum(int(y.numel()) for _, y in evaluation),
+            arch_train=arch_train,
+            info={"source": corpus.source, "sha256": corpus.sha256, "unit": "tokens"},
+            full_epoch_steps=windows_per_epoch(len(corpus_train), p.batch_size, opts["bptt"]),
+        )
+
+    def loss(self, output: Any, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy per token (+ AR / TAR when set), scaled by the window's length / bptt.
+
+        ``output`` is the recurrent model's ``LMOutput``, or bare logits (then only the cross-entropy).
+        """
+        if isinstance(output, torch.Tensor):
+            return F.cross_entropy(output.float(), target)
+        loss = F.cross_entropy(output.logits.float(), target)
+        if self.ar:
+            loss = loss + self.ar * output.dropped.float().pow(2).mean()
+        if self.tar:
+            loss = loss + self.tar * (output.raw[1:] - output.raw[:-1]).float().pow(2).mean()
+        return loss * output.weight
+
+    def correct(self, output: Any, target: torch.Tensor) -> torch.Tensor:
+        return (_logits(output).argmax(1) == target).sum()
+
+    def synthetic_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """A window of one time step over ``n`` streams of random words: ``n`` predictions."""
+        from harness.data.tokens import TokenBatch
+
+        tokens = torch.randint(0, self.vocab, (2, n), generator=generator)
+        return TokenBatch(tokens[:1]), tokens[1]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, arch: Any, batches: Sequence[Batch]) -> dict[str, float]:
+        from harness.data.tokens import TokenBatch
+
+        loss_sum, n, hidden = 0.0, 0, None
+        for window, y in batches:
+            batch = TokenBatch(window.tokens, hidden)
+            out = model(batch, arch)
+            hidden = batch.last_hidden
+            loss_sum += float(F.cross_entropy(_logits(out).float(), y, reduction="sum"))
+            n += int(y.numel())
+        return {"perplexity": math.exp(min(loss_sum / max(1, n), 700.0))}
+
+
+def _logits(output: Any) -> torch.Tensor:
+    return output if isinstance(output, torch.Tensor) else output.logits
+
+
+PTB_LANGUAGE_MODEL = LanguageModelling()

@@ -1,0 +1,152 @@
+"""The DARTS recurrent-cell space on Penn Treebank as the harness sees it: a grid of 16 choices."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.api import space as api
+from harness.api.errors import WsbenchError
+from spaces.ptb import encoding
+
+Grid = tuple[int, ...]
+#: Archset pools: every seed-42 cell, or only the 93 trained with both seeds.
+POOLS = ("seedpaper", "seedpaper:both-seeds")
+#: The seed paper's dropouts (its ``configs/ptb.py``: DARTS's final-training values).
+PAPER_DROPOUTS = {"dropout": 0.75, "dropout_h": 0.25, "dropout_x": 0.75, "dropout_i": 0.2, "dropout_e": 0.1}
+
+
+class PtbSpace(api.Space):
+    """DARTS's recurrent cell (Liu et al., ICLR 2019) as the seed paper uses it, on Penn Treebank.
+
+    An architecture is 16 option indices: per step ``i`` (0-7) its activation (tanh, relu, sigmoid,
+    identity) and the earlier state it reads (``i + 1`` options: s0 .. s_i), so every index tuple is
+    a valid cell. Choice 0 is step 0's activation, so ``fewshot`` with ``edge=0`` splits the
+    supernet on it into 4 sub-supernets; FairNAS's fairness covers the activation choices (the
+    inputs are drawn uniformly). The mixed forward (DARTS, GDAS) weighs 36 candidate edges x 5 ops
+    (``none`` first); ``derive`` keeps, per step, the edge with the strongest non-``none`` op.
+
+    The space has 4^8 x 8! = 2,642,411,520 cells. Every cell has the same weights (one matrix per
+    step whatever it reads or applies), so parameter count and FLOPs are *equal for all cells*:
+    the ``params`` baseline cannot rank here (its tau is undefined), and the report says so.
+    Network config: ``hidden`` (embedding = hidden, tied decoder; the paper: 850) and the five
+    dropouts (probabilities; defaults the paper's).
+    """
+
+    name = "ptb"
+    version = 1
+    capabilities = frozenset({api.GRID, api.MIXED_FORWARD, api.GROUND_TRUTH_ARCHS})
+    default_task = "ptb"
+    network_defaults = {"hidden": 850, **PAPER_DROPOUTS}
+    smoke_network = {"hidden": 8}
+    num_archs = encoding.space_size()
+    default_ground_truths = (
+        ("seedpaper", "ptb", "valid", "perplexity", "seed:42"),
+        ("seedpaper", "ptb", "test", "perplexity", "seed:42"),
+        ("seedpaper", "ptb", "valid", "perplexity", "mean-of-seeds"),
+        ("seedpaper", "ptb", "test", "perplexity", "mean-of-seeds"),
+        ("seedpaper", "ptb", "valid", "perplexity", "seed:43"),  # the independent run: the ceiling for seed 42
+    )
+
+    def choices(self) -> tuple[api.Choice, ...]:
+        """Per step: its activation, then the state it reads."""
+        out = []
+        for i in range(encoding.STEPS):
+            out.append(api.Choice(f"step {i}: activation", encoding.ACTIVATIONS))
+            out.append(api.Choice(f"step {i}: input", tuple(f"s{j}" for j in range(i + 1)), kind="inputs"))
+        return tuple(out)
+
+    def sample(self, rng: np.random.Generator) -> Grid:
+        """Uniform over the space: one uniform index per choice (the grid is a bijection)."""
+        return tuple(int(v) for v in rng.integers(0, self.grid_shape()))
+
+    def parse(self, arch: Any) -> Grid:
+        """The grid of a grid tuple, the seed paper's JSON, a Genotype text, (act, input) pairs or an arch id."""
+        if isinstance(arch, (tuple, list, np.ndarray)) and len(arch) and all(isinstance(v, (int, np.integer)) for v in arch):
+            return encoding.to_grid(encoding.from_grid(arch))
+        if not isinstance(arch, (str, dict, tuple, list)):
+            raise WsbenchError(f"not a recurrent cell: {type(arch).__name__} {str(arch)[:60]!r}")
+        try:
+            return encoding.to_grid(encoding.parse(arch))
+        except (TypeError, ValueError, SyntaxError) as e:
+            raise WsbenchError(f"not a recurrent cell: {str(arch)[:60]!r} ({e})") from None
+
+    def arch_id(self, arch: Any) -> str:
+        """``act~input|...`` in step order (the id ground-truth tables are keyed by)."""
+        return encoding.arch_id(encoding.from_grid(self.parse(arch)))
+
+    def format(self, arch: Any) -> str:
+        """The ``Genotype(recurrent=..., concat=range(1, 9))`` text DARTS's RNN code prints."""
+        return encoding.to_genotype(encoding.from_grid(self.parse(arch)))
+
+    def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
+        """``hidden`` (a positive integer) and the dropouts (probabilities in [0, 1); defaults the paper's)."""
+        from spaces.ptb.supernet import DROPOUT_KEYS
+
+        rest = dict(config)
+        drops = {k: rest.pop(k) for k in DROPOUT_KEYS if k in rest}
+        out = super().network_config(rest, where)
+        for key, value in drops.items():
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value < 1
+            if not ok:
+                raise WsbenchError(f"{where}.{key}: must be a probability in [0, 1) for space 'ptb', got {value!r}")
+            out[key] = float(value)
+        return out
+
+    def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
+        """The recurrent supernet (its weights are those of every cell), initialised from ``seed``."""
+        from spaces.ptb.supernet import DROPOUT_KEYS, RecurrentSupernet
+
+        net = self.network_config(network)
+        return RecurrentSupernet(task.outputs, net["hidden"], {k: net[k] for k in DROPOUT_KEYS}, seed=seed)
+
+    def cost(self, arch: Any, hidden: int = 850, vocab: int = 10_000, **_: Any) -> Any:
+        """Parameters and multiply-accumulates per token of the network (the same for every cell)."""
+        self.parse(arch)
+        cell = (2 * hidden) * (2 * hidden) + encoding.STEPS * hidden * (2 * hidden)
+        return api.NetworkCost(params=vocab * hidden + vocab + cell, flops=cell + hidden * vocab)
+
+    def mixed_shape(self) -> tuple[int, int]:
+        """[36 candidate edges (step i reads s0..s_i), 5 ops (``none`` first)]: DARTS's RNN relaxation."""
+        from spaces.ptb.supernet import MIXED_SHAPE
+
+        return MIXED_SHAPE
+
+    def derive(self, weights: Any) -> Grid:
+        """DARTS's RNN discretisation: per step the input edge with the strongest non-``none`` op, and that op."""
+        from spaces.ptb.supernet import edge_offset
+
+        w = np.asarray(weights, dtype=np.float64)
+        pairs = []
+        for i in range(encoding.STEPS):
+            rows = w[edge_offset(i) : edge_offset(i) + i + 1, 1:]  # drop ``none``
+            src = int(np.argmax(rows.max(axis=1)))
+            pairs.append((encoding.ACTIVATIONS[int(np.argmax(rows[src]))], src))
+        return encoding.to_grid(encoding.canonical(pairs))
+
+    def ground_truth_archs(self, source: str = "seedpaper") -> list[Grid]:
+        """The seed paper's cells in id order: all 137 (``seedpaper``) or the 93 trained twice."""
+        from harness.api.errors import unknown
+        from spaces.ptb.ground_truth import seed_table
+
+        if source not in POOLS:
+            raise unknown("PTB ground-truth pool for an archset", source, POOLS)
+        ids = set(seed_table(42)[0]["valid"])
+        if source == "seedpaper:both-seeds":
+            ids &= set(seed_table(43)[0]["valid"])
+        return [self.parse(a) for a in sorted(ids)]
+
+    def describe_arch(self, arch: Any) -> dict[str, Any]:
+        """Facts about one cell (for ``wsbench arch``)."""
+        g = self.parse(arch)
+        cost = self.cost(g)
+        return {
+            "arch id": self.arch_id(g),
+            "genotype": self.format(g),
+            "seed-paper JSON": encoding.to_json(encoding.from_grid(g)),
+            "grid": g,
+            "params (M, hidden 850, every cell)": round(cost.params_m, 6),
+        }
