@@ -94,9 +94,10 @@ def _primary_gt(frame: pd.DataFrame, fixed: set[str]) -> str | None:
 
 
 def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "accuracy") -> Path:
+    # Ground-truth columns are oriented like the score (higher = better), so the title's tau is the metric's.
     """Final-snapshot supernet score vs true accuracy, one panel per strategy (lowest seed), tau in the title."""
     plt = _pyplot()
-    fixed = {"space", "protocol", "label", "seed", "epoch", "arch", "score"}
+    fixed = {"space", "protocol", "label", "seed", "epoch", "arch", "score", "estimator"}
     panels = list(scatter.groupby(["space", "protocol", "label"], sort=True)) if len(scatter) else []
     fig, axes = _grid(plt, max(1, len(panels)), width=3.8, height=3.4)
     for ax, ((_space, _protocol, label), sub) in zip(axes, panels):
@@ -112,8 +113,10 @@ def plot_score_vs_truth(scatter: pd.DataFrame, path: str | Path, score: str = "a
         tau = M.kendall_tau(est, true) if len(est) >= 2 else float("nan")
         ax.scatter(true, est, s=8, alpha=0.7)
         ax.set_title(f"{label} seed {seed} ep {epoch}: tau={tau:.3f}", fontsize=8)
-        ax.set_xlabel(f"true {short_gt(gt)} (%)", fontsize=8)
-        ax.set_ylabel("supernet accuracy (%)" if score == "accuracy" else f"supernet {score}", fontsize=8)
+        percent = "accuracy" in gt or "/top" in gt
+        ax.set_xlabel(f"true {short_gt(gt)}" + (" (%)" if percent else " (negated: higher = better)"), fontsize=8)
+        shown = str(sub["estimator"].iloc[0]) if "estimator" in sub else score
+        ax.set_ylabel("supernet accuracy (%)" if shown == "accuracy" else f"supernet {shown}", fontsize=8)
         ax.grid(alpha=0.3)
     return _save(fig, plt, Path(path))
 

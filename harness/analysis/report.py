@@ -146,8 +146,7 @@ def render(
     if preamble:
         lines += [preamble.strip(), ""]
     lines += [
-        f"Results folder `{root}`: {cells_txt}. Estimator: shared-weight "
-        f"{'accuracy' if analysis.score == 'accuracy' else 'negative loss'}. Final-snapshot metrics are mean ± sd "
+        f"Results folder `{root}`: {cells_txt}. Estimator: {_estimator_text(analysis)}. Final-snapshot metrics are mean ± sd "
         f"(ddof=1) over seeds; within-run numbers use {k_txt} snapshots of each run. Pairwise taus compare rankings "
         "with each other (no ground truth): seed-vs-seed at the final snapshot, snapshot-vs-snapshot within a run. "
         "`params (baseline)` ranks by parameter count of the standard network; `ceiling` rows use another ground truth "
@@ -180,13 +179,22 @@ def _rel(p: Path, root: Path) -> str:
         return str(p)
 
 
+def _estimator_text(analysis: Analysis) -> str:
+    """What the supernet rows rank by: each task's primary score, or the one estimator asked for."""
+    used = sorted(set(analysis.table.loc[analysis.table["kind"] == "supernet", "score"])) if len(analysis.table) else []
+    names = {"accuracy": "shared-weight accuracy", "neg_loss": "negative shared-weight loss",
+             "neg_perplexity": "negative shared-weight perplexity (lower perplexity ranks higher)"}  # fmt: skip
+    shown = ", ".join(names.get(u, u) for u in used) or analysis.score
+    return shown + (" (each task's primary score)" if analysis.score == "primary" and len(used) > 1 else "")
+
+
 def write_report(
     root: str | Path | None = None,
     out_dir: str | Path | None = None,
     last_k: int | None = None,
     name: str = "report",
     cells: list[str] | None = None,
-    score: str = "accuracy",
+    score: str = "primary",
     labels: Mapping[str, str] | None = None,
     title: str = "wsbench report",
     baselines: tuple[str, ...] = (),

@@ -121,11 +121,23 @@ def snapshot_pairwise_tau(vectors: list[np.ndarray]) -> float:
     return M.mean_offdiag(M.pairwise_kendall(vectors)) if len(vectors) >= 2 else float("nan")
 
 
+#: The report's default estimator: each cell's task's primary score (accuracy, neg_perplexity, ...).
+PRIMARY = "primary"
+
+
+def primary_estimator(cell: Cell) -> str:
+    """The oriented name of the primary score field of the task ``cell`` ran."""
+    from harness.api.task import estimator_name
+    from harness.engine.scoring import task_of_config
+
+    return estimator_name(task_of_config(cell.config).primary())
+
+
 def _check_choice(score: str, last_k: int | None) -> None:
-    if score not in known_estimators():
+    if score != PRIMARY and score not in known_estimators():
         from harness.api.errors import unknown
 
-        raise unknown("score kind", score, known_estimators())
+        raise unknown("score kind", score, [PRIMARY, *known_estimators()])
     if last_k is not None and (isinstance(last_k, bool) or not isinstance(last_k, int) or last_k < 1):
         raise WsbenchError(f"last_k must be an int >= 1 (the number of final snapshots to use), got {last_k!r}")
 
@@ -280,7 +292,7 @@ def _prepare_partial(root: str | Path | None) -> list[str]:
 def analyse(
     root: str | Path | None = None,
     last_k: int | None = None,
-    score: str = "accuracy",
+    score: str = PRIMARY,
     cells: list[str] | None = None,
     labels: Mapping[str, str] | None = None,
     baselines: tuple[str, ...] = (),
@@ -308,14 +320,16 @@ def analyse(
     notes: list[str] = list(sc.notes) + partial_notes + _selection_notes(sc.cells)
     rows: list[dict[str, Any]] = []
     scatter_rows: list[pd.DataFrame] = []
-    mine = agg[agg["score"] == score]
+    wanted = {c.cell_hash: (primary_estimator(c) if score == PRIMARY else score) for c in sc.cells}
+    mine = agg[agg["score"] == agg["cell_hash"].map(wanted)]
     reference_done: set[tuple[str, str]] = set()
     table_cache: dict[tuple[str, str], dict[str, GroundTruthTable]] = {}
     ceiling_cache: dict[str, dict[str, GroundTruthTable]] = {}
 
     for g in _groups(sc.cells):
+        g_score = wanted[g.cells[0].cell_hash]  # one task per space: every cell of a group has the same
         scores = {c.cell_hash: load_scores(c.run_dir) for c in g.cells}
-        rows += _supernet_rows(g, mine[mine["cell_hash"].isin([c.cell_hash for c in g.cells])], scores, last_k, score, notes)
+        rows += _supernet_rows(g, mine[mine["cell_hash"].isin([c.cell_hash for c in g.cells])], scores, last_k, g_score, notes)
         # Fixed-estimator rows and scatter data need the ground-truth tables themselves.
         ck = (g.space, g.protocol)
         if ck not in table_cache:
@@ -336,7 +350,7 @@ def analyse(
             )
         tables = {lbl: t for lbl, t in table_cache[ck].items() if lbl not in partial}
         try:
-            scatter_rows.append(_scatter_frame(g, scores, tables, score))
+            scatter_rows.append(_scatter_frame(g, scores, tables, g_score))
         except WsbenchError as exc:  # e.g. a partial table that lacks some of the architectures
             notes.append(f"{g.space}/{g.label}/{g.protocol}: no scatter plot: {exc}")
         if ck in reference_done or not tables:
@@ -345,8 +359,8 @@ def analyse(
         if g.space not in ceiling_cache:
             ceiling_cache[g.space] = _default_tables(g.space)
         try:
-            rows += _reference_rows(g, archs, tables, ceiling_cache[g.space], score)
-            rows += _baseline_rows(g, archs, tables, score, baselines, Path(root) if root else None, notes)
+            rows += _reference_rows(g, archs, tables, ceiling_cache[g.space], g_score)
+            rows += _baseline_rows(g, archs, tables, g_score, baselines, Path(root) if root else None, notes)
         except WsbenchError as exc:
             notes.append(f"{g.space}/{g.protocol}: no params baseline or ceiling: {exc}")
 
@@ -360,7 +374,7 @@ def analyse(
     ).reset_index(drop=True)
     return Analysis(
         table=table,
-        curves=epoch_curves(agg, score),
+        curves=epoch_curves(mine),
         scatter=pd.concat(scatter_rows, ignore_index=True) if scatter_rows else pd.DataFrame(),
         aggregate=agg,
         score=score,
@@ -468,11 +482,12 @@ def _scatter_frame(g: _Group, scores: dict[str, pd.DataFrame], tables: dict[str,
             "seed": lowest.seed,
             "epoch": epoch,
             "arch": snap["arch"].to_numpy(),
+            "estimator": score,
             "score": estimator_values(snap, score, _fields_of(snap)),
         }
     )
-    for lbl, t in tables.items():
-        out[lbl] = t.lookup(out["arch"].tolist())
+    for lbl, t in tables.items():  # oriented like the score (higher = better), so the plot's tau is the metric's
+        out[lbl] = _oriented(t, out["arch"].tolist())
     return out
 
 
@@ -578,9 +593,14 @@ def _cached_baseline(root: Path | None, space: str, name: str, archs: list[str],
     return scores
 
 
-def epoch_curves(agg: pd.DataFrame, score: str = "accuracy", metrics: tuple[str, ...] = ("kendall_tau",)) -> pd.DataFrame:
-    """Per (space, protocol, label, ground truth, metric, epoch): mean, sd (ddof=1), min, max over seeds."""
-    sub = agg[(agg["score"] == score) & (agg["metric"].isin(metrics))]
+def epoch_curves(agg: pd.DataFrame, score: str | None = None, metrics: tuple[str, ...] = ("kendall_tau",)) -> pd.DataFrame:
+    """Per (space, protocol, label, ground truth, metric, epoch): mean, sd (ddof=1), min, max over seeds.
+
+    ``score``: keep only that estimator's rows (None: ``agg`` already holds one estimator per cell).
+    """
+    sub = agg[agg["metric"].isin(metrics)]
+    if score is not None:
+        sub = sub[sub["score"] == score]
     keys = ["space", "protocol", "label", "ground_truth", "metric", "epoch"]
     out = sub.groupby(keys, sort=True)["value"].agg(
         mean="mean", sd=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan, min="min", max="max", n="count"

@@ -439,10 +439,10 @@ CBM_GPU = PROTOCOLS.register("cbm-gpu")(
 PTB_CPU = PROTOCOLS.register("ptb-cpu")(
     Protocol(
         name="ptb-cpu",
-        description="wsbench CPU protocol for DARTS-PTB: hidden 32, the first 100k training tokens, batch 16, 137 cells",
+        description="wsbench CPU protocol for DARTS-PTB: hidden 32, the first 60k training tokens, batch 16, 137 cells",
         network={"hidden": 32, "dropout": 0.2, "dropout_h": 0.1, "dropout_x": 0.2, "dropout_i": 0.1, "dropout_e": 0.0},
         task="ptb",
-        task_options={"bptt": 35, "train_tokens": 100_000, "eval_tokens": 4_000, "tar": 1e-3},
+        task_options={"bptt": 35, "train_tokens": 60_000, "eval_tokens": 2_000, "tar": 1e-3},
         epochs=4,
         batch_size=16,
         lr=20.0,
@@ -459,8 +459,8 @@ PTB_CPU = PROTOCOLS.register("ptb-cpu")(
         archset_source="seedpaper",
         notes="Ours, sized for a laptop: the paper's optimiser family (plain SGD with DARTS's large learning rate, "
         "gradient clipping, TAR 1e-3, wd 8e-7) on a hidden size of 32 with light dropouts (the paper's 0.75 output dropout "
-        "starves a 32-unit model), the first 100k of PTB's 930k training tokens, and a cosine from 20 to 2. Scored on "
-        "4,000 validation tokens (40 streams x 100) per cell; all 137 cells with ground truth. Rankings at this scale "
+        "starves a 32-unit model), the first 60k of PTB's 930k training tokens (107 steps per epoch), and a cosine from 20 "
+        "to 2. Scored on 2,000 validation tokens (40 streams x 50) per cell; all 137 cells with ground truth. Rankings at this scale "
         "are weak by design.",
     )
 )

@@ -144,7 +144,7 @@ class LanguageModelling(Task):
         loss = F.cross_entropy(output.logits.float(), target)
         if self.ar:
             loss = loss + self.ar * output.dropped.float().pow(2).mean()
-        if self.tar:
+        if self.tar and output.raw.shape[0] > 1:  # a one-step window has no temporal difference
             loss = loss + self.tar * (output.raw[1:] - output.raw[:-1]).float().pow(2).mean()
         return loss * output.weight
 

@@ -14,9 +14,11 @@ per window from the supernet's own generator (seeded with the init seed), whose 
 the state dict, so a resumed run draws the same masks.
 
 The mixed forward (DARTS, GDAS) takes op weights [36 candidate edges (step i reads s_0..s_i), 5 ops
-(``none`` first)]; step ``i``'s state is the *mean* over its ``i + 1`` candidate edges of the
-op-weighted highway updates. DARTS sums them and follows with a batch norm; without BN the mean
-keeps the states in the highway's range.
+(``none`` first)]; step ``i``'s state is the op-weighted sum of the highway updates of its
+``i + 1`` candidate edges divided by the step's total weight (``none`` included). DARTS sums them
+and follows with a batch norm; without BN the division keeps the states in the highway's range
+(for softmax rows it is the mean over the edges), and weights that are one-hot on one edge and op
+per step give exactly that path's forward.
 """
 
 from __future__ import annotations
@@ -130,5 +132,5 @@ class RecurrentSupernet(nn.Module):
             mixed = 0
             for k, act in enumerate(_ACTS, start=1):  # k = 0 is ``none``: contributes zero
                 mixed = mixed + rows[:, k, None, None] * torch.lerp(prev, act(g), c)
-            states.append(mixed.mean(0))
+            states.append(mixed.sum(0) / rows.sum().clamp_min(1e-6))
         return torch.stack(states[1:]).mean(0)
