@@ -27,6 +27,7 @@ SLOW_MODULES = {"test_executor", "test_regression", "test_train", "test_report",
 #: Tests elsewhere that run a whole cell end to end.
 SLOW_TESTS = {
     "test_interrupted_cell_resumes_to_identical_numbers_and_records_the_pick",
+    "test_ptb_cell_resumes_to_identical_numbers_and_scores_perplexity",
     "test_fewshot_cell_resumes_across_the_split_to_identical_numbers",
     "test_registered_strategy_runs_a_cell",
     "test_report_leaves_a_damaged_cell_out_with_the_reason_and_goes_on",

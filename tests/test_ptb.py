@@ -160,7 +160,7 @@ def test_bptt_stream_carries_detached_state_and_restarts_each_epoch():
     ids = np.arange(2000) % 10_000
     stream = BpttStream(ids, batch_size=4, bptt=10, device="cpu", generator=torch.Generator().manual_seed(0))
     assert len(stream) == windows_per_epoch(2000, 4, 10) == 49
-    for epoch in range(2):
+    for _epoch in range(2):
         seen, pos, wraps = [], 0, 0
         for batch, y in stream:
             assert 5 <= batch.seq_len <= 30 and y.numel() == batch.seq_len * 4
@@ -334,9 +334,9 @@ def _quiet(*_):
 
 
 @needs_data()
-@pytest.mark.parametrize("strategy", ["spos", "darts"])
-def test_ptb_cell_resumes_to_identical_numbers_and_scores_perplexity(strategy, tmp_path):
-    spec = CellSpec("ptb", strategy, TINY, 0)
+@pytest.mark.parametrize("strategy, optimizer", [("spos", "sgd"), ("darts", "sgd"), ("spos", "asgd")])
+def test_ptb_cell_resumes_to_identical_numbers_and_scores_perplexity(strategy, optimizer, tmp_path):
+    spec = CellSpec("ptb", strategy, TINY.replace(optimizer=optimizer), 0)
     ref = run_cell(spec, root=tmp_path / "a", log=_quiet)
 
     def crash_in_epoch_two(msg):
@@ -357,3 +357,33 @@ def test_ptb_cell_resumes_to_identical_numbers_and_scores_perplexity(strategy, t
     assert {"ptb/seedpaper:ptb/valid/perplexity@seed:42", "ptb/seedpaper:ptb/test/perplexity@seed:42"} <= set(
         metrics["ground_truth"]
     )
+
+
+def test_averaged_sgd_scores_with_the_average_and_restores_the_weights():
+    from harness.engine.schedule import averaged_weights, build_optimizer
+
+    p = PROTOCOLS.get("ptb-cpu").replace(optimizer="asgd", asgd_start_epoch=0)
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = build_optimizer(p, [w], steps_per_epoch=10)
+    for target in (1.0, 3.0):  # two steps of lr 20 on (w - target)^2 / 40: w jumps to each target
+        opt.zero_grad()
+        ((w - target) ** 2 / 40).sum().backward()
+        opt.step()
+    assert torch.allclose(w.detach(), torch.full((3,), 3.0))
+    with averaged_weights(opt):
+        assert torch.allclose(w.detach(), torch.full((3,), 2.0))  # the mean of the two iterates
+    assert torch.allclose(w.detach(), torch.full((3,), 3.0))
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [({"optimizer": "asgd", "momentum": 0.9}, "momentum = 0"), ({"optimizer": "asgd", "asgd_start_epoch": 4}, "0..3")],
+)
+def test_bad_asgd_settings_are_one_line_errors(change, needle):
+    with pytest.raises(WsbenchError, match=needle):
+        PROTOCOLS.get("ptb-cpu").replace(**change)
+
+
+def test_asgd_field_leaves_existing_cell_hashes_alone():
+    p = PROTOCOLS.get("quick")
+    assert "asgd_start_epoch" not in p.to_dict() and "asgd_start_epoch" in p.replace(asgd_start_epoch=1).to_dict()

@@ -18,7 +18,8 @@ import torch
 
 from harness.api.space import TaskSpec
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+#: (inputs in the task's format -- an image tensor, a ``TokenBatch`` window -- and the targets).
+Batch = tuple[Any, torch.Tensor]
 
 
 @dataclass(frozen=True)

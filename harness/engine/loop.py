@@ -37,7 +37,7 @@ from harness.engine.cell import CellSpec, provenance, require_device
 from harness.engine.evaluator import precision, score_architectures
 from harness.engine.integrity import DAMAGED, FINISHED, cell_state, manifest, seal, set_aside
 from harness.engine.protocols import Protocol
-from harness.engine.schedule import build_optimizer, cosine_lr, effective_schedule
+from harness.engine.schedule import averaged_weights, build_optimizer, cosine_lr, effective_schedule
 from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics, task_of
 from harness.engine.seeding import numpy_stream, stream_seed
 from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -165,7 +165,7 @@ def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData)
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
     model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
     params = [q for q in model.parameters() if q.requires_grad]
-    opt = build_optimizer(p, params)
+    opt = build_optimizer(p, params, steps_per_epoch)
     schedule = {
         "epochs": epochs,
         "snapshot_epochs": list(snapshot_epochs),
@@ -283,8 +283,20 @@ def training_views(model: nn.Module, paths: list[Any], x: Any, y: Any, loss: Any
 def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
     """Score the architecture set, write its score file and the metrics so far; returns the seconds taken."""
     t1 = time.perf_counter()
+    with averaged_weights(cell.opt):  # averaged SGD scores with the average of its weights
+        scores = _score(cell, progress)
+    scores.insert(0, "epoch", epoch)
+    atomic_write_text(cell.out / "scores" / f"epoch_{epoch:03d}.csv", scores.to_csv(index=False))
+    state.metric_rows.extend(snapshot_metrics(scores, cell.tables, epoch, cell.task.score_fields))
+    # Written at every snapshot, so a cell cut short (e.g. by the end of a GPU lease) can still be
+    # reported with ``wsbench report --partial``.
+    atomic_write_text(cell.out / "metrics.csv", pd.DataFrame(state.metric_rows).to_csv(index=False))
+    return time.perf_counter() - t1
+
+
+def _score(cell: Cell, progress: bool) -> pd.DataFrame:
     p = cell.spec.protocol
-    scores = score_architectures(
+    return score_architectures(
         cell.model,
         cell.archs,
         cell.arch_ids,
@@ -295,13 +307,6 @@ def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
         autocast=p.autocast,
         task=cell.task,
     )
-    scores.insert(0, "epoch", epoch)
-    atomic_write_text(cell.out / "scores" / f"epoch_{epoch:03d}.csv", scores.to_csv(index=False))
-    state.metric_rows.extend(snapshot_metrics(scores, cell.tables, epoch, cell.task.score_fields))
-    # Written at every snapshot, so a cell cut short (e.g. by the end of a GPU lease) can still be
-    # reported with ``wsbench report --partial``.
-    atomic_write_text(cell.out / "metrics.csv", pd.DataFrame(state.metric_rows).to_csv(index=False))
-    return time.perf_counter() - t1
 
 
 def finish(cell: Cell, state: Progress) -> dict[str, Any]:
@@ -310,7 +315,8 @@ def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     atomic_write_text(out / "train_log.csv", pd.DataFrame(rows).to_csv(index=False))
     atomic_write_text(out / "metrics.csv", pd.DataFrame(state.metric_rows).to_csv(index=False))
     # Keep the final shared weights for later re-scoring; the resume point (optimizer etc.) goes.
-    _save(out / "supernet.pt", cell.model.state_dict())
+    with averaged_weights(cell.opt):  # the weights that were scored
+        _save(out / "supernet.pt", cell.model.state_dict())
     result = {
         "cell_hash": cell.config["cell_hash"],
         "run_dir": str(out),

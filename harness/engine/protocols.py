@@ -42,7 +42,8 @@ class Protocol:
     # to bfloat16; no loss scaling needed). Off by default: its effect on rankings is a measurement.
     autocast: str | None = None
     # optimisation (per-step cosine from lr to lr_min, as NB201's supernet training)
-    optimizer: str = "sgd"
+    optimizer: str = "sgd"  # sgd | asgd (averaged SGD, as AWD-LSTM and the seed paper's PTB training; scored with the average)
+    asgd_start_epoch: int = 0  # asgd: the epoch after which the weights are averaged (0: from the first step)
     epochs: int = 250
     batch_size: int = 64
     lr: float = 0.025
@@ -154,6 +155,10 @@ def _check_fields(p: Protocol) -> None:
             raise fail(key, f"must be one of {shown}, got {getattr(p, key)!r}")
     if p.optimizer not in OPTIMIZERS:
         raise fail("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {p.optimizer!r}")
+    if p.optimizer == "asgd" and (p.momentum or p.nesterov):
+        raise fail("optimizer", "asgd takes plain SGD steps: set momentum = 0 and nesterov = false")
+    if type(p.asgd_start_epoch) is not int or not 0 <= p.asgd_start_epoch < p.epochs:
+        raise fail("asgd_start_epoch", f"must be an integer in 0..{p.epochs - 1}, got {p.asgd_start_epoch!r}")
     if p.bn_mode == "recalibrate" and p.calib_batches < 1:
         raise fail("calib_batches", "must be >= 1 with bn_mode 'recalibrate' (or set bn_mode to batch or running)")
     if p.archset in ("sample", "ground-truth-sample") and not p.archset_n:
@@ -177,11 +182,14 @@ def _check_number(p: Protocol, key: str, least: float, strict: bool, below: floa
         raise WsbenchError(f"protocol {p.name!r}: {key} must be a finite number {bound}, got {v!r}")
 
 
-#: Weight optimizers a protocol can name (SGD with momentum / Nesterov, as every supernet paper here).
-OPTIMIZERS = ("sgd",)
+#: Weight optimizers a protocol can name: SGD with momentum / Nesterov, as every supernet paper here,
+#: and averaged SGD (``asgd``: plain SGD steps, scored with the running average of the weights).
+OPTIMIZERS = ("sgd", "asgd")
 
 #: Fields added after 0.1.0 cells existed, with their defaults; hashed only when set otherwise.
-_LATER_FIELDS: dict[str, Any] = {"autocast": None, "task": None, "task_options": {}, "optimizer": "sgd", "cutout": 0}
+_LATER_FIELDS: dict[str, Any] = {
+    "autocast": None, "task": None, "task_options": {}, "optimizer": "sgd", "cutout": 0, "asgd_start_epoch": 0,
+}  # fmt: skip
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -35,8 +36,37 @@ def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def build_optimizer(p: Protocol, params: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """The weight optimizer a protocol names (``Protocol.optimizer``, checked against ``OPTIMIZERS``)."""
+def build_optimizer(p: Protocol, params: Sequence[torch.nn.Parameter], steps_per_epoch: int = 1) -> torch.optim.Optimizer:
+    """The weight optimizer a protocol names (``Protocol.optimizer``, checked against ``OPTIMIZERS``).
+
+    ``asgd``: torch's ASGD with ``lambd = 0`` (a constant step size: the LR schedule still applies)
+    averaging from step ``asgd_start_epoch * steps_per_epoch`` on -- AWD-LSTM's averaged SGD at a
+    fixed switch point (AWD-LSTM and the seed paper switch when validation stalls).
+    """
     if p.optimizer == "sgd":
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
+    if p.optimizer == "asgd":
+        t0 = p.asgd_start_epoch * steps_per_epoch
+        return torch.optim.ASGD(params, lr=p.lr, lambd=0.0, alpha=0.75, t0=t0, weight_decay=p.weight_decay)
     raise AssertionError(f"optimizer {p.optimizer!r} passed the protocol check but has no builder")
+
+
+@contextlib.contextmanager
+def averaged_weights(opt: torch.optim.Optimizer) -> Iterator[None]:
+    """Inside: the parameters hold ASGD's running average (what an averaged-SGD model is scored with);
+    restored on exit. A no-op for other optimizers and before the first step."""
+    saved = []
+    if isinstance(opt, torch.optim.ASGD):
+        with torch.no_grad():
+            for group in opt.param_groups:
+                for q in group["params"]:
+                    ax = opt.state.get(q, {}).get("ax")
+                    if ax is not None:
+                        saved.append((q, q.detach().clone()))
+                        q.copy_(ax)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for q, value in saved:
+                q.copy_(value)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,7 @@ class LanguageModelling(Task):
     name = "ptb"
     version = 1
     score_fields = (ScoreField("perplexity", False, "perplexity on the evaluation token budget (lower is better)"),)
-    option_defaults: dict[str, Any] = {
+    option_defaults: ClassVar[dict[str, Any]] = {
         "bptt": 35,
         "jitter": True,  # AWD-LSTM's random window lengths
         "train_tokens": None,  # None: the whole training part; else its first N tokens

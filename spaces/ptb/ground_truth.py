@@ -86,7 +86,9 @@ class SeedPaperSource(GroundTruthSource):
 
     space = SPACE
     source = "seedpaper"
-    description = "seed paper (Zhang et al.): 137 DARTS recurrent cells, hidden 850, PTB valid/test perplexity; 93 re-trained with seed 43"
+    description = (
+        "seed paper (Zhang et al.): 137 DARTS recurrent cells, hidden 850, PTB valid/test perplexity; 93 re-trained with seed 43"
+    )
     options = {("ptb", "valid"): ("perplexity",), ("ptb", "test"): ("perplexity",)}
     seed_reductions = REDUCTIONS
     #: ``wsbench gt`` compares these tables with each other: the two training runs.
