@@ -33,7 +33,7 @@ REPORT_SCHEMA: dict[str, str] = {
     "epochs": "snapshot epochs used within a run (the last K)",
     "final_epoch": "the final snapshot epoch",
     "n_archs": "architectures ranked",
-    "train_mimg_paths": "training compute behind the final snapshot: millions of (image x path) passes, mean over seeds",
+    "train_mimg_paths": "training compute behind the final snapshot: millions of (example x path) passes (an example is an image, or a token for a language model), mean over seeds",
     "tau_mean / tau_sd": "Kendall tau at the final snapshot: mean and sd (ddof=1) over seeds",
     "tau_lastk_mean / tau_lastk_sd": "Kendall tau over the last K snapshots within a run: mean and sd per run, averaged over seeds",
     "seed_pairwise_tau": "mean Kendall tau between the final-snapshot rankings of different seeds (no ground truth involved)",
@@ -81,7 +81,7 @@ HEADER = [
     "tau top10%",
     "seeds",
     "epochs",
-    "compute (M img×path)",
+    "compute (M examples×path)",
 ]
 
 
@@ -116,6 +116,9 @@ def verdicts(table: pd.DataFrame) -> list[str]:
             head = f"- {space}/{protocol} {r['label']} vs {short_gt(gt)}: tau {_pm(r['tau_mean'], r['tau_sd'])}"
             if base.empty or not np.isfinite(r["tau_mean"]):
                 out.append(head + " (no params baseline to compare with here).")
+                continue
+            if not np.isfinite(float(base.iloc[0])):
+                out.append(head + " (the params baseline is undefined here: every architecture has the same parameter count).")
                 continue
             b = float(base.iloc[0])
             sd = r["tau_sd"] if np.isfinite(r["tau_sd"]) else 0.0

@@ -180,8 +180,14 @@ def params_estimator(space_name: str, archs: list[str]) -> np.ndarray:
 def _reference_row(
     space: str, protocol: str, kind: str, label: str, gt: str, score: str, est: np.ndarray, true: np.ndarray
 ) -> dict[str, Any]:
-    """A row for a fixed estimator (params, another ground truth): no seeds, no sd."""
+    """A row for a fixed estimator (params, another ground truth): no seeds, no sd.
+
+    An estimator that gives every architecture the same score (params on a space whose cells all
+    have the same weights) ranks nothing: every metric is undefined (NaN), not a tie-break artefact.
+    """
     vals = M.compute_all(est, true, names=list(SEED_METRICS))
+    if len(est) and np.ptp(np.asarray(est, dtype=np.float64)) == 0:
+        vals = {k: float("nan") for k in vals}
     row: dict[str, Any] = {
         "space": space,
         "protocol": protocol,
@@ -385,15 +391,19 @@ def analyse(
 
 
 def _training_compute(cell: Cell, epoch: int) -> float:
-    """Millions of (training image x path) forward/backward passes behind the snapshot at ``epoch``.
+    """Millions of (training example x path) forward/backward passes behind the snapshot at ``epoch``.
 
     The unit in which strategies are compared at equal compute: FairNAS's 5 paths on one image
-    count 5, SPOS's one path counts 1. NaN for cells that predate the recorded schedule.
+    count 5, SPOS's one path counts 1. An example is an image, or a token for a language model (a
+    step's ``batch_size`` streams x ``bptt`` tokens). NaN for cells that predate the recorded schedule.
     """
     try:
         sched = cell.config["schedule"]
         per_epoch = float(sched["path_passes"]) / int(sched["epochs"])
-        return per_epoch * epoch * int(cell.config["protocol"]["batch_size"]) / 1e6
+        per_step = int(cell.config["protocol"]["batch_size"])
+        if cell.config.get("data", {}).get("unit") == "tokens":
+            per_step *= int(cell.config["protocol"].get("task_options", {}).get("bptt", 35))
+        return per_epoch * epoch * per_step / 1e6
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return float("nan")
 
