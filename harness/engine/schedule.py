@@ -39,9 +39,10 @@ def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
 def build_optimizer(p: Protocol, params: Sequence[torch.nn.Parameter], steps_per_epoch: int = 1) -> torch.optim.Optimizer:
     """The weight optimizer a protocol names (``Protocol.optimizer``, checked against ``OPTIMIZERS``).
 
-    ``asgd``: torch's ASGD with ``lambd = 0`` (a constant step size: the LR schedule still applies)
-    averaging from step ``asgd_start_epoch * steps_per_epoch`` on -- AWD-LSTM's averaged SGD at a
-    fixed switch point (AWD-LSTM and the seed paper switch when validation stalls).
+    ``asgd``: torch's ASGD with ``lambd = 0`` (a constant step size: the LR schedule still applies),
+    averaging the iterates after step ``t0 + 1`` with ``t0 = asgd_start_epoch * steps_per_epoch``
+    (torch's convention) -- AWD-LSTM's averaged SGD at a fixed switch point (AWD-LSTM and the seed
+    paper switch when validation stalls, which needs validation during training).
     """
     if p.optimizer == "sgd":
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
