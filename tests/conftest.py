@@ -34,6 +34,9 @@ SLOW_TESTS = {
     "test_matrix_run_reruns_a_damaged_cell_to_identical_results_and_keeps_the_old_files",
     "test_unreadable_checkpoint_is_set_aside_and_the_cell_starts_over",
     "test_silent_two_settings_under_one_protocol_name_are_not_pooled_as_seeds",
+    "test_cell_trains_and_scores_on_a_generated_imagenet_folder",
+    "test_downsampled_cell_resumes_to_identical_numbers",
+    "test_cifar_cell_without_ground_truth_reports_stability_only",
 }
 
 

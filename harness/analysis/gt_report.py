@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.analysis import metrics
 from harness.api.errors import WsbenchError, unknown
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable, dataset_family
 
 #: The report's metric for every table: the first of these a (dataset, split) offers.
 PREFERRED_METRICS = ("accuracy",)
@@ -35,9 +35,7 @@ class SourceStatus:
     tables: list[GroundTruthTable]
 
 
-def family(dataset: str) -> str:
-    """Dataset family: ``cifar10-valid`` (trained on half the train set) belongs with ``cifar10``."""
-    return dataset.removesuffix("-valid")
+family = dataset_family  # the name this module's callers know
 
 
 def _ensure_registered(space: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import plots
-from harness.analysis.stability import Analysis, analyse, short_gt, table_columns
+from harness.analysis.stability import NO_GROUND_TRUTH, Analysis, analyse, short_gt, table_columns
 from harness.fileio import atomic_write_text
 from harness.settings import results_dir
 
@@ -113,6 +113,12 @@ def verdicts(table: pd.DataFrame) -> list[str]:
         base = sub[sub["kind"] == "params"]["tau_mean"]
         ceiling = sub[sub["kind"] == "ceiling"]
         for _, r in sub[sub["kind"] == "supernet"].iterrows():
+            if gt == NO_GROUND_TRUTH:
+                out.append(
+                    f"- {space}/{protocol} {r['label']}: no ground truth for its data, so stability only: seed-vs-seed tau "
+                    f"{_f(r['seed_pairwise_tau'])}, snapshot-vs-snapshot tau {_f(r['snapshot_pairwise_tau'])}."
+                )
+                continue
             head = f"- {space}/{protocol} {r['label']} vs {short_gt(gt)}: tau {_pm(r['tau_mean'], r['tau_sd'])}"
             if base.empty or not np.isfinite(r["tau_mean"]):
                 out.append(head + " (no params baseline to compare with here).")

@@ -30,6 +30,7 @@ from harness.analysis import metrics as M
 from harness.analysis.gt_report import family
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
+from harness.engine.scoring import NO_GROUND_TRUTH
 from harness.api.task import ScoreField, estimator_values, known_estimators
 from harness.run.store import Cell, Scan, frame_of, load_scores, scan
 from harness.settings import results_dir
@@ -214,6 +215,8 @@ def _reference_row(
 
 #: Seed reductions that name no particular run; any other (``seed:42``, ``run:1``, ``mean-of-seeds``) is shown.
 _PLAIN_REDUCTIONS = ("as-published", "mean", "one-run", "mean-of-rows")
+#: Metrics a short label leaves out: each is its source's one (or main) metric.
+_PLAIN_METRICS = ("accuracy", "perplexity", "best-accuracy", "accuracy@108", "top1")
 
 
 def short_gt(label: str) -> str:
@@ -222,7 +225,12 @@ def short_gt(label: str) -> str:
     A reduction that picks runs stays: ``darts/seedpaper:cifar10/test/accuracy@seed:42`` ->
     ``seedpaper:cifar10/test@seed:42``, so two runs of one source are told apart.
     """
-    short = label.split("/", 1)[-1].rsplit("/", 1)[0]
+    query = label.split("/", 1)[-1].split("@", 1)[0]  # source:dataset/split/metric
+    short, _, metric = query.rpartition("/")
+    if not short:  # not a ground-truth label (e.g. "none")
+        short = query
+    elif metric not in _PLAIN_METRICS:  # e.g. ProxylessNAS's top5 beside its top1
+        short = query
     reduction = label.rsplit("@", 1)[-1] if "@" in label else ""
     return short if not reduction or reduction in _PLAIN_REDUCTIONS else f"{short}@{reduction}"
 
@@ -346,6 +354,8 @@ def analyse(
             ]
             notes += _fingerprint_notes(table_cache[ck], mine[(mine["space"] == g.space) & (mine["protocol"] == g.protocol)])
         archs = _common_archs(scores)
+        if not table_cache[ck] and ck not in reference_done:
+            notes.append(_no_ground_truth_note(g))
         partial = sorted(lbl for lbl, t in table_cache[ck].items() if not set(archs) <= set(t.arch_ids))
         if partial and ck not in reference_done:
             # A table covering only some architectures (e.g. NB101's 500-cell set) still has its
@@ -359,6 +369,10 @@ def analyse(
             scatter_rows.append(_scatter_frame(g, scores, tables, g_score))
         except WsbenchError as exc:  # e.g. a partial table that lacks some of the architectures
             notes.append(f"{g.space}/{g.label}/{g.protocol}: no scatter plot: {exc}")
+        if not table_cache[ck]:
+            # Training-free baselines do not depend on the cells' data: they still meet the space's
+            # own ground truth (e.g. ImageNet's, for a supernet trained on CIFAR-10).
+            tables = {lbl: t for lbl, t in _default_tables(g.space).items() if set(archs) <= set(t.arch_ids)}
         if ck in reference_done or not tables:
             continue
         reference_done.add(ck)
@@ -387,6 +401,15 @@ def analyse(
         last_k=last_k,
         notes=notes,
         skipped=sc.skipped,
+    )
+
+
+def _no_ground_truth_note(g: _Group) -> str:
+    """Which ground truth these cells lack, and what the report shows instead."""
+    why = g.cells[0].config.get("ground_truths_skipped") or ["none is configured for this space"]
+    return (
+        f"{g.space}/{g.protocol}: no ground truth for these cells ({'; '.join(why)}); their rows show ranking "
+        "stability only (seed-vs-seed and snapshot-vs-snapshot tau); any baseline rows are against the space's own ground truth"
     )
 
 
@@ -448,6 +471,13 @@ def _supernet_rows(
         "snapshot_pairwise_tau": snap_tau,
     }
     out = []
+    if rows.empty:  # no ground truth for these cells' data: what stays measurable is stability
+        nan_row: dict[str, Any] = {**base, "ground_truth": NO_GROUND_TRUTH}
+        for m in SEED_METRICS:
+            key = "tau" if m == "kendall_tau" else m
+            nan_row[f"{key}_mean"] = nan_row[f"{key}_sd"] = float("nan")
+        nan_row["tau_lastk_mean"] = nan_row["tau_lastk_sd"] = float("nan")
+        return [nan_row]
     for gt, sub in rows.groupby("ground_truth", sort=True):
         value = sub.set_index(["cell_hash", "epoch", "metric"])["value"]
 

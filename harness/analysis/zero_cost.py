@@ -4,7 +4,8 @@
   synaptic flow", NeurIPS 2020, as used for NAS by Abdelfattah et al., "Zero-Cost Proxies for
   Lightweight NAS", ICLR 2021: every parameter replaced by its absolute value, BatchNorm disabled
   (identity: the ICLR paper's default ``synflow`` builds the network without BN), the network in
-  float64 (its products of absolute weights overflow float32), one all-ones input image, R = sum of
+  float64 (its products of absolute weights overflow float32), ReLU6 replaced by ReLU (a clipped unit
+  saturates on the all-positive network and passes no gradient), one all-ones input image, R = sum of
   the logits; score = sum over Conv2d and Linear *weights* of |theta * dR/dtheta| (biases and BN
   affine parameters are not counted, as in that paper's code). Data-independent by construction.
 * ``jacob_cov`` -- Mellor et al., "Neural Architecture Search without Training", arXiv 2006.04647v1
@@ -35,9 +36,20 @@ def _disable_batchnorm(model: nn.Module) -> None:
             _disable_batchnorm(child)
 
 
+def _unclip_activations(model: nn.Module) -> None:
+    """Replace every ReLU6 by ReLU: on synflow's all-positive network a ReLU is the identity, while ReLU6
+    saturates at 6 and zeroes every gradient behind it (ProxylessNAS / MobileNet blocks would all score the same)."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.ReLU6):
+            setattr(model, name, nn.ReLU())
+        else:
+            _unclip_activations(child)
+
+
 def synflow(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> float:
-    """Synaptic-flow score of ``model`` (modified in place: BN removed, |weights|, float64)."""
+    """Synaptic-flow score of ``model`` (modified in place: BN removed, ReLU6 unclipped, |weights|, float64)."""
     _disable_batchnorm(model)
+    _unclip_activations(model)
     model.double()
     with torch.no_grad():
         for p in model.parameters():

@@ -92,6 +92,11 @@ class GroundTruthTable:
         return pd.Series(self.values, index=pd.Index(self.arch_ids, name="arch"), name=self.query.label())
 
 
+def dataset_family(dataset: str) -> str:
+    """Dataset family: ``cifar10-valid`` (NB201's networks trained on half the training set) belongs with ``cifar10``."""
+    return dataset.removesuffix("-valid")
+
+
 def is_percentage(metric: str) -> bool:
     """Accuracy-type metrics are stored in percent (0-100) everywhere in wsbench."""
     return "accuracy" in metric or metric in ("top1", "top5")
@@ -180,5 +185,6 @@ GROUND_TRUTHS.add_lazy("nb101/hash20k", "spaces.nb101.ground_truth:Hash20kSource
 GROUND_TRUTHS.add_lazy("nb101/tfrecord", "spaces.nb101.ground_truth:TFRecordSource")
 GROUND_TRUTHS.add_lazy("darts/seedpaper", "spaces.darts.ground_truth:SeedPaperSource")
 GROUND_TRUTHS.add_lazy("ptb/seedpaper", "spaces.ptb.ground_truth:SeedPaperSource")
+GROUND_TRUTHS.add_lazy("proxyless/seedpaper", "spaces.proxyless.ground_truth:SeedPaperSource")
 GROUND_TRUTHS.add_lazy("cbm-mobilenet/cbm", "spaces.cbm.ground_truth:MobileNetSource")
 GROUND_TRUTHS.add_lazy("cbm-resnet/cbm", "spaces.cbm.ground_truth:ResNetSource")

@@ -90,6 +90,9 @@ class Task:
 
     name: ClassVar[str]
     version: ClassVar[int]
+    #: The data set family the task trains and scores on (``cifar10``, ``ptb``, ``imagenet``): a
+    #: space's default ground truths on another family do not apply to its cells.
+    dataset: ClassVar[str] = ""
     #: Score fields in the order the score files hold them; the first is the primary estimator.
     score_fields: ClassVar[tuple[ScoreField, ...]]
     #: Option names and defaults of ``Protocol.task_options``; unknown options are errors.

@@ -16,6 +16,7 @@ import torch
 
 import harness
 from harness.api.errors import WsbenchError
+from harness.api.ground_truth import dataset_family
 from harness.api.space import GTSpec
 from harness.engine.protocols import Protocol
 from harness.settings import results_dir
@@ -56,12 +57,33 @@ class CellSpec:
         }
 
     def resolved_ground_truths(self) -> tuple[GTSpec, ...]:
-        """The configured ground truths, or the space's defaults."""
+        """The configured ground truths, or the space's defaults on the data set this cell trains on.
+
+        A default ground truth measured on another data set (ProxylessNAS's ImageNet numbers for a
+        supernet trained on CIFAR-10) does not apply: such a cell reports stability only. Named
+        explicitly (``ground_truths``), any ground truth is used as asked (a transfer question).
+        """
         if self.ground_truths is not None:
             return self.ground_truths
+        return tuple(g for g in self._default_ground_truths() if self._applies(g))
+
+    def missing_ground_truths(self) -> tuple[GTSpec, ...]:
+        """The space's default ground truths left out because they were measured on another data set."""
+        if self.ground_truths is not None:
+            return ()
+        return tuple(g for g in self._default_ground_truths() if not self._applies(g))
+
+    def _default_ground_truths(self) -> tuple[GTSpec, ...]:
         from spaces import SPACES
 
         return tuple(SPACES.get(self.space).default_ground_truths)
+
+    def _applies(self, gt: GTSpec) -> bool:
+        from harness.tasks import TASKS
+        from spaces import SPACES
+
+        dataset = TASKS.get(self.protocol.task_name(SPACES.get(self.space))).dataset
+        return not dataset or dataset_family(gt[1]) == dataset
 
     def cell_hash(self) -> str:
         """SHA-256 of the resolved config."""

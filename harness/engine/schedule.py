@@ -27,10 +27,18 @@ def effective_schedule(p: Protocol, paths_per_step: float, epoch_fraction: float
 
 
 def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
-    """The LambdaLR factor of a per-step cosine from ``lr`` to ``lr_min`` over ``total_steps``."""
+    """The LambdaLR factor of a per-step cosine from ``lr`` to ``lr_min`` over ``total_steps``.
+
+    With ``warmup_epochs``, the first ``warmup_epochs / epochs`` of the steps ramp linearly up to
+    ``lr`` (step k at (k + 1) / warm-up steps), and the cosine runs over the remaining steps.
+    """
+    warmup = round(total_steps * protocol.warmup_epochs / protocol.epochs)
+    span = max(1, total_steps - warmup)
 
     def factor(step: int) -> float:
-        t = min(step, total_steps) / max(1, total_steps)
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min(step - warmup, span) / span
         return (protocol.lr_min + 0.5 * (protocol.lr - protocol.lr_min) * (1 + math.cos(math.pi * t))) / protocol.lr
 
     return factor

@@ -22,6 +22,10 @@ from harness.api.task import ScoreField, Task, estimator_name, oriented
 from harness.fileio import atomic_write_text
 
 
+#: The ground-truth label of metric rows of a cell without ground truth (stability only).
+NO_GROUND_TRUTH = "none"
+
+
 def task_of(space: Any, task_name: str | None) -> Task:
     """The registered task ``task_name``, or the space's default task."""
     from harness.tasks import TASKS
@@ -56,6 +60,14 @@ def snapshot_metrics(
     A table that covers only part of the architecture set (e.g. NB101's 500-cell table) is
     compared on the architectures it covers; the count is recorded as the ``n_archs`` metric.
     """
+    if not tables:
+        # No ground truth on this cell's data: record how many architectures each estimator scored,
+        # so the cell's metrics still say what was measured (stability is computed from the scores).
+        return [
+            {"epoch": epoch, "ground_truth": NO_GROUND_TRUTH, "gt_fingerprint": "", "score": estimator_name(f),
+             "metric": "n_archs", "value": float(len(scores))}
+            for f in fields
+        ]  # fmt: skip
     rows = []
     for table in tables:
         covered = scores[scores["arch"].isin(set(table.arch_ids))]

@@ -5,3 +5,4 @@ from harness.api.registry import Registry
 TASKS: Registry = Registry("task")
 TASKS.add_lazy("cifar10", "harness.tasks.classification:CIFAR10_CLASSIFICATION")
 TASKS.add_lazy("ptb", "harness.tasks.language_model:PTB_LANGUAGE_MODEL")
+TASKS.add_lazy("imagenet", "harness.tasks.imagenet:IMAGENET_CLASSIFICATION")

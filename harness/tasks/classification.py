@@ -29,6 +29,7 @@ class ImageClassification(Task):
 
     name = "cifar10"
     version = 1
+    dataset = "cifar10"
     score_fields = (
         ScoreField("accuracy", True, "top-1 accuracy (percent) on the evaluation images"),
         ScoreField("loss", False, "mean cross-entropy on the evaluation images"),

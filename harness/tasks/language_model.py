@@ -37,6 +37,7 @@ class LanguageModelling(Task):
 
     name = "ptb"
     version = 1
+    dataset = "ptb"
     score_fields = (ScoreField("perplexity", False, "perplexity on the evaluation token budget (lower is better)"),)
     option_defaults: ClassVar[dict[str, Any]] = {
         "bptt": 35,

@@ -1,0 +1,111 @@
+"""ProxylessNAS networks: MBConv blocks, the stand-alone network of one architecture, and the supernet.
+
+The blocks are ProxylessNAS's (Cai et al., ICLR 2019; MobileNetV2's inverted residual): 1x1
+expansion conv-BN-ReLU6 (omitted at expansion 1), k x k depthwise conv-BN-ReLU6 (stride at a
+stage's first layer), 1x1 projection conv-BN, and an identity shortcut on every layer but a stage's
+first. Around them: a 3x3 stride-2 stem conv-BN-ReLU6, a fixed MBConv1 3x3 block, a 1x1 feature-mix
+conv-BN-ReLU6, global average pooling, dropout and a linear classifier. Shapes come from
+``spaces.proxyless.cost``, so the parameter counts are the closed form's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from spaces.proxyless import cost, encoding
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    """Conv (no bias, padding k // 2) + BN (+ ReLU6)."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class MBConv(nn.Sequential):
+    """Inverted residual body (the shortcut is added by the caller): expand, depthwise, project."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, expand: int, stride: int) -> None:
+        mid = c_in * expand
+        layers = [conv_bn(c_in, mid, 1)] if expand > 1 else []
+        layers += [conv_bn(mid, mid, kernel, stride, groups=mid), conv_bn(mid, c_out, 1, act=False)]
+        super().__init__(*layers)
+
+
+class _Frame(nn.Module):
+    """Stem, first block, feature mix and classifier: the parts every architecture shares."""
+
+    def __init__(self, width_pct: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        w = cost.widths(width_pct)
+        self.stem = conv_bn(3, w.stem, 3, stride=2)
+        self.first = MBConv(w.stem, w.first, 3, 1, 1)
+        self.feature_mix = conv_bn(w.stages[-1], w.feature_mix, 1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(w.feature_mix, num_classes)
+        self.plans = cost.layer_plans(width_pct)
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pool(self.feature_mix(x)).flatten(1)))
+
+
+class ProxylessNetwork(_Frame):
+    """The stand-alone network of one architecture."""
+
+    def __init__(self, arch: encoding.Arch, width_pct: int = 135, num_classes: int = 1000, dropout: float = 0.0) -> None:
+        super().__init__(width_pct, num_classes, dropout)
+        self.arch = encoding.check(tuple(arch))
+        self.blocks = nn.ModuleList()
+        for op, plan in zip(self.arch, self.plans):
+            if op == encoding.ZERO:
+                self.blocks.append(nn.Identity())
+            else:
+                k, e = encoding.KERNEL_EXPAND[op]
+                self.blocks.append(MBConv(plan.c_in, plan.c_out, k, e, plan.stride))
+
+    def forward(self, x: torch.Tensor, arch: Any = None) -> torch.Tensor:
+        x = self.first(self.stem(x))
+        for op, plan, block in zip(self.arch, self.plans, self.blocks):
+            if op != encoding.ZERO:
+                x = block(x) + x if plan.residual else block(x)
+        return self.head(x)
+
+
+class ProxylessSupernet(_Frame):
+    """Every MBConv option of every layer with its own weights; a path runs one per layer.
+
+    The zero option has no weights: the layer passes its input through the shortcut, so a path's
+    forward is exactly the stand-alone network's with the chosen blocks' weights.
+    """
+
+    def __init__(self, width_pct: int = 135, num_classes: int = 1000, dropout: float = 0.0, seed: int = 0) -> None:
+        from spaces.nb201.supernet import _init_parameters
+
+        with torch.random.fork_rng(devices=[]):  # module construction draws from the global RNG
+            super().__init__(width_pct, num_classes, dropout)
+            self.candidates = nn.ModuleList(
+                nn.ModuleList(MBConv(p.c_in, p.c_out, k, e, p.stride) for k, e in encoding.KERNEL_EXPAND) for p in self.plans
+            )
+        _init_parameters(self, seed)
+
+    def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
+        from harness.api.errors import WsbenchError
+
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise WsbenchError(f"ProxylessNAS network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}")
+        ops = tuple(int(v) for v in arch)
+        if len(ops) != encoding.NUM_LAYERS:
+            raise WsbenchError(f"a ProxylessNAS path has {encoding.NUM_LAYERS} layers, got {len(ops)}")
+        x = self.first(self.stem(x))
+        for op, plan, layer in zip(ops, self.plans, self.candidates):
+            if op != encoding.ZERO:
+                x = layer[op](x) + x if plan.residual else layer[op](x)
+        return self.head(x)

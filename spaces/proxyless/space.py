@@ -1,0 +1,117 @@
+"""The ProxylessNAS space as the harness sees it: a grid of 21 layer choices, freely combinable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.api import space as api
+from spaces.proxyless import encoding
+
+
+class ProxylessSpace(api.Space):
+    """ProxylessNAS's MobileNetV2-like space (Cai et al., ICLR 2019) as the seed paper samples it.
+
+    21 layers; each stage's first layer picks one of 6 MBConv blocks, the other 15 also ``zero``
+    (skipped through the identity shortcut), so every index tuple is valid and per-choice strategies
+    apply: 6^6 x 7^15 = 221,502,229,807,900,608 (~2.2e17) architectures. ``sample`` draws each layer
+    uniformly among its own options (uniform over the space). The network config is ``width_pct``
+    (the width multiplier in percent; 135 is the ground truth's) and ``resolution`` (the input
+    side FLOPs are counted at; the networks themselves take any size), and the supernet's
+    ``dropout_pct`` before the classifier. No mixed forward: the zero option exists only where a
+    shortcut does, so the relaxation is not one [layers, ops] grid.
+    """
+
+    name = "proxyless"
+    version = 1
+    capabilities = frozenset({api.GRID, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE, api.GROUND_TRUTH_ARCHS})
+    default_task = "imagenet"
+    default_ground_truths = (
+        ("seedpaper", "imagenet", "val", "top1", "as-published"),
+        ("seedpaper", "imagenet", "val", "top5", "as-published"),
+    )
+    network_defaults = {"width_pct": 135, "resolution": 224}
+    smoke_network = {"width_pct": 10, "resolution": 32}
+    num_archs = encoding.space_size()
+
+    def choices(self) -> tuple[api.Choice, ...]:
+        """One choice per layer: its MBConv options, plus zero where a shortcut exists."""
+        return tuple(api.Choice(key, encoding.OPS[: encoding.options_at(i)]) for i, key in enumerate(encoding.KEYS))
+
+    def sample(self, rng: np.random.Generator) -> encoding.Arch:
+        """Uniform over the space: one uniform option per layer."""
+        return tuple(int(v) for v in rng.integers(0, self.grid_shape()))
+
+    def parse(self, arch: Any) -> encoding.Arch:
+        """An id (``"4063-3642-4614-5656-1550-3"``), the seed paper's JSON (dict or text) or 21 indices."""
+        return encoding.as_arch(arch)
+
+    def arch_id(self, arch: Any) -> str:
+        """The per-stage digit groups ground-truth tables are keyed by."""
+        return encoding.arch_id(self.parse(arch))
+
+    def format(self, arch: Any) -> str:
+        """The seed paper's JSON form."""
+        return encoding.to_json(self.parse(arch))
+
+    def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
+        """``width_pct`` and ``resolution`` (positive integers); an optional ``dropout_pct`` in 0..99."""
+        from harness.api.errors import WsbenchError
+
+        rest = dict(config)
+        dropout = rest.pop("dropout_pct", None)
+        out = super().network_config(rest, where)
+        if dropout is not None:
+            if isinstance(dropout, bool) or not isinstance(dropout, int) or not 0 <= dropout < 100:
+                raise WsbenchError(f"{where}.dropout_pct: must be an integer percentage in 0..99 for space 'proxyless', got {dropout!r}")
+            if dropout:
+                out["dropout_pct"] = dropout
+        return out
+
+    def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
+        """Every layer's six MBConv blocks with their own weights, initialised from ``seed``."""
+        from spaces.proxyless.network import ProxylessSupernet
+
+        net = self.network_config(network)
+        return ProxylessSupernet(net["width_pct"], task.outputs, net.get("dropout_pct", 0) / 100, seed=seed)
+
+    def build_network(self, arch: Any, width_pct: int = 135, num_classes: int = 1000, seed: int = 0, **_: Any) -> Any:
+        """The stand-alone network of one architecture, initialised from ``seed``."""
+        import torch
+
+        from spaces.nb201.supernet import _init_parameters
+        from spaces.proxyless.network import ProxylessNetwork
+
+        with torch.random.fork_rng(devices=[]):
+            net = ProxylessNetwork(self.parse(arch), width_pct, num_classes)
+        _init_parameters(net, seed)
+        return net
+
+    def cost(self, arch: Any, width_pct: int = 135, resolution: int = 224, num_classes: int = 1000, **_: Any) -> Any:
+        """Parameters and FLOPs (closed form; the seed paper's columns at width 135, resolution 224)."""
+        from spaces.proxyless.cost import arch_cost
+
+        return arch_cost(self.parse(arch), width_pct, resolution, num_classes)
+
+    def ground_truth_archs(self, source: str = "seedpaper") -> list[encoding.Arch]:
+        """The seed paper's 36 architectures in id order."""
+        from harness.api.errors import unknown
+        from spaces.proxyless.ground_truth import table
+
+        if source != "seedpaper":
+            raise unknown("ProxylessNAS ground-truth pool for an archset", source, ["seedpaper"])
+        return [self.parse(a) for a in sorted(table()[0])]
+
+    def describe_arch(self, arch: Any) -> dict[str, Any]:
+        """Facts about one architecture (for ``wsbench arch``)."""
+        a = self.parse(arch)
+        cost = self.cost(a)
+        return {
+            "arch id": self.arch_id(a),
+            "seed-paper JSON": self.format(a),
+            "layers": " ".join(encoding.OPS[v] for v in a),
+            "params (M, width 1.35, 1000 classes)": round(cost.params_m, 6),
+            "FLOPs (M MACs, width 1.35, 224 x 224)": round(cost.flops_m, 6),
+        }
