@@ -19,7 +19,7 @@ def _cmd_gt(args: argparse.Namespace) -> int:
     if not any(fields):
         from harness.analysis.gt_report import gt_report
 
-        print(gt_report(args.space, bootstrap=args.bootstrap, seed=args.seed))
+        print(gt_report(args.space, bootstrap=args.bootstrap, seed=args.seed, baselines=tuple(args.baselines or ())))
         return 0
     if not all(fields):
         # Every field is explicit: no defaults that silently change what is being compared against.
@@ -246,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--metric", help="e.g. accuracy")
     g.add_argument("--seed-reduction", dest="seed_reduction", help="e.g. mean, as-published, seed:777")
     g.add_argument("--top", type=POSITIVE, default=5, help="print the best N architectures of the table")
+    g.add_argument(
+        "--baselines",
+        type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
+        help="comma-separated training-free baselines to rank each table with (e.g. params,flops,synflow,jacob_cov), with intervals",
+    )
     g.add_argument("--out", help="write the table as CSV (arch, value)")
     g.set_defaults(func=_cmd_gt)
 

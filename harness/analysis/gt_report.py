@@ -124,7 +124,34 @@ def _label(t: GroundTruthTable) -> str:
     return f"{q.source}:{q.dataset}/{q.split}/{q.metric}@{q.seed_reduction}"
 
 
-def gt_report(space: str, bootstrap: int = 200, seed: int = 0) -> str:
+def baseline_lines(space: str, tables: list[GroundTruthTable], names: tuple[str, ...], bootstrap: int, seed: int) -> list[str]:
+    """Markdown rows: each training-free baseline's agreement with each table, on the table's architectures."""
+    from harness.analysis.baselines import score_baseline
+
+    lines = [
+        "| baseline | ground truth | n | Kendall tau [95% CI] | Spearman | hit@10% | BR@1% |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for t in tables:
+        for name in names:
+            try:
+                est = score_baseline(name, space, t.arch_ids, seed=seed)
+            except WsbenchError as exc:
+                lines.append(f"| {name} | {_label(t)} | {len(t)} | n/a: {str(exc).replace('|', '/')} | | | |")
+                continue
+            true = _oriented(t, t.arch_ids)
+            constant = np.ptp(est) == 0  # e.g. params where every cell has the same weights: ranks nothing
+            tau = float("nan") if constant else metrics.kendall_tau(est, true)
+            ci = None if constant or not bootstrap else metrics.bootstrap_ci(metrics.kendall_tau, est, true, n_resamples=bootstrap, seed=seed)
+            rho = float("nan") if constant else metrics.spearman_rho(est, true)
+            lines.append(
+                f"| {name} | {_label(t)} | {len(t)} | {_fmt_ci(tau, ci)} | {_fmt(rho)} | "
+                f"{_fmt(metrics.top_k_hit_rate(est, true, 0.10))} | {_fmt(metrics.br_at_k(est, true, 0.01), 4)} |"
+            )
+    return lines
+
+
+def gt_report(space: str, bootstrap: int = 200, seed: int = 0, baselines: tuple[str, ...] = ()) -> str:
     """Markdown report: the space's ground-truth sources, then pairwise agreement of the readable ones."""
     from spaces import SPACES
 
@@ -159,9 +186,25 @@ def gt_report(space: str, bootstrap: int = 200, seed: int = 0) -> str:
 
     tables = [t for s in statuses for t in s.tables]
     pairs = [(a, b) for a, b in itertools.combinations(tables, 2) if family(a.query.dataset) == family(b.query.dataset)]
+    if baselines and tables:
+        lines += [
+            "",
+            "## Training-free baselines",
+            "",
+            f"Each baseline ranks each table's architectures (seed {seed}; zero-cost proxies at the space's proxy network); "
+            f"intervals: 95% percentile bootstrap over architectures, {bootstrap} resamples.",
+            "",
+            *baseline_lines(space, tables, baselines, bootstrap, seed),
+        ]
     lines += ["", "## Agreement over common architectures", ""]
     if not pairs:
+        single = [_label(t) for t in tables if len(t.provenance.get("runs", [])) == 1]
         lines.append("No two readable tables share a dataset family here, so there is nothing to compare.")
+        if single:
+            lines.append(
+                f"{', '.join(single)}: one training run per architecture, so no second measurement and no noise "
+                "ceiling can be measured: read every estimator's tau against it without one (and with its interval)."
+            )
         return "\n".join(lines) + "\n"
     ci_note = (
         f"95% percentile bootstrap over architectures, {bootstrap} resamples, seed {seed}"
