@@ -35,7 +35,10 @@ def main() -> None:
         index = scan_folder(root, "train")
         print(f"{len(index)} images in {root}; {os.cpu_count()} CPUs; crops {args.size}x{args.size}, batch {args.batch_size}")
         for w in args.workers:
-            runs = [throughput(index, args.size, w, batches=args.batches, batch_size=args.batch_size, seed=r) for r in range(args.repeats)]
+            runs = [
+                throughput(index, args.size, w, batches=args.batches, batch_size=args.batch_size, seed=r)
+                for r in range(args.repeats)
+            ]
             print(f"workers {w}: {statistics.median(runs):.0f} images/s (runs: {', '.join(f'{r:.0f}' for r in runs)})")
 
 

@@ -356,7 +356,11 @@ def test_warm_up_ramps_linearly_then_the_cosine_runs_over_the_rest():
 
 @needs_data()
 def test_cell_trains_and_scores_on_a_generated_imagenet_folder(folder, tmp_path):
-    p = _protocol(task_options={**PROTOCOLS.get("proxyless-folder").task_options, "root": str(folder)}, archset="ground-truth-sample", archset_n=6)
+    p = _protocol(
+        task_options={**PROTOCOLS.get("proxyless-folder").task_options, "root": str(folder)},
+        archset="ground-truth-sample",
+        archset_n=6,
+    )
     result = run_cell(CellSpec("proxyless", "spos", p, 0), root=tmp_path, log=lambda *_: None)
     out = next((tmp_path / "runs" / "proxyless" / "spos").glob("*/*/"))
     scores = pd.read_csv(out / "scores" / "epoch_002.csv")

@@ -142,7 +142,11 @@ def baseline_lines(space: str, tables: list[GroundTruthTable], names: tuple[str,
             true = _oriented(t, t.arch_ids)
             constant = np.ptp(est) == 0  # e.g. params where every cell has the same weights: ranks nothing
             tau = float("nan") if constant else metrics.kendall_tau(est, true)
-            ci = None if constant or not bootstrap else metrics.bootstrap_ci(metrics.kendall_tau, est, true, n_resamples=bootstrap, seed=seed)
+            ci = (
+                None
+                if constant or not bootstrap
+                else metrics.bootstrap_ci(metrics.kendall_tau, est, true, n_resamples=bootstrap, seed=seed)
+            )
             rho = float("nan") if constant else metrics.spearman_rho(est, true)
             lines.append(
                 f"| {name} | {_label(t)} | {len(t)} | {_fmt_ci(tau, ci)} | {_fmt(rho)} | "

@@ -30,8 +30,8 @@ from harness.analysis import metrics as M
 from harness.analysis.gt_report import family
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
-from harness.engine.scoring import NO_GROUND_TRUTH
 from harness.api.task import ScoreField, estimator_values, known_estimators
+from harness.engine.scoring import NO_GROUND_TRUTH
 from harness.run.store import Cell, Scan, frame_of, load_scores, scan
 from harness.settings import results_dir
 

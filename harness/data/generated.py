@@ -29,7 +29,12 @@ def wnid(label: int) -> str:
 
 
 def write_image_folder(
-    root: str | Path, classes: int = 3, train_per_class: int = 8, val_per_class: int = 4, size: tuple[int, int] = (500, 375), seed: int = 0
+    root: str | Path,
+    classes: int = 3,
+    train_per_class: int = 8,
+    val_per_class: int = 4,
+    size: tuple[int, int] = (500, 375),
+    seed: int = 0,
 ) -> Path:
     """An ImageNet-format folder of generated JPEGs (sizes vary by up to 20 % around ``size``); returns ``root``."""
     from PIL import Image
@@ -46,7 +51,15 @@ def write_image_folder(
     return root
 
 
-def write_downsampled(root: str | Path, side: int = 32, classes: int = 4, train_per_class: int = 20, val_per_class: int = 5, batches: int = 2, seed: int = 0) -> Path:
+def write_downsampled(
+    root: str | Path,
+    side: int = 32,
+    classes: int = 4,
+    train_per_class: int = 20,
+    val_per_class: int = 5,
+    batches: int = 2,
+    seed: int = 0,
+) -> Path:
     """Downsampled-ImageNet ``.npz`` files (``train_data_batch_1..batches``, ``val_data``), labels 1-based; returns ``root``."""
     root, rng = Path(root), np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)

@@ -73,13 +73,17 @@ def scan_folder(root: str | Path, part: str, classes: Sequence[str] | None = Non
     wanted = tuple(classes) if classes is not None else tuple(found)
     missing = sorted(set(wanted) - set(found))
     if missing:
-        raise DataMissingError(f"{folder} lacks class folder(s) {', '.join(missing[:3])} that the training part has; {LAYOUT_HINT}")
+        raise DataMissingError(
+            f"{folder} lacks class folder(s) {', '.join(missing[:3])} that the training part has; {LAYOUT_HINT}"
+        )
     files: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(wanted):
         names = sorted(n for n in os.listdir(folder / name) if n.lower().endswith(EXTENSIONS))
         if not names:
-            raise DataMissingError(f"{folder / name}: no images ({', '.join(EXTENSIONS)}); copy the class again or remove its folder")
+            raise DataMissingError(
+                f"{folder / name}: no images ({', '.join(EXTENSIONS)}); copy the class again or remove its folder"
+            )
         files += [f"{name}/{n}" for n in names]
         labels += [label] * len(names)
     return FolderIndex(Path(root), part, wanted, tuple(files), np.asarray(labels, dtype=np.int64))
@@ -222,7 +226,9 @@ class StreamedBatches:
         workers: int = 4,
     ) -> None:
         if batch_size < 1 or batch_size > len(index):
-            raise WsbenchError(f"batch_size {batch_size} must be within 1..{len(index)} (the images of {index.root / index.part})")
+            raise WsbenchError(
+                f"batch_size {batch_size} must be within 1..{len(index)} (the images of {index.root / index.part})"
+            )
         self.index, self.size, self.batch_size = index, int(size), int(batch_size)
         self.generator = generator
         self.device = torch.device(device)

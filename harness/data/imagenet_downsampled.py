@@ -52,14 +52,18 @@ def _read_npz(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             data, labels = f["data"], f["labels"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise CorruptDataError(f"{path}: not a downsampled-ImageNet batch with data and labels ({type(e).__name__}: {e}); download it again") from None
+        raise CorruptDataError(
+            f"{path}: not a downsampled-ImageNet batch with data and labels ({type(e).__name__}: {e}); download it again"
+        ) from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] % 3:
         raise CorruptDataError(f"{path}: data must be uint8 rows of 3 x side^2 values, got {data.dtype} {list(data.shape)}")
     side = int(round((data.shape[1] // 3) ** 0.5))
     if side * side * 3 != data.shape[1]:
         raise CorruptDataError(f"{path}: rows of {data.shape[1]} values are not 3 square planes")
     if side != size:
-        raise CorruptDataError(f"{path} holds {side}x{side} images, not {size}x{size}; point the task at the {side}x{side} files or set image_size = {side}")
+        raise CorruptDataError(
+            f"{path} holds {side}x{side} images, not {size}x{size}; point the task at the {side}x{side} files or set image_size = {side}"
+        )
     labels = np.asarray(labels).astype(np.int64).reshape(-1) - 1  # the files count classes from 1
     if labels.shape[0] != data.shape[0] or (labels.size and (labels.min() < 0 or labels.max() > 999)):
         raise CorruptDataError(f"{path}: labels must be one per image in 1..1000; the file is damaged")
@@ -77,5 +81,7 @@ def load_part(root: str | Path, size: int, part: str, num_classes: int = 1000) -
     x, y = np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
     present = np.unique(y).size
     if present < num_classes:
-        raise CorruptDataError(f"downsampled ImageNet {part} in {root}: only {present} of the {num_classes} classes asked for have images")
+        raise CorruptDataError(
+            f"downsampled ImageNet {part} in {root}: only {present} of the {num_classes} classes asked for have images"
+        )
     return x, y

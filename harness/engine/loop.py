@@ -125,7 +125,8 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     # Without a ground truth (none on this data set, or its files absent) a cell still measures
     # what it can: ranking stability across snapshots and seeds; the report says what is missing.
     tables, skipped = available_ground_truths(spec.space, spec.resolved_ground_truths())
-    for why in (f"{spec.space}/{g[0]}: measured on {g[1]}, while this cell trains on {task.dataset}" for g in spec.missing_ground_truths()):
+    for gt in spec.missing_ground_truths():
+        why = f"{spec.space}/{gt[0]}: measured on {gt[1]}, while this cell trains on {task.dataset}"
         skipped += [why] if why not in skipped else []
     config = {**spec.config(), "cell_hash": spec.cell_hash(), "provenance": provenance(device)}
     config["ground_truth_fingerprints"] = {t.query.label(): t.fingerprint for t in tables}

@@ -21,7 +21,6 @@ from harness.api.space import GTSpec
 from harness.api.task import ScoreField, Task, estimator_name, oriented
 from harness.fileio import atomic_write_text
 
-
 #: The ground-truth label of metric rows of a cell without ground truth (stability only).
 NO_GROUND_TRUTH = "none"
 

@@ -126,7 +126,9 @@ class ImageNetClassification(Task):
         if p.train_part != "train":
             raise WsbenchError(f"protocol {p.name!r}: train_part must be 'train' for task 'imagenet', got {p.train_part!r}")
         if p.eval_part not in EVAL_PARTS:
-            raise WsbenchError(f"protocol {p.name!r}: eval_part must be one of {', '.join(EVAL_PARTS)} for task 'imagenet', got {p.eval_part!r}")
+            raise WsbenchError(
+                f"protocol {p.name!r}: eval_part must be one of {', '.join(EVAL_PARTS)} for task 'imagenet', got {p.eval_part!r}"
+            )
 
     # -- data --------------------------------------------------------------------------------------
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
@@ -143,12 +145,10 @@ class ImageNetClassification(Task):
         train = np.arange(len(labels))
         if p.eval_part == "holdout":
             held = class_balanced(labels, opts["holdout_per_class"] * k, numpy_stream(0, "archset"), k)
-            train = np.setdiff1d(train, held)
-            evaluation = held
+            train, evaluation, labels_eval = np.setdiff1d(train, held), held, labels
         else:
             assert val_labels is not None
-            evaluation = np.arange(len(val_labels))
-        labels_eval = labels if p.eval_part == "holdout" else val_labels
+            evaluation, labels_eval = np.arange(len(val_labels)), val_labels
         if p.eval_images is not None and p.eval_images < len(evaluation):
             sub = class_balanced(labels_eval[evaluation], p.eval_images, numpy_stream(0, "scoring"), k)
             evaluation = evaluation[sub]
@@ -170,7 +170,13 @@ class ImageNetClassification(Task):
         from harness.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
         return TensorBatches(
-            images, labels, device=device, batch_size=batch_size, channels_last=p.channels_last, mean=IMAGENET_MEAN, std=IMAGENET_STD
+            images,
+            labels,
+            device=device,
+            batch_size=batch_size,
+            channels_last=p.channels_last,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
         )
 
     def _folder_data(self, p: Any, opts: dict[str, Any], seed: int, device: torch.device, arch_half: bool) -> CellData:
@@ -179,7 +185,9 @@ class ImageNetClassification(Task):
         root, size, k = self.root(opts), opts["image_size"], opts["classes"]
         train_index = scan_folder(root, "train")
         if len(train_index.classes) < k:
-            raise WsbenchError(f"{root / 'train'} has {len(train_index.classes)} class folders; the protocol asks for {k} (task option classes)")
+            raise WsbenchError(
+                f"{root / 'train'} has {len(train_index.classes)} class folders; the protocol asks for {k} (task option classes)"
+            )
         classes = train_index.classes[:k]
         train_index = train_index.subset(np.flatnonzero(train_index.labels < k))
         val_index = scan_folder(root, "val", classes) if p.eval_part == "val" else None
@@ -220,7 +228,7 @@ class ImageNetClassification(Task):
         x, y = load_part(root, size, "train", k)
         xv, yv = load_part(root, size, "val", k) if p.eval_part == "val" else (None, None)
         parts = self._parts(p, opts, y, yv)
-        ex, ey = (xv, yv) if p.eval_part == "val" else (x, y)
+        ex, ey = (xv, yv) if xv is not None and yv is not None else (x, y)
 
         def batches(idx: np.ndarray, concern: str) -> TensorBatches:
             return TensorBatches(

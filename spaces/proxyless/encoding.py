@@ -65,7 +65,9 @@ def from_json(obj: Any) -> Arch:
         except json.JSONDecodeError as e:
             raise WsbenchError(f"not a ProxylessNAS architecture: {obj[:60]!r} is not JSON ({e.msg})") from None
     if not isinstance(obj, dict):
-        raise WsbenchError(f"not a ProxylessNAS architecture: expected a stageS_cellC -> option mapping, got {type(obj).__name__}")
+        raise WsbenchError(
+            f"not a ProxylessNAS architecture: expected a stageS_cellC -> option mapping, got {type(obj).__name__}"
+        )
     if set(obj) != set(KEYS):
         missing, extra = sorted(set(KEYS) - set(obj)), sorted(set(obj) - set(KEYS))
         raise WsbenchError(f"not a ProxylessNAS architecture: missing keys {missing[:3]}, unknown keys {extra[:3]}")

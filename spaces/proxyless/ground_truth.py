@@ -40,7 +40,9 @@ def _path() -> Path:
     assert root is not None
     p = root / FILE
     if not p.is_file():
-        raise DataMissingError(f"ProxylessNAS ground truth not found at {p}; copy {FILE} there or point {DATA_ENV} at a folder holding it")
+        raise DataMissingError(
+            f"ProxylessNAS ground truth not found at {p}; copy {FILE} there or point {DATA_ENV} at a folder holding it"
+        )
     return p
 
 
@@ -65,9 +67,16 @@ def _read(path: str, size: int, mtime: int) -> tuple[dict[str, dict[str, float]]
         raise CorruptDataError(f"{p} lists an architecture twice; the file is damaged")
     for name, values in columns.items():
         if len(values) and not (0 <= values.min() and values.max() <= 1):
-            raise CorruptDataError(f"{p}: {COLUMNS[name]} must be fractions in [0, 1] as the paper stores them; the file is damaged")
+            raise CorruptDataError(
+                f"{p}: {COLUMNS[name]} must be fractions in [0, 1] as the paper stores them; the file is damaged"
+            )
     rows = {
-        a: {"top1": 100.0 * columns["top1"][i], "top5": 100.0 * columns["top5"][i], "flops": int(flops[i]), "params": int(params[i])}
+        a: {
+            "top1": 100.0 * columns["top1"][i],
+            "top5": 100.0 * columns["top5"][i],
+            "flops": int(flops[i]),
+            "params": int(params[i]),
+        }
         for i, a in enumerate(ids)
     }
     return rows, sha256_file(p), status

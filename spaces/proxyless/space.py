@@ -65,7 +65,9 @@ class ProxylessSpace(api.Space):
         out = super().network_config(rest, where)
         if dropout is not None:
             if isinstance(dropout, bool) or not isinstance(dropout, int) or not 0 <= dropout < 100:
-                raise WsbenchError(f"{where}.dropout_pct: must be an integer percentage in 0..99 for space 'proxyless', got {dropout!r}")
+                raise WsbenchError(
+                    f"{where}.dropout_pct: must be an integer percentage in 0..99 for space 'proxyless', got {dropout!r}"
+                )
             if dropout:
                 out["dropout_pct"] = dropout
         return out
