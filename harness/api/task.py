@@ -98,6 +98,19 @@ class Task:
     #: Option names and defaults of ``Protocol.task_options``; unknown options are errors.
     option_defaults: ClassVar[dict[str, Any]] = {}
 
+    def known_options(self, protocol: Any) -> dict[str, Any]:
+        """``protocol.task_options`` over ``option_defaults``; a one-line error names unknown options."""
+        from harness.api.errors import WsbenchError
+
+        given = dict(protocol.task_options)
+        unknown_keys = sorted(set(given) - set(self.option_defaults))
+        if unknown_keys:
+            raise WsbenchError(
+                f"protocol {protocol.name!r}: unknown task option(s) {', '.join(unknown_keys)} for task {self.name!r}; "
+                f"known: {', '.join(sorted(self.option_defaults))}"
+            )
+        return {**self.option_defaults, **given}
+
     def spec(self) -> TaskSpec:
         """What the network needs to know (its number of outputs)."""
         raise NotImplementedError

@@ -83,14 +83,7 @@ class ImageNetClassification(Task):
     def options(self, protocol: Any) -> dict[str, Any]:
         """The protocol's task options, checked, defaults filled in."""
         where = f"protocol {protocol.name!r}: task option"
-        given = dict(protocol.task_options)
-        unknown_keys = sorted(set(given) - set(self.option_defaults))
-        if unknown_keys:
-            raise WsbenchError(
-                f"protocol {protocol.name!r}: unknown task option(s) {', '.join(unknown_keys)} for task 'imagenet'; "
-                f"known: {', '.join(sorted(self.option_defaults))}"
-            )
-        out = {**self.option_defaults, **given}
+        out = self.known_options(protocol)
         if out["data"] not in DATA_FORMS:
             raise WsbenchError(f"{where} data must be one of {', '.join(DATA_FORMS)}, got {out['data']!r}")
         if out["image_size"] is None:

@@ -61,14 +61,7 @@ class LanguageModelling(Task):
 
     def options(self, protocol: Any) -> dict[str, Any]:
         """The protocol's task options, checked, defaults filled in."""
-        given = dict(protocol.task_options)
-        unknown_keys = sorted(set(given) - set(self.option_defaults))
-        if unknown_keys:
-            raise WsbenchError(
-                f"protocol {protocol.name!r}: unknown task option(s) {', '.join(unknown_keys)} for task 'ptb'; "
-                f"known: {', '.join(sorted(self.option_defaults))}"
-            )
-        out = {**self.option_defaults, **given}
+        out = self.known_options(protocol)
         for key in _INT_OPTIONS:
             v = out[key]
             if v is None and key != "bptt":
