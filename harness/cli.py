@@ -68,6 +68,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from harness.analysis.score_command import score_command
+
+    print(
+        score_command(
+            args.files,
+            args.space,
+            out=args.out,
+            direction=args.direction,
+            key_format=args.key_format,
+            labels=args.label,
+            duplicates=args.duplicates,
+            ground_truths=args.ground_truth,
+            baselines=[b.strip() for b in (args.baselines or "").split(",") if b.strip()],
+            with_results=args.with_results,
+            bootstrap=args.bootstrap,
+            partial=args.partial,
+        )  # fmt: skip
+    )
+    return 0
+
+
+def _cmd_curves(args: argparse.Namespace) -> int:
+    from harness.analysis.learning_curves import learning_curve_command
+
+    print(learning_curve_command(args.out, args.folds, args.seed, args.bootstrap))
+    return 0
+
+
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from harness.run.executor import run_command, status_command
 
@@ -297,6 +326,61 @@ def build_parser() -> argparse.ArgumentParser:
         "--partial", action="store_true", help="include unfinished cells with the snapshots they scored (marked PARTIAL)"
     )
     rp.set_defaults(func=_cmd_report)
+
+    sc = sub.add_parser("score", help="the report of a trained cell for score files from any estimator (CSV or JSON)")
+    sc.add_argument(
+        "files", nargs="+", help="score files: CSV (arch, score[, epoch, seed]) or JSON ({arch: score} or a scores object)"
+    )
+    sc.add_argument("--space", required=True, help="search space the keys belong to, e.g. nb201")
+    sc.add_argument("--out", default=None, help="results folder to write (default: <results>/scores/<labels>)")
+    sc.add_argument(
+        "--direction",
+        choices=("higher", "lower"),
+        default=None,
+        help="is a higher score better? (default: the file's, else higher)",
+    )
+    sc.add_argument(
+        "--key-format",
+        dest="key_format",
+        default=None,
+        help="how keys are written (default: the file's, else auto); see the space's key formats",
+    )
+    sc.add_argument(
+        "--label", action="append", default=[], help="display label per file, in order (default: the file's label or name)"
+    )
+    sc.add_argument(
+        "--duplicates",
+        choices=("error", "mean", "first"),
+        default="error",
+        help="two keys naming one architecture: refuse (default), average or keep the first",
+    )
+    sc.add_argument(
+        "--ground-truth",
+        dest="ground_truth",
+        action="append",
+        default=[],
+        help="source,dataset,split,metric,seed_reduction (repeatable; default: the space's defaults)",
+    )
+    sc.add_argument("--baselines", default=None, help="training-free baselines beside them, e.g. random,flops,synflow")
+    sc.add_argument(
+        "--with",
+        dest="with_results",
+        action="append",
+        default=[],
+        help="a results folder whose cells are reported beside (repeatable)",
+    )
+    sc.add_argument("--bootstrap", type=NON_NEGATIVE, default=1000, help="bootstrap resamples per interval (0: none)")
+    sc.add_argument("--partial", action="store_true", help="include unfinished cells of --with folders")
+    sc.set_defaults(func=_cmd_score)
+
+    cv = sub.add_parser(
+        "curves", help="learning-curve predictors and train-briefly estimators on NB101's 4/12/36/108-epoch curves"
+    )
+    cv.add_argument("--out", default=None, help="folder for one score file per predictor (for wsbench score)")
+    cv.add_argument("--folds", type=POSITIVE, default=10, help="cross-validation folds of the regressors")
+    cv.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the fold split")
+    cv.add_argument("--bootstrap", type=NON_NEGATIVE, default=1000, help="bootstrap resamples per interval")
+    cv.set_defaults(func=_cmd_curves)
 
     mx = sub.add_parser("matrix", help="run a matrix of cells (space x strategy x seed) or show where it stands")
     mxs = mx.add_subparsers(dest="matrix_command", required=True)

@@ -51,10 +51,11 @@ class ReportFiles:
     csv: Path
     plots: list[Path] = field(default_factory=list)
     text: str = ""
+    tables: list[Path] = field(default_factory=list)  # further CSVs: intervals, agreement, analyses
 
     def paths(self) -> list[Path]:
         """Every written file."""
-        return [self.markdown, self.csv, *self.plots]
+        return [self.markdown, self.csv, *self.tables, *self.plots]
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -141,7 +142,13 @@ def verdicts(table: pd.DataFrame) -> list[str]:
 
 
 def render(
-    analysis: Analysis, root: Path, plot_files: list[Path], out_dir: Path, title: str = "wsbench report", preamble: str = ""
+    analysis: Analysis,
+    root: Path,
+    plot_files: list[Path],
+    out_dir: Path,
+    title: str = "wsbench report",
+    preamble: str = "",
+    sections: list[str] | None = None,
 ) -> str:
     """The Markdown report text."""
     t = analysis.table
@@ -166,6 +173,8 @@ def render(
         n_archs = int(sup["n_archs"].max()) if not sup.empty else int(block["n_archs"].max())
         lines += ["", f"## {space} · protocol `{protocol}` ({n_archs} architectures)", "", markdown_table(block), ""]
         lines += verdicts(block)
+    if sections:
+        lines += [""] + sections
     lines += ["", "## Plots", ""]
     for p in plot_files:
         try:
@@ -192,7 +201,8 @@ def _estimator_text(analysis: Analysis) -> str:
     """What the supernet rows rank by: each task's primary score, or the one estimator asked for."""
     used = sorted(set(analysis.table.loc[analysis.table["kind"] == "supernet", "score"])) if len(analysis.table) else []
     names = {"accuracy": "shared-weight accuracy", "neg_loss": "negative shared-weight loss",
-             "neg_perplexity": "negative shared-weight perplexity (lower perplexity ranks higher)"}  # fmt: skip
+             "neg_perplexity": "negative shared-weight perplexity (lower perplexity ranks higher)",
+             "score": "the score files' scores (oriented so that higher is better)"}  # fmt: skip
     shown = ", ".join(names.get(u, u) for u in used) or analysis.score
     return shown + (" (each task's primary score)" if analysis.score == "primary" and len(used) > 1 else "")
 
@@ -209,12 +219,14 @@ def write_report(
     baselines: tuple[str, ...] = (),
     preamble: str = "",
     partial: bool = False,
+    bootstrap: int = 500,
 ) -> ReportFiles:
     """Analyse the finished cells under ``root`` and write ``<out>/<name>.{md,csv}`` and three PNGs.
 
     ``out_dir`` defaults to ``<root>/reports``; ``cells`` restricts the report to these cell hashes;
     ``labels`` maps full cell hashes to strategy labels (a matrix's), else labels are derived;
-    ``title`` and ``preamble`` (Markdown) head the report, e.g. what a reproduce profile ran.
+    ``title`` and ``preamble`` (Markdown) head the report, e.g. what a reproduce profile ran;
+    ``bootstrap``: resamples behind each interval (0: no interval section).
     """
     root = Path(root) if root is not None else results_dir()
     analysis = analyse(root, last_k=last_k, score=score, cells=cells, labels=labels, baselines=baselines, partial=partial)
@@ -224,11 +236,58 @@ def write_report(
         plots.plot_score_vs_truth(analysis.scatter, out / f"{name}-score-vs-truth.png", score=score),
         plots.plot_hit_rates(analysis.table, out / f"{name}-hit-rates.png"),
     ]
-    text = render(analysis, root, pngs, out, title, preamble)
+    extra, tables = _further_sections(analysis, out, name, bootstrap)
+    pngs += extra.pop("pngs")
+    text = render(analysis, root, pngs, out, title, preamble, sections=extra["lines"])
     files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs, text)
     atomic_write_text(files.csv, analysis.table[table_columns()].to_csv(index=False))
+    for suffix, frame in tables.items():
+        path = out / f"{name}-{suffix}.csv"
+        atomic_write_text(path, frame.to_csv(index=False))
+        files.tables.append(path)
     atomic_write_text(files.markdown, text)
     return files
+
+
+def _params_groups(analysis: Analysis) -> list:
+    """The params baseline as a one-run group per (space, protocol), on the first group's architectures."""
+    from harness.analysis.groups import GroupScores, RunScores
+    from harness.analysis.stability import PARAMS_LABEL, params_estimator
+    from harness.api.errors import WsbenchError
+
+    out, seen = [], set()
+    for g in analysis.groups:
+        if not g.truths or (g.space, g.protocol) in seen:
+            continue
+        seen.add((g.space, g.protocol))
+        try:
+            params = params_estimator(g.space, g.archs)
+        except WsbenchError:
+            continue
+        out.append(GroupScores(g.space, g.protocol, PARAMS_LABEL, "params", g.archs, [RunScores(0, "", {0: params})], g.truths))
+    return out
+
+
+def _further_sections(analysis: Analysis, out: Path, name: str, bootstrap: int) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Intervals, agreement, and the bias / picking-vs-pruning / variance analyses: Markdown, PNGs, CSVs."""
+    from harness.analysis import confidence
+
+    with_params = [*analysis.groups, *_params_groups(analysis)]
+    intervals = confidence.interval_table(with_params, n_resamples=bootstrap) if bootstrap else pd.DataFrame()
+    agreement = confidence.agreement_table(with_params)
+    lines = confidence.interval_lines(intervals, short_gt) if bootstrap else []
+    lines += [""] + confidence.agreement_lines(agreement) if len(agreement) else []
+    pngs: list[Path] = []
+    try:
+        from harness.analysis.deep_report import deep_sections
+    except ImportError:  # pragma: no cover - the analyses module is optional while it is being built
+        deep_sections = None
+    if deep_sections is not None:
+        deep_lines, deep_pngs = deep_sections(analysis, out, name)
+        lines += [""] + list(deep_lines)
+        pngs += list(deep_pngs)
+    tables = {"intervals": intervals, "agreement": agreement} if bootstrap else {"agreement": agreement}
+    return {"lines": lines, "pngs": pngs}, tables
 
 
 def report_command(

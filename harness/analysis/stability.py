@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import metrics as M
+from harness.analysis.groups import GroupScores, RunScores
 from harness.analysis.gt_report import family
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
@@ -56,6 +57,8 @@ class Analysis:
     last_k: int | None
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: Per strategy group: every run's snapshot vectors and the covering ground truths (for analyses).
+    groups: list[GroupScores] = field(default_factory=list)
 
 
 def table_columns() -> list[str]:
@@ -103,10 +106,10 @@ def score_vectors(scores: pd.DataFrame, epoch: int, archs: list[str], score: str
 def _fields_of(frame: pd.DataFrame) -> tuple[ScoreField, ...]:
     """The score fields a score frame carries (its columns past epoch and arch, with their task's direction)."""
     from harness.tasks import TASKS
+    from harness.tasks.imported import IMPORTED_SCORES
 
     columns = [c for c in frame.columns if c not in ("epoch", "arch")]
-    for name in TASKS.names():
-        fields = TASKS.get(name).score_fields
+    for fields in [TASKS.get(name).score_fields for name in TASKS.names()] + [IMPORTED_SCORES.score_fields]:
         if [f.name for f in fields] == columns:
             return fields
     raise WsbenchError(f"score columns {columns} match no registered task's score fields")
@@ -337,6 +340,7 @@ def analyse(
     wanted = {c.cell_hash: (primary_estimator(c) if score == PRIMARY else score) for c in sc.cells}
     mine = agg[agg["score"] == agg["cell_hash"].map(wanted)]
     reference_done: set[tuple[str, str]] = set()
+    group_scores: list[GroupScores] = []
     table_cache: dict[tuple[str, str], dict[str, GroundTruthTable]] = {}
     ceiling_cache: dict[str, dict[str, GroundTruthTable]] = {}
 
@@ -365,6 +369,7 @@ def analyse(
                 "no baseline, ceiling or scatter rows against them"
             )
         tables = {lbl: t for lbl, t in table_cache[ck].items() if lbl not in partial}
+        group_scores.append(_group_scores(g, scores, archs, tables, g_score))
         try:
             scatter_rows.append(_scatter_frame(g, scores, tables, g_score))
         except WsbenchError as exc:  # e.g. a partial table that lacks some of the architectures
@@ -401,7 +406,21 @@ def analyse(
         last_k=last_k,
         notes=notes,
         skipped=sc.skipped,
+        groups=group_scores,
     )
+
+
+def _group_scores(
+    g: _Group, scores: dict[str, pd.DataFrame], archs: list[str], tables: dict[str, GroundTruthTable], score: str
+) -> GroupScores:
+    """Every run's snapshot vectors over the group's common architectures, and the covering truths."""
+    runs = [
+        RunScores(c.seed, c.cell_hash, {int(e): score_vectors(scores[c.cell_hash], int(e), archs, score)
+                                        for e in sorted(scores[c.cell_hash]["epoch"].unique())})
+        for c in g.cells
+    ]  # fmt: skip
+    truths = {lbl: _oriented(t, archs) for lbl, t in tables.items()}
+    return GroupScores(g.space, g.protocol, g.label, score, archs, runs, truths)
 
 
 def _no_ground_truth_note(g: _Group) -> str:

@@ -9,7 +9,7 @@ the space's name, and an unsupported pair is refused with a one-line reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -60,6 +60,19 @@ class Choice:
     def size(self) -> int:
         """Number of options."""
         return len(self.options)
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    """One way other code bases write an architecture key in their score files.
+
+    ``auto`` formats are tried, in order, when a file does not name its format; a format whose
+    keys look like another's (two 6-tuple conventions on NB201) is not ``auto`` and must be named.
+    """
+
+    description: str
+    decode: Callable[[Any], Any]
+    auto: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,30 @@ class Space:
     def arch_id(self, arch: Any) -> str:
         """The canonical id ground-truth tables are keyed by."""
         raise NotImplementedError
+
+    def key_formats(self) -> dict[str, KeyFormat]:
+        """The key formats score files may use: ``id`` (anything ``parse`` reads) and the space's foreign ones."""
+        return {"id": KeyFormat(f"what {self.name}'s parse() reads: its arch id or official form", self.parse)}
+
+    def decode_key(self, key: Any, key_format: str = "auto") -> Any:
+        """The internal architecture of a score file's key, in ``key_format`` or the first ``auto`` one that reads it."""
+        formats = self.key_formats()
+        if key_format != "auto":
+            if key_format not in formats:
+                from harness.api.errors import unknown
+
+                raise unknown(f"key format of space {self.name!r}", key_format, ["auto", *formats])
+            return formats[key_format].decode(key)
+        tried = [name for name, f in formats.items() if f.auto]
+        for name in tried:
+            try:
+                return formats[name].decode(key)
+            except WsbenchError:
+                continue
+        raise WsbenchError(
+            f"key {str(key)[:80]!r} is no {self.name} architecture in any automatic format ({', '.join(tried)}); "
+            f"name the format with --key-format (known: {', '.join(formats)})"
+        )
 
     def cost(self, arch: Any, **network: Any) -> Any:
         """``params_m`` (and ``flops_m`` with HAS_FLOPS) of the stand-alone network."""

@@ -172,8 +172,9 @@ def estimator_values(scores: Any, estimator: str, fields: Sequence[ScoreField]) 
 def known_estimators() -> list[str]:
     """Every estimator name of every registered task (for validating a report's ``score``)."""
     from harness.tasks import TASKS
+    from harness.tasks.imported import IMPORTED_SCORES
 
     names: list[str] = []
-    for task in TASKS.names():
-        names += [n for n in estimators(TASKS.get(task).score_fields) if n not in names]
+    for fields in [TASKS.get(task).score_fields for task in TASKS.names()] + [IMPORTED_SCORES.score_fields]:
+        names += [n for n in estimators(fields) if n not in names]
     return names

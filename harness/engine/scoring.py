@@ -26,9 +26,12 @@ NO_GROUND_TRUTH = "none"
 
 
 def task_of(space: Any, task_name: str | None) -> Task:
-    """The registered task ``task_name``, or the space's default task."""
+    """The registered task ``task_name``, the imported-scores task, or the space's default task."""
     from harness.tasks import TASKS
+    from harness.tasks.imported import IMPORTED_SCORES, IMPORTED_TASK
 
+    if task_name == IMPORTED_TASK:
+        return IMPORTED_SCORES
     return TASKS.get(task_name if task_name is not None else space.default_task)
 
 

@@ -97,6 +97,14 @@ class NB101Space(api.Space):
         """The cell string (matrix rows and ops); its id is the module hash."""
         return self.parse(arch).to_str()
 
+    def key_formats(self) -> dict[str, api.KeyFormat]:
+        """Module hashes, cell strings and JSON (``parse``), and NASLib's 56-tuples."""
+        return {
+            **super().key_formats(),
+            "naslib": api.KeyFormat("NASLib 56-tuple: 7x7 adjacency row-major, then 7 op codes (0 in, 1 out, 2 pool, 3 1x1, 4 3x3)",
+                                    _from_naslib_key),
+        }  # fmt: skip
+
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The weight-sharing supernet of the benchmark's network (stem C channels, 3 stacks of N cells)."""
         from spaces.nb101.supernet import NB101Supernet
@@ -134,3 +142,18 @@ class NB101Space(api.Space):
     def describe(self) -> dict[str, Any]:
         """Name, version and sub-space for provenance."""
         return {"name": self.name, "version": self.version, "sub_space": self.sub_space}
+
+
+def _from_naslib_key(key: Any) -> Any:
+    """A NASLib 56-tuple given as text (``"(0, 1, ...)"``) or as a sequence."""
+    import ast
+
+    value = key
+    if isinstance(key, str):
+        try:
+            value = ast.literal_eval(key.strip())
+        except (ValueError, SyntaxError):
+            raise encoding.CellError(f"{key[:60]!r} is not a NASLib 56-tuple") from None
+    if not isinstance(value, (list, tuple)):
+        raise encoding.CellError(f"{str(key)[:60]!r} is not a NASLib 56-tuple")
+    return encoding.from_naslib_tuple(value)

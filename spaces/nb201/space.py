@@ -66,6 +66,27 @@ class NB201Space(api.Space):
         """The official ``|op~0|+|op~0|op~1|+...`` string."""
         return self.arch_id(arch)
 
+    def key_formats(self) -> dict[str, api.KeyFormat]:
+        """Official strings, xautodl genotype lists, NASLib's and wsbench's 6-tuples (``spaces.nb201.keys``)."""
+        from spaces.nb201 import keys
+
+        return {
+            "official": api.KeyFormat("the official |op~0|+|op~0|op~1|+... arch string", keys.from_official),
+            "genotype": api.KeyFormat("str() of an xautodl genotype list of (op, input) pairs per node", keys.from_genotype),
+            "naslib": api.KeyFormat("NASLib / analog-nasbench 6-tuple (edges 0-1,0-2,0-3,1-2,1-3,2-3; 0 skip, 1 none, ...)",
+                                    keys.from_naslib, auto=False),
+            "tuple": api.KeyFormat("wsbench's 6-tuple (official edge order, none/skip/1x1/3x3/avg = 0..4)", keys.from_tuple,
+                                   auto=False),
+        }  # fmt: skip
+
+    def decode_key(self, key: Any, key_format: str = "auto") -> Arch:
+        """As ``Space.decode_key``; a 6-integer key without a named format is refused (two conventions exist)."""
+        if key_format == "auto":
+            from spaces.nb201.keys import refuse_ambiguous
+
+            refuse_ambiguous(key)
+        return super().decode_key(key, key_format)
+
     def isomorphism_classes(self) -> list[list[Arch]]:
         """Cells grouped by canonical form; classes ordered by their smallest member."""
         return [list(c) for c in _classes()]
