@@ -93,7 +93,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_curves(args: argparse.Namespace) -> int:
     from harness.analysis.learning_curves import learning_curve_command
 
-    print(learning_curve_command(args.out, args.folds, args.seed, args.bootstrap))
+    print(learning_curve_command(args.out, args.folds, args.seed, args.bootstrap, train_fraction=args.train_fraction))
     return 0
 
 
@@ -380,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=POSITIVE, default=10, help="cross-validation folds of the regressors")
     cv.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the fold split")
     cv.add_argument("--bootstrap", type=NON_NEGATIVE, default=1000, help="bootstrap resamples per interval")
+    cv.add_argument(
+        "--train-fraction", dest="train_fraction", type=float, default=0.1,
+        help="share of the cells each regressor learns from, fully trained (their cost is counted)",
+    )  # fmt: skip
     cv.set_defaults(func=_cmd_curves)
 
     mx = sub.add_parser("matrix", help="run a matrix of cells (space x strategy x seed) or show where it stands")

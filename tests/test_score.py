@@ -161,3 +161,42 @@ def test_cli_gives_one_line_errors(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["score", str(bad), "--space", "nb201"]) == 2
     assert "is not valid JSON" in capsys.readouterr().err
+
+
+@needs_data()
+def test_json_records_with_seeds_and_epochs_become_runs_with_stability_and_cost(tmp_path):
+    archs = _archs(40)
+    rng = np.random.default_rng(3)
+    truthish = rng.normal(size=len(archs))
+    records = [
+        {"arch": a, "score": float(truthish[i] + 0.1 * rng.normal()), "epoch": epoch, "seed": seed}
+        for seed in (0, 1)
+        for epoch in (5, 10)
+        for i, a in enumerate(archs)
+    ]
+    path = tmp_path / "runs.json"
+    cost = {"device_hours": 2.5, "device": "one A100", "what": "two supernets"}
+    path.write_text(json.dumps({"label": "other-supernet", "cost": cost, "scores": records}))
+    out = tmp_path / "out"
+    text = score_command([str(path)], "nb201", out=str(out), ground_truths=[CSV_GT], bootstrap=0)
+    table = pd.read_csv(out / "reports" / "scores.csv")
+    row = table[table["kind"] == "supernet"].iloc[0]
+    assert row["n_seeds"] == 2 and row["epochs"] == "5,10" and row["device_hours"] == 2.5
+    assert row["seed_pairwise_tau"] > 0.8  # the two runs share most of their ranking
+    assert "2.5 device-hours on one A100 (two supernets)" in text
+
+
+@needs_data()
+def test_cells_of_another_results_folder_are_reported_beside(tmp_path):
+    published = Path(__file__).resolve().parents[1] / "results" / "published" / "2026-11-22-h100"
+    scores = pd.read_csv(next((published / "runs" / "nb201" / "spos").glob("*/seed0-*/scores/epoch_050.csv")))
+    path = tmp_path / "spos.csv"
+    scores[["arch", "accuracy"]].rename(columns={"accuracy": "score"}).to_csv(path, index=False)
+    out = tmp_path / "out"
+    text = score_command(
+        [str(path)], "nb201", out=str(out), ground_truths=[CSV_GT], bootstrap=0, with_results=[str(published)], partial=True
+    )
+    assert "Beside them: 7 cell(s) linked" in text
+    table = pd.read_csv(out / "reports" / "scores.csv")
+    assert {"spos", "fairnas", "fewshot"} <= set(table["label"])
+    assert (published / "runs" / "nb201" / "spos").is_dir()  # linked, not moved

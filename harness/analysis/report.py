@@ -33,6 +33,8 @@ REPORT_SCHEMA: dict[str, str] = {
     "epochs": "snapshot epochs used within a run (the last K)",
     "final_epoch": "the final snapshot epoch",
     "n_archs": "architectures ranked",
+    "device_hours": "device-hours behind the final snapshot, mean over seeds: seconds per training epoch x epochs "
+    "(scoring not counted) on the cell's device, or an imported score file's stated cost; NaN for unfinished cells",
     "train_mimg_paths": "training compute behind the final snapshot: millions of (example x path) passes (an example is an image, or a token for a language model), mean over seeds",
     "tau_mean / tau_sd": "Kendall tau at the final snapshot: mean and sd (ddof=1) over seeds",
     "tau_lastk_mean / tau_lastk_sd": "Kendall tau over the last K snapshots within a run: mean and sd per run, averaged over seeds",
@@ -68,6 +70,10 @@ def _pm(mean: float, sd: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" if sd is None or not np.isfinite(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def _hours(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
 HEADER = [
     "strategy",
     "ground truth",
@@ -83,6 +89,7 @@ HEADER = [
     "seeds",
     "epochs",
     "compute (M examples×path)",
+    "device-h",
 ]
 
 
@@ -102,6 +109,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             str(int(r["n_seeds"])) if r["kind"] == "supernet" else "-",
             r["epochs"] or "-",
             _f(r["train_mimg_paths"], 3) if r["kind"] == "supernet" else "-",
+            _hours(r["device_hours"]) if r["kind"] == "supernet" else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -76,6 +76,7 @@ def table_columns() -> list[str]:
         "final_epoch",
         "n_archs",
         "train_mimg_paths",
+        "device_hours",
         "tau_mean",
         "tau_sd",
         "tau_lastk_mean",
@@ -204,6 +205,7 @@ def _reference_row(
         "epochs": "",
         "final_epoch": np.nan,
         "n_archs": len(est),
+        "device_hours": np.nan,
         "tau_mean": vals["kendall_tau"],
         "tau_sd": np.nan,
         "tau_lastk_mean": np.nan,
@@ -450,6 +452,19 @@ def _training_compute(cell: Cell, epoch: int) -> float:
         return float("nan")
 
 
+def _device_hours(cell: Cell, epoch: int) -> float:
+    """Device-hours behind the snapshot at ``epoch``: training seconds of a run, or an imported file's stated cost.
+
+    A trained cell's are its seconds per training epoch times ``epoch`` (scoring not counted), on the
+    device its provenance names; NaN where the cell did not finish (no timing is kept before).
+    """
+    imported = cell.config.get("imported")
+    if imported is not None:
+        return float((imported.get("cost") or {}).get("device_hours", float("nan")))
+    per_epoch = (cell.result or {}).get("seconds_per_epoch")
+    return float(per_epoch) * epoch / 3600.0 if isinstance(per_epoch, (int, float)) else float("nan")
+
+
 def _supernet_rows(
     g: _Group, rows: pd.DataFrame, scores: dict[str, pd.DataFrame], last_k: int | None, score: str, notes: list[str]
 ) -> list[dict[str, Any]]:
@@ -486,6 +501,7 @@ def _supernet_rows(
         "final_epoch": max(final.values()),
         "n_archs": len(archs),
         "train_mimg_paths": float(np.mean([_training_compute(c, final[c.cell_hash]) for c in g.cells])),
+        "device_hours": float(np.mean([_device_hours(c, final[c.cell_hash]) for c in g.cells])),
         "seed_pairwise_tau": seed_tau,
         "snapshot_pairwise_tau": snap_tau,
     }
