@@ -21,10 +21,17 @@ def report(tmp_path_factory):
 
 
 @needs_data()
-def test_report_writes_markdown_csv_and_three_pngs(report):
+def test_report_writes_markdown_csv_pngs_and_interval_tables(report):
     out, files, _ = report
     assert files.markdown == out / "r.md" and files.csv == out / "r.csv"
-    assert len(files.plots) == 3
+    names = [p.name for p in files.plots]
+    assert names[:3] == ["r-tau-vs-epoch.png", "r-score-vs-truth.png", "r-hit-rates.png"]
+    assert "r-picking-vs-pruning.png" in names  # the analyses' plots follow
+    assert [p.name for p in files.tables] == ["r-intervals.csv", "r-agreement.csv"]
+    intervals = pd.read_csv(files.tables[0])
+    tau = intervals[intervals["metric"] == "kendall_tau"]
+    assert len(tau) and (tau["low"] < tau["high"]).all()  # a percentile interval, wider than a point
+    assert "## Bootstrap intervals" in files.text and "## Agreement between estimators" in files.text
     for p in files.plots:
         data = p.read_bytes()
         assert p.suffix == ".png" and len(data) > 1000 and data.startswith(PNG_MAGIC), p
