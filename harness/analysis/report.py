@@ -245,9 +245,9 @@ def write_report(
         plots.plot_hit_rates(analysis.table, out / f"{name}-hit-rates.png"),
     ]
     extra, tables = _further_sections(analysis, out, name, bootstrap)
-    pngs += extra.pop("pngs")
+    # The analyses' sections embed their own plots; the Plots section lists the summary's three.
     text = render(analysis, root, pngs, out, title, preamble, sections=extra["lines"])
-    files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs, text)
+    files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs + extra["pngs"], text)
     atomic_write_text(files.csv, analysis.table[table_columns()].to_csv(index=False))
     for suffix, frame in tables.items():
         path = out / f"{name}-{suffix}.csv"
@@ -286,14 +286,11 @@ def _further_sections(analysis: Analysis, out: Path, name: str, bootstrap: int) 
     lines = confidence.interval_lines(intervals, short_gt) if bootstrap else []
     lines += [""] + confidence.agreement_lines(agreement) if len(agreement) else []
     pngs: list[Path] = []
-    try:
-        from harness.analysis.deep_report import deep_sections
-    except ImportError:  # pragma: no cover - the analyses module is optional while it is being built
-        deep_sections = None
-    if deep_sections is not None:
-        deep_lines, deep_pngs = deep_sections(analysis, out, name)
-        lines += [""] + list(deep_lines)
-        pngs += list(deep_pngs)
+    from harness.analysis.deep_report import deep_sections
+
+    deep_lines, deep_pngs = deep_sections(analysis, out, name)
+    lines += [""] + list(deep_lines)
+    pngs += list(deep_pngs)
     tables = {"intervals": intervals, "agreement": agreement} if bootstrap else {"agreement": agreement}
     return {"lines": lines, "pngs": pngs}, tables
 
