@@ -200,3 +200,20 @@ def test_cells_of_another_results_folder_are_reported_beside(tmp_path):
     table = pd.read_csv(out / "reports" / "scores.csv")
     assert {"spos", "fairnas", "fewshot"} <= set(table["label"])
     assert (published / "runs" / "nb201" / "spos").is_dir()  # linked, not moved
+
+
+@needs_data()
+def test_a_published_cells_scores_in_naslib_keys_reproduce_its_own_metrics(tmp_path):
+    cell = next((Path(__file__).resolve().parents[1] / "results/published/2026-11-22-h100/runs/nb201/fewshot").glob("*/seed0-*"))
+    snap = pd.read_csv(cell / "scores" / "epoch_050.csv")
+    body = {str(arch_to_naslib(NB201.parse(a))): float(v) for a, v in zip(snap["arch"], snap["loss"])}
+    path = tmp_path / "fewshot.json"
+    path.write_text(json.dumps({"higher_is_better": False, "key_format": "naslib", "scores": body}))
+    score_command([str(path)], "nb201", out=str(tmp_path / "out"), ground_truths=[CSV_GT], bootstrap=0)
+    ours = _metrics(tmp_path / "out").set_index("metric")["value"]
+    theirs = pd.read_csv(cell / "metrics.csv")
+    theirs = theirs[(theirs["score"] == "neg_loss") & theirs["ground_truth"].str.startswith("nb201/csv")].set_index("metric")[
+        "value"
+    ]
+    for metric in ("kendall_tau", "spearman_rho", "hit@5%", "br@1%", "tau_top10%"):
+        assert ours[metric] == pytest.approx(theirs[metric], abs=1e-12), metric
