@@ -60,8 +60,12 @@ def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compu
     # training-free baseline beside it (issue 6), all under one equal-compute protocol.
     from harness.analysis.baselines import BASELINES
     from harness.api.plugins import pairings
+    from strategies import STRATEGIES
 
-    on_nb201 = {p.strategy for p in pairings() if p.space == "nb201" and p.allowed}  # sandwich needs width choices
+    # sandwich needs width choices; the seed paper's tricks (kind "trick") run in matrices/tricks.toml
+    on_nb201 = {
+        p.strategy for p in pairings() if p.space == "nb201" and p.allowed and STRATEGIES.get(p.strategy).kind == "estimator"
+    }
     m = load_matrix("quick")
     cells = m.cells()
     assert m.device == "cpu"
@@ -69,6 +73,18 @@ def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compu
     assert all(sorted(c.seed for c in cells if c.strategy == s) == [0, 1] for s in on_nb201)
     assert {c.protocol.name for c in cells} == {"quick-all"} and all(c.protocol.equal_compute for c in cells)
     assert set(m.baselines) | {"params"} == set(BASELINES.names())
+
+
+def test_tricks_matrix_runs_every_trick_beside_spos():
+    from strategies import STRATEGIES
+
+    tricks = {n for n in STRATEGIES.names() if STRATEGIES.get(n).kind == "trick"}
+    assert tricks == {"omniscience", "trainsplit", "focusbranch"}
+    m = load_matrix("tricks")
+    cells = m.cells()
+    assert {c.strategy for c in cells} == tricks | {"spos"}
+    assert {"omni-top", "omni-random"} <= {m.label(c) for c in cells}  # the oracle third and its control
+    assert all(sorted(c.seed for c in cells if m.label(c) == lbl) == [0, 1] for lbl in {m.label(c) for c in cells})
 
 
 def test_shipped_matrices_load_and_resolve_by_name():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -192,14 +193,18 @@ def test_cells_of_another_results_folder_are_reported_beside(tmp_path):
     scores = pd.read_csv(next((published / "runs" / "nb201" / "spos").glob("*/seed0-*/scores/epoch_050.csv")))
     path = tmp_path / "spos.csv"
     scores[["arch", "accuracy"]].rename(columns={"accuracy": "score"}).to_csv(path, index=False)
+    other = tmp_path / "other"  # the published NB201 cells only (NB101's ground truth needs the full enumeration)
+    shutil.copytree(published / "runs" / "nb201", other / "runs" / "nb201")
     out = tmp_path / "out"
     text = score_command(
-        [str(path)], "nb201", out=str(out), ground_truths=[CSV_GT], bootstrap=0, with_results=[str(published)], partial=True
+        [str(path)], "nb201", out=str(out), ground_truths=[CSV_GT], bootstrap=0, with_results=[str(other)], partial=True
     )
-    assert "Beside them: 7 cell(s) linked" in text
+    assert "Beside them: 6 cell(s) linked" in text
     table = pd.read_csv(out / "reports" / "scores.csv")
     assert {"spos", "fairnas", "fewshot"} <= set(table["label"])
-    assert (published / "runs" / "nb201" / "spos").is_dir()  # linked, not moved
+    linked = [p for p in (out / "runs" / "nb201").glob("*/*/*") if p.parts[-3] != "imported"]
+    assert len(linked) == 6 and all(p.is_symlink() for p in linked)  # linked, not copied or moved
+    assert len(list((other / "runs" / "nb201").glob("*/*/*"))) == 6
 
 
 @needs_data()

@@ -33,6 +33,10 @@ class Strategy:
     needs_arch_data: ClassVar[bool] = False
     #: Space capabilities (``harness.api.space``) the strategy needs; checked before anything runs.
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: ``estimator``: a way of training a supernet that estimates architectures (the main matrices run
+    #: every one); ``trick``: a training ablation of the seed papers, some reading the ground truth
+    #: (run by ``matrices/tricks.toml``, not by the default profile).
+    kind: ClassVar[str] = "estimator"
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         unknown_opts = sorted(set(options) - set(self.defaults))

@@ -55,6 +55,10 @@ class Protocol:
     # Linear warm-up over the first ``warmup_epochs`` of ``epochs`` (a fraction of the schedule, so
     # it scales with equal compute), then the cosine over the rest (ProxylessNAS: 5 of 150 epochs).
     warmup_epochs: int = 0
+    # Cosine restarts (SGDR with equal cycles, as the seed paper's tricks/nb101/cosine_restart.py):
+    # the steps after the warm-up split into ``lr_restarts + 1`` equal cycles, each a cosine from
+    # ``lr`` to ``lr_min``. Fractions of the run, so they scale with equal compute. 0: one cosine.
+    lr_restarts: int = 0
     # Equal training compute across strategies: ``epochs`` and ``snapshot_epochs`` are counted in
     # SPOS-equivalent passes, and a strategy training k paths per step runs epochs / k epochs.
     equal_compute: bool = False
@@ -121,6 +125,7 @@ CHOICES = {
 INT_MIN = {
     "epochs": 1, "batch_size": 1, "calib_batches": 0, "calib_batch_size": 1, "eval_batch_size": 1,
     "subset": 1, "eval_images": 1, "archset_n": 1, "archset_seed": 0, "cutout": 0, "warmup_epochs": 0,
+    "lr_restarts": 0,
 }  # fmt: skip
 BOOL_FIELDS = ("augment", "channels_last", "nesterov", "equal_compute")
 
@@ -164,6 +169,10 @@ def _check_fields(p: Protocol) -> None:
         raise fail("asgd_start_epoch", f"must be an integer in 0..{p.epochs - 1}, got {p.asgd_start_epoch!r}")
     if p.warmup_epochs >= p.epochs:
         raise fail("warmup_epochs", f"must be below epochs ({p.epochs}), got {p.warmup_epochs}")
+    if p.lr_restarts >= p.epochs - p.warmup_epochs:
+        raise fail(
+            "lr_restarts", f"must leave every cycle at least one epoch: below {p.epochs - p.warmup_epochs}, got {p.lr_restarts}"
+        )
     if p.bn_mode == "recalibrate" and p.calib_batches < 1:
         raise fail("calib_batches", "must be >= 1 with bn_mode 'recalibrate' (or set bn_mode to batch or running)")
     if p.archset in ("sample", "ground-truth-sample") and not p.archset_n:
@@ -194,7 +203,7 @@ OPTIMIZERS = ("sgd", "asgd")
 #: Fields added after 0.1.0 cells existed, with their defaults; hashed only when set otherwise.
 _LATER_FIELDS: dict[str, Any] = {
     "autocast": None, "task": None, "task_options": {}, "optimizer": "sgd", "cutout": 0, "asgd_start_epoch": 0,
-    "warmup_epochs": 0,
+    "warmup_epochs": 0, "lr_restarts": 0,
 }  # fmt: skip
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")

@@ -30,15 +30,20 @@ def cosine_lr(protocol: Protocol, total_steps: int) -> Callable[[int], float]:
     """The LambdaLR factor of a per-step cosine from ``lr`` to ``lr_min`` over ``total_steps``.
 
     With ``warmup_epochs``, the first ``warmup_epochs / epochs`` of the steps ramp linearly up to
-    ``lr`` (step k at (k + 1) / warm-up steps), and the cosine runs over the remaining steps.
+    ``lr`` (step k at (k + 1) / warm-up steps), and the cosine runs over the remaining steps. With
+    ``lr_restarts``, those steps are ``lr_restarts + 1`` equal cycles, each restarting at ``lr``.
     """
     warmup = round(total_steps * protocol.warmup_epochs / protocol.epochs)
     span = max(1, total_steps - warmup)
+    cycles = protocol.lr_restarts + 1
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        t = min(step - warmup, span) / span
+        # Position in the run's cosine part, in cycles; the fraction is the position in the current
+        # cycle (exactly the single cosine's t when cycles == 1, so old cells keep their numbers).
+        u = min(step - warmup, span) / span * cycles
+        t = 1.0 if u >= cycles else u - math.floor(u)
         return (protocol.lr_min + 0.5 * (protocol.lr - protocol.lr_min) * (1 + math.cos(math.pi * t))) / protocol.lr
 
     return factor
