@@ -356,3 +356,28 @@ def test_bad_input_raises_one_line_wsbench_error(call, match):
     with pytest.raises(WsbenchError, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_batched_kendall_resamples_equal_scipy_with_ties_and_constant_resamples():
+    rng = np.random.default_rng(4)
+    for n in (3, 40, 301):  # 301: above the pair-sign limit, scipy per resample
+        e, t = np.round(rng.normal(size=n), 1), np.round(rng.normal(size=n), 1)
+        idx = rng.integers(0, n, size=(30, n))
+        idx[0] = 0  # a constant resample: undefined
+        got = M._kendall_resampled(e, t, idx)
+        want = np.array([M.kendall_tau(e[i], t[i]) if np.ptp(e[i]) and np.ptp(t[i]) else np.nan for i in idx])
+        assert np.isnan(got[0]) and np.allclose(got[1:], want[1:], atol=1e-12, equal_nan=True)
+
+
+def test_bootstrap_over_runs_draws_one_resample_for_all_and_averages():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=60)
+    a, b = t + rng.normal(size=60), t + 2 * rng.normal(size=60)
+    same = M.bootstrap_ci(M.kendall_tau, np.stack([a, a]), t, n_resamples=200, seed=1)
+    assert same == pytest.approx(M.bootstrap_ci(M.kendall_tau, a, t, n_resamples=200, seed=1))
+    low, high = M.bootstrap_ci(M.METRICS["kendall_tau"], np.stack([a, b]), t, n_resamples=200, seed=1)
+    mean = (M.kendall_tau(a, t) + M.kendall_tau(b, t)) / 2
+    assert low < mean < high
+    assert M.bootstrap_ci(M.METRICS["hit@10%"], a, t, n_resamples=50) == M.bootstrap_ci(
+        M.top_k_hit_rate, a, t, n_resamples=50, k=0.10
+    )

@@ -25,36 +25,23 @@ from harness.analysis.groups import GroupScores
 INTERVAL_METRICS = ("kendall_tau", "spearman_rho", "hit@5%", "hit@10%", "p_bottom@10%", "br@1%")
 
 
-def _seed_mean(metric: Callable[..., float], finals: list[np.ndarray]) -> Callable[[np.ndarray, np.ndarray], float]:
-    """A statistic over resampled architecture indices: ``metric`` of every run on them, averaged."""
-
-    def stat(idx: np.ndarray, true: np.ndarray) -> float:
-        i = idx.astype(int)
-        values = [metric(run[i], true) for run in finals]
-        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-
-    return stat
-
-
 def group_intervals(g: GroupScores, n_resamples: int = 500, seed: int = 0) -> list[dict[str, object]]:
     """One row per (ground truth, metric): the seed-mean value at the final snapshot and its 95 % interval."""
-    finals = [r.final for r in g.runs]
+    finals = np.stack([r.final for r in g.runs])
     rows: list[dict[str, object]] = []
     for gt, true in g.truths.items():
-        keep = np.isfinite(true) & np.all([np.isfinite(f) for f in finals], axis=0)
+        keep = np.isfinite(true) & np.isfinite(finals).all(axis=0)
         if keep.sum() < 3:
             continue
-        kept = [f[keep] for f in finals]
-        t = true[keep]
-        index = np.arange(t.size, dtype=float)
+        runs, t = finals[:, keep], true[keep]
         for name in INTERVAL_METRICS:
             spec = M.METRICS[name]
-            stat = _seed_mean(spec, kept)
-            value = stat(index, t)
-            low, high = M.bootstrap_ci(stat, index, t, n_resamples=n_resamples, seed=seed)
+            values = [spec(run, t) for run in runs]
+            value = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+            low, high = M.bootstrap_ci(spec, runs, t, n_resamples=n_resamples, seed=seed)
             rows.append(
                 {"space": g.space, "protocol": g.protocol, "label": g.label, "ground_truth": gt, "metric": name,
-                 "value": value, "low": low, "high": high, "n_runs": len(finals), "n_archs": int(t.size)}
+                 "value": value, "low": low, "high": high, "n_runs": len(runs), "n_archs": int(t.size)}
             )  # fmt: skip
     return rows
 

@@ -286,11 +286,48 @@ def _pearson_resampled(e: Array, t: Array, idx: Array) -> Array:
     return _pearson_rows(e[idx], t[idx])
 
 
+#: Up to this many architectures the bootstrap computes Kendall tau from pair-sign matrices, many
+#: resamples at once; above it scipy's O(n log n) per resample is the faster.
+_PAIRWISE_TAU_MAX_N = 300
+
+
+def _kendall_resampled(e: Array, t: Array, idx: Array) -> Array:
+    """Kendall tau-b of every resample: sum(sign products) / sqrt(untied pairs in e x untied pairs in t)."""
+    n = idx.shape[1]
+    if n > _PAIRWISE_TAU_MAX_N:
+        return np.array([_tau_b(e[i], t[i]) for i in idx])
+    out = np.empty(idx.shape[0])
+    rows = max(1, _BATCH_ELEMS // (n * n))
+    for start in range(0, idx.shape[0], rows):
+        ei, ti = e[idx[start : start + rows]], t[idx[start : start + rows]]
+        se = np.sign(ei[:, :, None] - ei[:, None, :])
+        st = np.sign(ti[:, :, None] - ti[:, None, :])
+        # Both sums run over ordered pairs (each pair twice), so the factor 2 cancels.
+        num = (se * st).sum(axis=(1, 2))
+        den = np.sqrt(np.count_nonzero(se, axis=(1, 2)).astype(float) * np.count_nonzero(st, axis=(1, 2)))
+        out[start : start + rows] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
 # Metrics with a batched bootstrap path: (est, true, index rows) -> one value per row.
 _BATCHED: dict[Callable[..., float], Callable[[Array, Array, Array], Array]] = {
     pearson_r: _pearson_resampled,
     spearman_rho: _spearman_resampled,
+    kendall_tau: _kendall_resampled,
 }
+
+
+def _estimator_rows(est: Any, true: Any) -> tuple[Array, Array]:
+    """``est`` as rows (one per run) checked against ``true``; a 1-D ``est`` is one row."""
+    try:
+        arr = np.asarray(est, dtype=float)
+    except (TypeError, ValueError):
+        arr = None  # not numeric (or ragged): _check_pair says what is wrong
+    if arr is not None and arr.ndim == 2 and arr.shape[0] >= 1:
+        pairs = [_check_pair(row, true) for row in arr]
+        return np.stack([p[0] for p in pairs]), pairs[0][1]
+    e, t = _check_pair(est, true)
+    return e[None, :], t
 
 
 def bootstrap_ci(
@@ -309,15 +346,21 @@ def bootstrap_ci(
     a fraction k is re-resolved on each resample, which has the same n, so it equals the
     original k. Duplicated architectures are exact ties, handled as each metric documents.
     Resamples where the metric is undefined (nan, e.g. a constant resample) are dropped.
+
+    ``est`` may also be 2-D (runs x architectures, e.g. one row per seed): each resample then draws
+    the same architectures for every run and the statistic is the mean of the runs' metrics (runs
+    where it is undefined left out), so the interval covers a seed mean.
     """
-    e, t = _check_pair(est, true)
+    runs, t = _estimator_rows(est, true)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 2:
         raise WsbenchError(f"n_resamples must be an int >= 2, got {n_resamples!r}")
     if not (isinstance(alpha, (float, int)) and 0.0 < alpha < 1.0):
         raise WsbenchError(f"alpha must lie in (0, 1), e.g. 0.05 for a 95% interval, got {alpha!r}")
     rng = np.random.default_rng(seed)
-    n = e.size
-    # Identity lookup: a MetricSpec is not hashable, and only the plain functions are batched.
+    n = t.size
+    if isinstance(metric, MetricSpec):  # a registry entry: its function and fixed kwargs
+        metric, kwargs = metric.function, {**metric.kwargs, **kwargs}
+    # Identity lookup: only the plain functions are batched.
     batched = None if kwargs else next((b for f, b in _BATCHED.items() if f is metric), None)
     stats = np.empty(int(n_resamples))
     rows = max(1, _BATCH_ELEMS // n)
@@ -327,14 +370,23 @@ def bootstrap_ci(
         # the seed and n_resamples, not on whether the metric is batched.
         idx = rng.integers(0, n, size=(stop - start, n))
         if batched is not None:
-            stats[start:stop] = batched(e, t, idx)
+            per_run = np.stack([batched(e, t, idx) for e in runs])
         else:
-            stats[start:stop] = [metric(e[i], t[i], **kwargs) for i in idx]
+            per_run = np.array([[metric(e[i], t[i], **kwargs) for i in idx] for e in runs])
+        stats[start:stop] = _mean_defined(per_run)
     stats = stats[~np.isnan(stats)]
     if stats.size == 0:
         return float("nan"), float("nan")
     low, high = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(low), float(high)
+
+
+def _mean_defined(per_run: Array) -> Array:
+    """Column means over the runs whose value is defined; nan where none is."""
+    defined = ~np.isnan(per_run)
+    total = np.where(defined, per_run, 0.0).sum(axis=0)
+    count = defined.sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # --------------------------------------------------------------------------- stability
