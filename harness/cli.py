@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from harness.api.errors import WsbenchError, os_error_line
+from harness.run.cluster_options import EXECUTORS
 
 
 def _cmd_gt(args: argparse.Namespace) -> int:
@@ -101,7 +102,15 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     from harness.run.executor import run_command, status_command
 
     if args.matrix_command == "run":
-        return run_command(args.matrix, workers=args.workers, threads=args.threads)
+        from harness.run.matrix import load_matrix
+
+        given = {k: getattr(args, k) for k in ("partition", "gpus_per_job", "cpus_per_job", "time_limit_min", "mem_gb",
+                 "account", "qos", "array_parallelism", "cells_per_job", "max_requeues")}  # fmt: skip
+        given["kind"] = args.executor
+        given["sbatch"] = tuple(args.sbatch)
+        given["threads"] = args.threads
+        opts = load_matrix(args.matrix).executor.updated(**given)
+        return run_command(args.matrix, workers=args.workers, threads=args.threads, executor=opts, wait_for_jobs=not args.no_wait)
     return status_command(args.matrix)
 
 
@@ -392,6 +401,49 @@ def build_parser() -> argparse.ArgumentParser:
     mr.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
     mr.add_argument("--workers", type=POSITIVE, default=None, help="cells at once (default: the matrix's workers)")
     mr.add_argument("--threads", type=POSITIVE, default=None, help="torch threads per worker (default: cores // workers)")
+    mr.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="local (this machine's worker pool; default), slurm (jobs through submitit), submitit-local (the same jobs as local subprocesses); default: the matrix file's [executor]",
+    )
+    cl = mr.add_argument_group("cluster jobs (slurm, submitit-local; override the matrix file's [executor] table)")
+    cl.add_argument("--partition", default=None, help="Slurm partition")
+    cl.add_argument(
+        "--gpus-per-job", dest="gpus_per_job", type=NON_NEGATIVE, default=None, help="GPUs per job (default: 1 for a cuda matrix)"
+    )
+    cl.add_argument("--cpus-per-job", dest="cpus_per_job", type=POSITIVE, default=None, help="CPUs per job (default: 2 per cell)")
+    cl.add_argument(
+        "--time",
+        dest="time_limit_min",
+        type=POSITIVE,
+        default=None,
+        help="time limit per job in minutes (a job at its limit requeues and resumes)",
+    )
+    cl.add_argument("--mem-gb", dest="mem_gb", type=float, default=None, help="memory per job in GB")
+    cl.add_argument("--account", default=None, help="Slurm account")
+    cl.add_argument("--qos", default=None, help="Slurm QoS")
+    cl.add_argument(
+        "--sbatch", action="append", default=[], help="an extra sbatch flag, e.g. --sbatch=--constraint=a100 (repeatable)"
+    )
+    cl.add_argument(
+        "--array-parallelism",
+        dest="array_parallelism",
+        type=POSITIVE,
+        default=None,
+        help="jobs of one submission running at once",
+    )
+    cl.add_argument(
+        "--cells-per-job", dest="cells_per_job", type=POSITIVE, default=None, help="cells one job runs side by side (on its GPUs)"
+    )
+    cl.add_argument(
+        "--max-requeues",
+        dest="max_requeues",
+        type=NON_NEGATIVE,
+        default=None,
+        help="requeues after time limits or preemption (default 3)",
+    )
+    cl.add_argument("--no-wait", dest="no_wait", action="store_true", help="submit and return; follow with wsbench matrix status")
     mr.set_defaults(func=_cmd_matrix)
     ms = mxs.add_parser("status", help="each cell's state: finished, running, partial, failed or pending")
     ms.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")

@@ -38,6 +38,7 @@ from harness.engine.cell import CellSpec
 from harness.engine.integrity import DAMAGED, FINISHED, cell_state, is_finished, read_json
 from harness.engine.loop import run_cell
 from harness.fileio import atomic_write_json, atomic_write_text
+from harness.run.cluster_options import ExecutorOptions
 from harness.run.matrix import Matrix, load_matrix
 from harness.settings import DATA_ENV, results_dir, writable_folder
 
@@ -230,20 +231,22 @@ def run_matrix(
     log: Callable[[str], None] | None = print,
     runner: Callable[..., Any] = run_cell,
     threads: int | None = None,
+    only: set[str] | None = None,
 ) -> MatrixRun:
     """Run every unfinished cell of ``matrix`` under ``root`` in worker processes; never raises for a cell.
 
     ``progress``: a tqdm bar (default: on unless the ``CI`` env var is set). ``log`` gets the cells'
     log lines. ``runner(spec, root=, log=)`` runs one cell (a module-level function; tests inject
     failures through it). ``threads``: torch threads per worker (default ``max(1, cores // processes)``);
-    CPU results depend on it, so compare runs made with the same value.
+    CPU results depend on it, so compare runs made with the same value. ``only``: run just the
+    cells with these full hashes (a cluster job's share of the matrix).
     """
     t0 = time.perf_counter()
     root = writable_folder(Path(root) if root is not None else results_dir(), "results folder")
     workers = matrix.workers if workers is None else workers
     if workers < 1:
         raise WsbenchError(f"workers must be >= 1, got {workers}")
-    cells = matrix.labelled_cells()
+    cells = [(lab, spec) for lab, spec in matrix.labelled_cells() if only is None or spec.cell_hash() in only]
     run = MatrixRun(matrix, root)
     outcomes: dict[str, CellOutcome] = {}
     todo = []
@@ -475,13 +478,22 @@ def _epoch_detail(run_dir: Path, spec: CellSpec) -> str:
     return f"epoch {epoch}/{spec.protocol.epochs}"
 
 
-def format_status(matrix: Matrix, rows: list[CellStatus]) -> str:
-    """A plain-text table of ``matrix_status`` rows with a count per state."""
+def format_status(matrix: Matrix, rows: list[CellStatus], jobs: dict[str, tuple[Any, str]] | None = None) -> str:
+    """A plain-text table of ``matrix_status`` rows with a count per state.
+
+    ``jobs``: cell hash -> (its latest cluster job record, the job's scheduler state); a cell with
+    one shows the job id and state, and, unless it finished, where the job's logs are.
+    """
     counts = {s: sum(r.state == s for r in rows) for s in ("finished", "running", "partial", "damaged", "failed", "pending")}
     lines = [f"matrix {matrix.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
     width = max(len(_cell_name(r.label, r.spec)) for r in rows)
     for r in rows:
-        lines.append(f"  {_cell_name(r.label, r.spec):<{width}}  {r.state:<8}  {r.detail}".rstrip())
+        job = (jobs or {}).get(r.spec.cell_hash())
+        tail = ""
+        if job is not None:
+            record, state = job
+            tail = f"  [job {record.job_id} {state}" + ("]" if r.state == "finished" else f"; log {record.stderr}]")
+        lines.append(f"  {_cell_name(r.label, r.spec):<{width}}  {r.state:<8}  {r.detail}{tail}".rstrip())
     return "\n".join(lines)
 
 
@@ -491,22 +503,53 @@ def run_command(
     root: Path | None = None,
     threads: int | None = None,
     out: TextIO | None = None,
+    executor: ExecutorOptions | None = None,
+    wait_for_jobs: bool = True,
 ) -> int:
-    """``wsbench matrix run``: run a matrix (name or path), print its summary; exit 1 if a cell failed."""
+    """``wsbench matrix run``: run a matrix (name or path), print its summary; exit 1 if a cell failed.
+
+    ``executor``: how (default: the matrix file's ``[executor]``, else the local worker pool).
+    """
     import sys
 
     matrix = load_matrix(target)
-    run = run_matrix(matrix, root=root, workers=workers, threads=threads)
+    opts = matrix.executor if executor is None else executor
+    if opts.is_cluster():
+        run = run_on_cluster(matrix, root, opts, wait_for_jobs=wait_for_jobs, log=lambda m: print(m, file=out or sys.stdout))
+    else:
+        run = run_matrix(matrix, root=root, workers=workers, threads=threads)
     print(run.summary(), file=out or sys.stdout)
     return 0 if run.ok else 1
+
+
+def run_on_cluster(
+    matrix: Matrix, root: Path | None, opts: ExecutorOptions, wait_for_jobs: bool = True, log: Callable[[str], None] = print
+) -> MatrixRun:
+    """Submit the matrix's unfinished cells as jobs (``harness.run.cluster``), wait for them, read the outcomes."""
+    from harness.run import cluster
+
+    t0 = time.perf_counter()
+    root = writable_folder(Path(root) if root is not None else results_dir(), "results folder")
+    sub = cluster.submit(matrix, root, opts, log=log)
+    run = MatrixRun(matrix, root)
+    if not wait_for_jobs:
+        log("not waiting: follow with `wsbench matrix status`")
+        return run
+    cluster.wait(matrix, root, sub.jobs, log=log)
+    run.outcomes = cluster.outcomes(matrix, root, sub, cluster.job_states(sub.jobs) if sub.jobs else {})
+    run.seconds = time.perf_counter() - t0
+    return run
 
 
 def status_command(target: str, root: Path | None = None, out: TextIO | None = None) -> int:
     """``wsbench matrix status``: print where each cell of a matrix stands."""
     import sys
 
+    from harness.run.cluster import job_of_cells
+
     matrix = load_matrix(target)
-    print(format_status(matrix, matrix_status(matrix, root)), file=out or sys.stdout)
+    folder = Path(root) if root is not None else results_dir()
+    print(format_status(matrix, matrix_status(matrix, root), job_of_cells(folder, matrix)), file=out or sys.stdout)
     return 0
 
 

@@ -53,10 +53,11 @@ import tomllib
 from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
 from harness.api.space import GTSpec
 from harness.engine.cell import CellSpec
+from harness.run.cluster_options import ExecutorOptions, parse_table
 
 MATRICES_DIR = Path(__file__).resolve().parents[2] / "matrices"
 
-TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "baselines", "spaces", "strategies")
+TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "baselines", "spaces", "strategies", "executor")
 SPACE_KEYS = ("name", "protocol", "overrides", "ground_truths")
 STRATEGY_KEYS = ("name", "label", "options", "spaces")
 DEVICES = ("cpu", "cuda", "auto")
@@ -95,6 +96,8 @@ class Matrix:
     spaces: tuple[SpaceEntry, ...]
     strategies: tuple[StrategyEntry, ...]
     baselines: tuple[str, ...] = ()
+    #: How the cells run (``[executor]``): the local worker pool, or Slurm jobs (``cluster_options``).
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     _labels: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def resolved_device(self) -> str:
@@ -245,6 +248,7 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
         spaces=spaces,
         strategies=strategies,
         baselines=tuple(baselines),
+        executor=parse_table(raw["executor"], src) if "executor" in raw else ExecutorOptions(),
     )
     _check_distinct_cells(matrix, src)
     return matrix

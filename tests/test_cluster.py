@@ -1,0 +1,135 @@
+"""Cells as cluster jobs (submitit's local executor: real subprocesses): identical results, kill and resubmit, once.
+
+Every job and the reference run use one torch thread per cell: CPU results depend on the thread
+count, and the comparisons below are exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import needs_data
+from test_executor import MATRIX, _assert_same_results, _attempts
+
+from harness.api.errors import WsbenchError
+from harness.run import cluster
+from harness.run.cluster_options import ExecutorOptions, parse_table, sbatch_parameters
+from harness.run.executor import format_status, matrix_status, run_matrix, run_on_cluster
+from harness.run.matrix import load_matrix, parse_matrix
+
+LOCAL_JOBS = ExecutorOptions(kind="submitit-local", threads=1, time_limit_min=10)
+
+
+@pytest.fixture(scope="module")
+def matrix_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("matrix") / "exec.toml"
+    path.write_text(MATRIX)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(matrix_file, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ref")
+    run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
+    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
+    return root
+
+
+def _quiet(_msg: str) -> None:
+    return None
+
+
+def test_executor_table_is_strict_and_the_command_line_wins(tmp_path):
+    opts = parse_table({"kind": "slurm", "partition": "gpu", "sbatch": ["--constraint=a100", "--exclusive"]}, "m.toml")
+    assert opts.is_cluster() and sbatch_parameters(opts.sbatch) == {"constraint": "a100", "exclusive": True}
+    assert opts.updated(partition="debug", time_limit_min=30).partition == "debug"
+    assert opts.resolved("cuda").gpus_per_job == 1 and opts.resolved("cpu").gpus_per_job == 0
+    with pytest.raises(WsbenchError, match=r"executor.partiton is not an executor option.*did you mean 'partition'"):
+        parse_table({"partiton": "gpu"}, "m.toml")
+    with pytest.raises(WsbenchError, match="executor 'slurmm' is unknown"):
+        parse_table({"kind": "slurmm"}, "m.toml")
+    with pytest.raises(WsbenchError, match="cells_per_job must be an integer >= 1"):
+        parse_table({"kind": "slurm", "cells_per_job": 0}, "m.toml")
+    with pytest.raises(WsbenchError, match="long options like"):
+        parse_table({"sbatch": ["constraint=a100"]}, "m.toml")
+    raw = {"name": "m", "seeds": [0], "executor": {"kind": "slurm"}, "spaces": [{"name": "nb201", "protocol": "quick"}],
+           "strategies": [{"name": "spos"}]}  # fmt: skip
+    assert parse_matrix(raw).executor.kind == "slurm"
+
+
+@needs_data()
+def test_local_jobs_give_the_plain_runs_numbers_and_status_names_the_jobs(matrix_file, reference, tmp_path):
+    matrix = load_matrix(matrix_file)
+    run = run_on_cluster(matrix, tmp_path, LOCAL_JOBS, log=_quiet)
+    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
+    _assert_same_results(matrix_file, tmp_path, reference)
+    records = cluster.read_records(tmp_path, matrix)
+    assert len(records) == 2 and all(len(r.cells) == 1 for r in records)
+    text = format_status(matrix, matrix_status(matrix, tmp_path), cluster.job_of_cells(tmp_path, matrix))
+    assert all(f"[job {r.job_id} ENDED]" in text for r in records)
+    again = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # nothing left to do
+    assert again.jobs == [] and len(again.finished) == 2
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc): a killed job takes all its processes, as Slurm's would."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+def _wait_for(path, timeout=300.0):
+    t0 = time.time()
+    while not path.exists():
+        assert time.time() - t0 < timeout, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+@needs_data()
+def test_a_job_killed_mid_epoch_is_resubmitted_and_resumes_to_identical_results(matrix_file, reference, tmp_path):
+    matrix = load_matrix(matrix_file)
+    first = matrix.cells()[0]
+    sub = cluster.submit(matrix, tmp_path, LOCAL_JOBS.updated(cells_per_job=2), log=_quiet)  # one job, both cells
+    (job,) = sub.jobs
+    _wait_for(first.run_dir(tmp_path) / "checkpoint.pt")  # epoch 1 done: now inside epoch 2
+    for pid in _process_tree(int(job.job_id)):  # submitit's controller, the task, its cell workers
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    cluster.wait(matrix, tmp_path, sub.jobs, log=_quiet, poll_s=0.2)
+    assert not (first.run_dir(tmp_path) / "result.json").exists()
+    run = run_on_cluster(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # the next submission picks the cells up
+    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
+    _assert_same_results(matrix_file, tmp_path, reference)
+    attempts = _attempts(first.run_dir(tmp_path))
+    assert len(attempts) == 2 and attempts[1]["resume"] is True
+
+
+@needs_data()
+def test_overlapping_submissions_run_each_cell_once(matrix_file, reference, tmp_path):
+    matrix = load_matrix(matrix_file)
+    a = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)
+    b = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # sees both cells held by a's jobs
+    assert len(a.jobs) == 2 and b.jobs == [] and set(b.held) == {c.cell_hash() for c in matrix.cells()}
+    # A job that races a's for the same cell anyway (e.g. submitted by hand): the cell's lock decides.
+    executor = cluster.make_executor(LOCAL_JOBS.resolved("cpu"), cluster.jobs_folder(tmp_path, matrix), matrix)
+    cell = matrix.cells()[0]
+    racer = executor.submit(cluster.CellsJob(matrix, [cell.cell_hash()], str(tmp_path), 1, 1))
+    cluster.wait(matrix, tmp_path, a.jobs, log=_quiet, poll_s=0.2)
+    assert racer.result()[cell.cell_hash()].split()[0] in ("finished", "skipped")  # whichever got the lock first
+    _assert_same_results(matrix_file, tmp_path, reference)
+    assert all(len(_attempts(c.run_dir(tmp_path))) == 1 for c in matrix.cells())
