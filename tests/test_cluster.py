@@ -133,3 +133,15 @@ def test_overlapping_submissions_run_each_cell_once(matrix_file, reference, tmp_
     assert racer.result()[cell.cell_hash()].split()[0] in ("finished", "skipped")  # whichever got the lock first
     _assert_same_results(matrix_file, tmp_path, reference)
     assert all(len(_attempts(c.run_dir(tmp_path))) == 1 for c in matrix.cells())
+
+
+def test_the_readme_executor_example_is_a_valid_table():
+    import re
+
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```toml\n(\[executor\].*?)```", readme, re.S)
+    assert block, "README's 'On a cluster' example is gone"
+    opts = parse_table(tomllib.loads(block.group(1))["executor"], "README.md")
+    assert opts.kind == "slurm" and opts.cells_per_job == 4 and sbatch_parameters(opts.sbatch) == {"constraint": "a100"}
