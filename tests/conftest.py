@@ -23,7 +23,17 @@ def needs_data():
 
 
 #: Modules whose tests train real cells or run whole matrices (seconds to a minute each on a CPU).
-SLOW_MODULES = {"test_executor", "test_cluster", "test_regression", "test_train", "test_report", "test_store", "test_nb101_cell"}
+SLOW_MODULES = {
+    "test_executor",
+    "test_cluster",
+    "test_slurm",
+    "test_slurm_cluster",
+    "test_regression",
+    "test_train",
+    "test_report",
+    "test_store",
+    "test_nb101_cell",
+}
 #: Tests elsewhere that run a whole cell end to end.
 SLOW_TESTS = {
     "test_interrupted_cell_resumes_to_identical_numbers_and_records_the_pick",

@@ -1,19 +1,64 @@
 """CI regression check: the `ci` matrix against its committed baseline, and the check itself."""
 
+import contextlib
+import os
 import warnings
 
 import pandas as pd
 import pytest
 from conftest import needs_data
+from slurm_cluster import LocalSlurm, slurm_available
 
 from harness.api.errors import WsbenchError
 from harness.run import regression as R
+from harness.run.cluster_options import ExecutorOptions
 
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
+    """The ci matrix, run once: as jobs on a real single-node Slurm where one can start here (CI
+    installs it), else in the local pool. The checks below compare it with the committed baseline
+    and with a plain in-process run of one cell, so under Slurm they also show the cluster path
+    moves no number."""
     root = tmp_path_factory.mktemp("ci")
-    return root, R.run_ci_matrix("ci", root)
+    ok, _why = slurm_available()
+    if not ok:
+        return root, R.run_ci_matrix("ci", root)
+    with LocalSlurm() as cluster:
+        cluster.start(tmp_path_factory.mktemp("slurm"))
+        with _environ(cluster.env):
+            return root, R.run_ci_matrix("ci", root, executor=ExecutorOptions(kind="slurm", cpus_per_job=1, time_limit_min=20))
+
+
+@contextlib.contextmanager
+def _environ(values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@needs_data()
+def test_ci_matrix_ran_as_slurm_jobs_where_slurm_runs_and_reports_as_usual(ci_run, tmp_path):
+    from harness.analysis.report import write_report
+    from harness.run import cluster
+    from harness.run.matrix import load_matrix
+
+    ok, why = slurm_available()
+    if not ok:
+        pytest.skip(f"no real Slurm here ({why}); the ci matrix ran in the local pool")
+    root, _ = ci_run
+    records = cluster.read_records(root, load_matrix("ci"))
+    assert [r.kind for r in records] == ["slurm"] * 3 and all(len(r.cells) == 1 for r in records)
+    report = write_report(root, tmp_path, name="slurm", bootstrap=0)
+    table = pd.read_csv(report.csv)
+    assert table[table["kind"] == "supernet"]["n_seeds"].tolist() == [3, 3]  # spos x both ground truths
 
 
 @needs_data()

@@ -91,8 +91,12 @@ def platform_key() -> dict[str, Any]:
     }
 
 
-def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
-    """Run the matrix (pinned threads) and return final-snapshot metrics: seed, ground_truth, metric, value."""
+def run_ci_matrix(matrix: str, root: Path, executor: Any = None) -> pd.DataFrame:
+    """Run the matrix (pinned threads) and return final-snapshot metrics: seed, ground_truth, metric, value.
+
+    ``executor``: cluster ``ExecutorOptions`` to run the cells as jobs instead (same threads, so the
+    numbers must not move: the regression check then also checks the cluster path).
+    """
     from harness.api.task import estimator_name
     from harness.engine.scoring import task_of
     from harness.run.executor import run_matrix
@@ -100,7 +104,12 @@ def run_ci_matrix(matrix: str, root: Path) -> pd.DataFrame:
     from spaces import SPACES
 
     m = load_matrix(matrix)
-    run = run_matrix(m, root=root, workers=1, progress=None, log=None, threads=THREADS)  # a bar unless CI is set
+    if executor is not None and executor.is_cluster():
+        from harness.run.executor import run_on_cluster
+
+        run = run_on_cluster(m, root, executor.updated(threads=THREADS), log=lambda _m: None)
+    else:
+        run = run_matrix(m, root=root, workers=1, progress=None, log=None, threads=THREADS)  # a bar unless CI is set
     if not run.ok:
         raise WsbenchError(f"matrix {matrix!r} had failed cells: {run.summary()}")
     rows = []
