@@ -145,3 +145,10 @@ def test_the_readme_executor_example_is_a_valid_table():
     assert block, "README's 'On a cluster' example is gone"
     opts = parse_table(tomllib.loads(block.group(1))["executor"], "README.md")
     assert opts.kind == "slurm" and opts.cells_per_job == 4 and sbatch_parameters(opts.sbatch) == {"constraint": "a100"}
+
+
+def test_squeue_array_ranges_name_exactly_their_tasks(monkeypatch):
+    listing = "7_0|RUNNING\n7_[2-3,5%2]|PENDING\n8|RUNNING\n"
+    monkeypatch.setattr(cluster, "_slurm", lambda *args: listing)
+    ids = {"7_0", "7_1", "7_2", "7_3", "7_5", "8"}
+    assert cluster._queued(ids) == {"7_0": "RUNNING", "7_2": "PENDING", "7_3": "PENDING", "7_5": "PENDING", "8": "RUNNING"}

@@ -165,13 +165,24 @@ def _queued(ids: set[str]) -> dict[str, str]:
         base = job.split("_", 1)[0]
         if job in ids:
             out[job] = state
-        elif "_[" in job:  # a pending array's remaining tasks, e.g. 12_[3-7%2]
-            for i in ids:
-                if i.split("_", 1)[0] == base and i not in out:
-                    out[i] = state
+        elif "_[" in job:  # a pending array's remaining tasks, e.g. 12_[3-5,7%2]
+            for task in _array_tasks(job):
+                if f"{base}_{task}" in ids:
+                    out[f"{base}_{task}"] = state
         elif base in ids:
             out[base] = state
     return out
+
+
+def _array_tasks(job: str) -> list[int]:
+    """The task indices of squeue's ``12_[3-5,7%2]`` (the ``%`` part is the parallelism limit)."""
+    inside = job.split("_[", 1)[1].rstrip("]").split("%", 1)[0]
+    tasks: list[int] = []
+    for part in inside.split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            tasks += list(range(int(low), int(high or low) + 1))
+    return tasks
 
 
 def _finished_state(job_id: str) -> str:
