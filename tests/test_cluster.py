@@ -14,30 +14,15 @@ from pathlib import Path
 
 import pytest
 from conftest import needs_data
-from test_executor import MATRIX, _assert_same_results, _attempts
+from test_executor import _assert_same_results, _attempts
 
 from harness.api.errors import WsbenchError
 from harness.run import cluster
 from harness.run.cluster_options import ExecutorOptions, parse_table, sbatch_parameters
-from harness.run.executor import format_status, matrix_status, run_matrix, run_on_cluster
+from harness.run.executor import format_status, matrix_status, run_on_cluster
 from harness.run.matrix import load_matrix, parse_matrix
 
 LOCAL_JOBS = ExecutorOptions(kind="submitit-local", threads=1, time_limit_min=10)
-
-
-@pytest.fixture(scope="module")
-def matrix_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("matrix") / "exec.toml"
-    path.write_text(MATRIX)
-    return path
-
-
-@pytest.fixture(scope="module")
-def reference(matrix_file, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ref")
-    run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
-    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    return root
 
 
 def _quiet(_msg: str) -> None:

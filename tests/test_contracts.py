@@ -75,6 +75,22 @@ def test_space_format_parse_round_trip_and_stable_ids(name):
 
 
 @pytest.mark.parametrize("name", SPACES.names())
+def test_space_key_formats_decode_its_own_keys_and_refuse_garbage_in_one_line(name):
+    # What `wsbench score` reads: every space's arch ids and official forms decode in the auto format.
+    space = _space(name)
+    formats = space.key_formats()
+    assert formats and all(f.description and callable(f.decode) for f in formats.values())
+    for arch in _samples(space):
+        for key in (space.arch_id(arch), space.format(arch)):
+            assert space.arch_id(space.decode_key(key)) == space.arch_id(arch)
+    with pytest.raises(WsbenchError) as e:
+        space.decode_key("not an architecture")
+    assert "\n" not in str(e.value)
+    with pytest.raises(WsbenchError, match="unknown key format"):
+        space.decode_key(space.arch_id(_samples(space)[0]), "no-such-format")
+
+
+@pytest.mark.parametrize("name", SPACES.names())
 def test_space_rejects_bad_architectures_in_one_line(name):
     space = _space(name)
     for bad in ("not an architecture", "|||", 12345):

@@ -22,34 +22,7 @@ from harness.run.matrix import load_matrix
 
 pytestmark = needs_data()
 
-MATRIX = """
-name = "exec-test"
-seeds = [0, 1]
-device = "cpu"
-[[spaces]]
-name = "nb201"
-protocol = "quick"
-overrides = { name = "exec-tiny", network = { C = 4, N = 1 }, subset = 600, epochs = 3, batch_size = 100, snapshot_epochs = [2, 3], calib_batches = 1, calib_batch_size = 100, eval_images = 200, eval_batch_size = 200, archset = "sample", archset_n = 8 }
-ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
-[[strategies]]
-name = "spos"
-"""
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def matrix_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("matrix") / "exec.toml"
-    path.write_text(MATRIX)
-    return path
-
-
-@pytest.fixture(scope="module")
-def reference(matrix_file, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ref")
-    run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
-    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    return root
 
 
 def _start(matrix_file, root):

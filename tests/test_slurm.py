@@ -9,35 +9,19 @@ from __future__ import annotations
 import subprocess
 import time
 
-import pytest
 from conftest import needs_data
 from slurm_cluster import slurm  # noqa: F401 - the session fixture
-from test_executor import MATRIX, _assert_same_results, _attempts
+from test_executor import _assert_same_results, _attempts
 
 from harness.run import cluster
 from harness.run.cluster_options import ExecutorOptions
-from harness.run.executor import format_status, matrix_status, run_matrix
+from harness.run.executor import format_status, matrix_status
 from harness.run.matrix import load_matrix
 
 pytestmark = needs_data()
 
 #: One torch thread per cell, as the reference run; one job for both cells, a CPU each.
 JOBS = ExecutorOptions(kind="slurm", threads=1, cpus_per_job=2, cells_per_job=2, time_limit_min=20)
-
-
-@pytest.fixture(scope="module")
-def matrix_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("matrix") / "exec.toml"
-    path.write_text(MATRIX)
-    return path
-
-
-@pytest.fixture(scope="module")
-def reference(matrix_file, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ref")
-    run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
-    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    return root
 
 
 def _wait_for(path, timeout=300.0):
