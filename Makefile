@@ -14,7 +14,7 @@ help:
 	@echo "make reproduce [PROFILE=quick|full]   train + score the main job, print the results table"
 	@echo "make test                             run the test suite"
 	@echo "make test-fast                        the suite without the slow integration tests"
-	@echo "make lint                             ruff (lint + format check) and mypy on the contracts and engine"
+	@echo "make lint                             ruff (lint + format check), mypy and the import layers on harness, spaces, strategies"
 	@echo "make bench                            pytest-benchmark suite of the hot paths (CPU shapes)"
 	@echo "make gt                               ground-truth sources of NB201 and their agreement"
 
@@ -34,7 +34,8 @@ reproduce: $(STAMP)
 	$(VENV)/bin/wsbench reproduce --profile $(PROFILE)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+	@start=$$(date +%s); $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15; rc=$$?; \
+	  echo "make test: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
@@ -43,6 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m pytest -q tests/bench --benchmark-enable --benchmark-only

@@ -16,10 +16,10 @@ import argparse
 import time
 from pathlib import Path
 
+from harness.catalog import PROTOCOLS
 from harness.data.generated import write_image_folder
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ Needs a MIXED_FORWARD supernet (NB201 and DARTS have one); other spaces are a on
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np
@@ -41,17 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from harness.api.space import MIXED_FORWARD
 from harness.api.strategy import Strategy
-
-
-def _number(name: str, strategy: str, value: Any, allow_zero: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise WsbenchError(f"{strategy} option {name} must be {kind} number, got {value!r}")
-    return float(value)
 
 
 class Bilevel(Strategy):
@@ -63,12 +54,14 @@ class Bilevel(Strategy):
 
     needs_arch_data = True
     requires = frozenset({MIXED_FORWARD})
-    defaults: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3}
+    option_specs = {
+        "arch_lr": Option(3e-4, float, above=0, help="Adam learning rate of alpha"),
+        "arch_weight_decay": Option(1e-3, float, min=0, help="Adam weight decay of alpha"),
+    }
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.arch_lr = _number("arch_lr", self.name, self.options["arch_lr"])
-        self.arch_weight_decay = _number("arch_weight_decay", self.name, self.options["arch_weight_decay"], True)
+        self.arch_lr, self.arch_weight_decay = self.options["arch_lr"], self.options["arch_weight_decay"]
         # The relaxation's shape is the space's: [6 edges, 5 ops] on NB201, [2 x 14 candidate edges, 8 ops] on DARTS.
         self.num_edges, self.num_ops = space.mixed_shape()
         # Drawn now, from the strategy's stream, so the stream's position does not depend on bind().
@@ -95,14 +88,14 @@ class Bilevel(Strategy):
 
     def arch_step(self, step: int, model: nn.Module, x: Any, y: Any, loss_fn: Any = F.cross_entropy) -> None:
         """One Adam step on alpha: the task's loss (``loss_fn``) of the architecture batch under the current weights."""
-        self._require_bound()
+        alpha, optimizer = self._bound()
         loss = loss_fn(model(x, self.arch_weights(step)), y)
         # autograd.grad: only alpha's gradient is built (the weights' .grad stay untouched).
-        (grad,) = torch.autograd.grad(loss, [self.alpha])
-        self.arch_optimizer.zero_grad(set_to_none=True)
-        self.alpha.grad = grad
-        self.arch_optimizer.step()
-        self.alpha.grad = None
+        (grad,) = torch.autograd.grad(loss, [alpha])
+        optimizer.zero_grad(set_to_none=True)
+        alpha.grad = grad
+        optimizer.step()
+        alpha.grad = None
 
     def arch_weights(self, step: int) -> torch.Tensor:
         """Op weights [edges, ops] for the architecture step, differentiable in alpha."""
@@ -116,17 +109,24 @@ class Bilevel(Strategy):
         return self.space.derive(probs / probs.sum(axis=1, keepdims=True))
 
     def _require_bound(self) -> None:
-        if self.alpha is None:
+        self._bound()
+
+    def _bound(self) -> tuple[torch.Tensor, torch.optim.Optimizer]:
+        """alpha and its optimizer (both made by ``bind``)."""
+        if self.alpha is None or self.arch_optimizer is None:
             raise WsbenchError(f"strategy {self.name!r} used before bind(model, steps_per_epoch, epochs)")
+        return self.alpha, self.arch_optimizer
 
     # -- resume ---------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, alpha and the Adam state: an exact resume point."""
+        opt: dict[str, Any] | None = None
         if self.alpha is None:
-            alpha, opt = torch.tensor(self._alpha0, dtype=torch.float32), None
+            alpha = torch.tensor(self._alpha0, dtype=torch.float32)
         else:
-            alpha, opt = self.alpha.detach().cpu().clone(), copy.deepcopy(self.arch_optimizer.state_dict())
+            bound, optimizer = self._bound()
+            alpha, opt = bound.detach().cpu().clone(), copy.deepcopy(optimizer.state_dict())
         return {"rng": self.rng.bit_generator.state, "alpha": alpha, "arch_optimizer": opt}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -139,10 +139,11 @@ class Bilevel(Strategy):
         self._load_tensors(state)
 
     def _load_tensors(self, state: dict[str, Any]) -> None:
+        alpha, optimizer = self._bound()
         with torch.no_grad():
-            self.alpha.copy_(state["alpha"].to(self.alpha.device))
+            alpha.copy_(state["alpha"].to(alpha.device))
         if state["arch_optimizer"] is not None:
-            self.arch_optimizer.load_state_dict(copy.deepcopy(state["arch_optimizer"]))
+            optimizer.load_state_dict(copy.deepcopy(state["arch_optimizer"]))
 
 
 class DARTS(Bilevel):
@@ -153,9 +154,14 @@ class DARTS(Bilevel):
     paths_per_step = 8.0
 
     def arch_weights(self, step: int) -> torch.Tensor:
-        return F.softmax(self.alpha, dim=-1)
+        alpha, _ = self._bound()
+        return F.softmax(alpha, dim=-1)
 
     def paths(self, step: int) -> list[torch.Tensor]:
-        self._require_bound()
+        alpha, _ = self._bound()
         with torch.no_grad():
-            return [F.softmax(self.alpha, dim=-1)]
+            return [F.softmax(alpha, dim=-1)]
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"darts": DARTS}}

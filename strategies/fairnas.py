@@ -39,7 +39,6 @@ class FairNAS(Strategy):
 
     name = "fairnas"
     version = 1
-    defaults: dict[str, Any] = {}
     paths_per_step = 5.0  # NB201; instances set their space's largest option count
     requires = frozenset({GRID})
 
@@ -60,3 +59,7 @@ class FairNAS(Strategy):
     def _row(self, size: int) -> np.ndarray:
         reps = -(-self.m // size)
         return np.concatenate([self.rng.permutation(size) for _ in range(reps)])[: self.m]
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"fairnas": FairNAS}}

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.api.errors import WsbenchError
-from strategies.darts import Bilevel, _number
+from harness.api.options import Option
+from strategies.darts import Bilevel
 
 
 class GDAS(Bilevel):
@@ -47,14 +48,22 @@ class GDAS(Bilevel):
     name = "gdas"
     version = 1
     paths_per_step = 2.0
-    defaults: dict[str, Any] = {**Bilevel.defaults, "tau_max": 10.0, "tau_min": 0.1}
+    option_specs = {
+        **Bilevel.option_specs,
+        "tau_max": Option(10.0, float, above=0, help="Gumbel-softmax temperature of the first epoch"),
+        "tau_min": Option(0.1, float, above=0, help="temperature of the last epoch"),
+    }
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.tau_max = _number("tau_max", self.name, self.options["tau_max"])
-        self.tau_min = _number("tau_min", self.name, self.options["tau_min"])
-        if self.tau_min > self.tau_max:
-            raise WsbenchError(f"gdas option tau_min ({self.tau_min}) must not exceed tau_max ({self.tau_max})")
+        self.tau_max, self.tau_min = self.options["tau_max"], self.options["tau_min"]
+
+    def check_rules(self) -> None:
+        """The temperature only falls."""
+        if self.options["tau_min"] > self.options["tau_max"]:
+            raise WsbenchError(
+                f"gdas option tau_min ({self.options['tau_min']}) must not exceed tau_max ({self.options['tau_max']})"
+            )
 
     def tau(self, step: int) -> float:
         """Temperature of a step: linear in the epoch, tau_max in the first, tau_min in the last."""
@@ -69,8 +78,9 @@ class GDAS(Bilevel):
             g = self.rng.gumbel(size=(self.num_edges, self.num_ops))
             if np.isfinite(g).all():
                 break
-        gumbel = torch.as_tensor(g, dtype=self.alpha.dtype, device=self.alpha.device)
-        probs = F.softmax((F.log_softmax(self.alpha, dim=-1) + gumbel) / self.tau(step), dim=-1)
+        alpha, _ = self._bound()
+        gumbel = torch.as_tensor(g, dtype=alpha.dtype, device=alpha.device)
+        probs = F.softmax((F.log_softmax(alpha, dim=-1) + gumbel) / self.tau(step), dim=-1)
         hard = torch.zeros_like(probs).scatter_(-1, probs.argmax(-1, keepdim=True), 1.0)
         return hard, probs
 
@@ -83,3 +93,7 @@ class GDAS(Bilevel):
         with torch.no_grad():
             hard, _ = self._sample(step)
         return [hard]
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"gdas": GDAS}}

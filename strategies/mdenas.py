@@ -31,13 +31,11 @@ costs a device sync on a GPU).
 
 from __future__ import annotations
 
-import math
-import operator
 from typing import Any
 
 import numpy as np
 
-from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from harness.api.space import GRID
 from harness.api.strategy import Strategy
 
@@ -47,23 +45,17 @@ class MdeNAS(Strategy):
 
     name = "mdenas"
     version = 1
-    defaults = {"alpha": 0.01, "update_every": 100}
+    option_specs = {
+        "alpha": Option(0.01, float, above=0, help="probability step of one comparison"),
+        "update_every": Option(100, int, min=1, help="steps between updates of the distributions"),
+    }
     wants_feedback = True
     requires = frozenset({GRID})
     paths_per_step = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        alpha, every = self.options["alpha"], self.options["update_every"]
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (math.isfinite(alpha) and alpha > 0):
-            raise WsbenchError(f"mdenas option alpha must be a positive number (probability step), got {alpha!r}")
-        try:
-            every_ok = not isinstance(every, bool) and operator.index(every) >= 1
-        except TypeError:
-            every_ok = False
-        if not every_ok:
-            raise WsbenchError(f"mdenas option update_every must be a positive integer (steps), got {every!r}")
-        self.alpha, self.update_every = float(alpha), int(every)
+        self.alpha, self.update_every = self.options["alpha"], self.options["update_every"]
         # Choices may have different option counts (DARTS: 7 ops, 1-10 input pairs): one padded
         # row per choice, options past a choice's count at probability 0 and never sampled.
         self.sizes = np.asarray(space.grid_shape(), dtype=np.int64)
@@ -140,3 +132,7 @@ class MdeNAS(Strategy):
         self._win_sum = np.asarray(state["win_sum"], dtype=np.float64)
         self._win_n = np.asarray(state["win_n"], dtype=np.int64)
         self._last_update = int(state["last_update"])
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"mdenas": MdeNAS}}

@@ -11,12 +11,11 @@ Compute per step: ``k`` forward/backward passes, i.e. ``k`` x SPOS (default k=4)
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
-from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from strategies.spos import SPOS
 
 
@@ -25,20 +24,17 @@ class MultiPath(SPOS):
 
     name = "multipath"
     version = 1
-    defaults = {"k": 4, "sampling": "uniform"}
+    option_specs = {"k": Option(4, int, min=1, help="paths per step"), **SPOS.option_specs}
     paths_per_step = 4.0  # the default k; instances set their own
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        k = self.options["k"]
-        try:
-            valid = not isinstance(k, bool) and operator.index(k) >= 1
-        except TypeError:
-            valid = False
-        if not valid:
-            raise WsbenchError(f"multipath option k must be a positive integer (paths per step), got {k!r}")
-        self.k = int(k)
+        self.k = self.options["k"]
         self.paths_per_step = float(self.k)
 
     def paths(self, step: int) -> list[tuple[int, ...]]:
         return [super(MultiPath, self).paths(step)[0] for _ in range(self.k)]
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"multipath": MultiPath}}

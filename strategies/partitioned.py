@@ -26,15 +26,16 @@ from __future__ import annotations
 import copy
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from harness.api.space import GRID
-from harness.api.strategy import Strategy
+from harness.api.strategy import Strategy, StrategyOption
 
 
 class PartitionedSupernet(nn.Module):
@@ -44,6 +45,8 @@ class PartitionedSupernet(nn.Module):
     warm-up). Whether the split happened is a buffer, so it travels with the state dict and a
     resumed run routes exactly as before.
     """
+
+    is_split: torch.Tensor  # a registered buffer (0-d bool)
 
     def __init__(self, base: nn.Module, parts: int, route: Callable[[Any], int], split: bool = False) -> None:
         super().__init__()
@@ -99,6 +102,7 @@ class _Partitioned(Strategy):
         return PartitionedSupernet(model, self.num_parts(), self.route, split=self._split_at == 0)
 
     def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
+        model = cast(PartitionedSupernet, model)  # what bind() returned
         if not model.split_done and step >= self._split_at:
             model.split()
             # Momentum buffers belong to copy 0's history; clearing them starts every copy alike.
@@ -118,20 +122,25 @@ class FewShot(_Partitioned):
 
     name = "fewshot"
     version = 1
-    #: ``edge``: index of the split edge in the space's edge order; ``warmup``: fraction of the
-    #: run's steps trained as one one-shot supernet before the split (0 = split from the start).
-    defaults = {"edge": 0, "warmup": 0.5}
+    option_specs = {
+        "edge": Option(0, int, min=0, help="index of the split edge in the space's edge order"),
+        "warmup": StrategyOption(
+            0.5, float, min=0, below=1, rule="a fraction of the run in [0, 1)",
+            help="fraction of the run's steps trained as one one-shot supernet before the split (0: split from the start)",
+        ),
+    }  # fmt: skip
     requires = frozenset({GRID})
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
         self.sizes = space.grid_shape()
         self.num_edges = len(self.sizes)
-        edge, warmup = self.options["edge"], self.options["warmup"]
-        if isinstance(edge, bool) or not isinstance(edge, int) or not 0 <= edge < self.num_edges:
-            raise WsbenchError(f"fewshot: edge must be an integer in 0..{self.num_edges - 1}, got {edge!r}")
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
-            raise WsbenchError(f"fewshot: warmup must be a fraction of the run in [0, 1), got {warmup!r}")
+
+    def check_rules(self) -> None:
+        """The split edge is one of the space's choices."""
+        edges = len(self.space.grid_shape())
+        if self.options["edge"] >= edges:
+            raise WsbenchError(f"fewshot option edge must be an integer in 0..{edges - 1}, got {self.options['edge']!r}")
 
     def num_parts(self) -> int:
         return self.sizes[self.options["edge"]]
@@ -148,35 +157,30 @@ class Grouping(_Partitioned):
 
     name = "grouping"
     version = 1
-    #: ``by="edges"``: group = the ops on ``edges`` (num_ops ** len(edges) groups);
-    #: ``by="random"``: a fixed hash partition into ``groups`` groups.
-    defaults = {"by": "edges", "edges": [0], "groups": 5}
+    option_specs = {
+        "by": StrategyOption(
+            "edges", str, choices=("edges", "random"), label="grouping 'by'", help="edges, or random (the control)"
+        ),
+        "edges": Option([0], tuple, item=int, help="by edges: a group is the ops on these edges (num_ops ** len(edges) groups)"),
+        "groups": Option(5, int, min=1, help="by random: the number of groups of a fixed hash partition"),
+    }
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        by = self.options["by"]
-        if by not in ("edges", "random"):
-            from harness.api.errors import unknown
-
-            raise unknown("grouping 'by'", by, ["edges", "random"])
-        if by == "edges":
+        if self.options["by"] == "edges":
             self.sizes = space.grid_shape()
             self.num_edges = len(self.sizes)
-            edges = self.options["edges"]
-            if (
-                not isinstance(edges, (list, tuple))
-                or not edges
-                or len(set(edges)) != len(edges)
-                or not all(isinstance(e, int) and not isinstance(e, bool) and 0 <= e < self.num_edges for e in edges)
-            ):
-                raise WsbenchError(
-                    f"grouping: edges must be a non-empty list of distinct edge indices in 0..{self.num_edges - 1}, got {edges!r}"
-                )
-            self._edges = tuple(edges)
-        else:
-            groups = self.options["groups"]
-            if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-                raise WsbenchError(f"grouping: groups must be a positive integer, got {groups!r}")
+            self._edges = tuple(self.options["edges"])
+
+    def check_rules(self) -> None:
+        """Grouping by edges needs distinct edges of the space."""
+        if self.options["by"] != "edges":
+            return
+        edges, n = self.options["edges"], len(self.space.grid_shape())
+        if not edges or len(set(edges)) != len(edges) or not all(0 <= e < n for e in edges):
+            raise WsbenchError(
+                f"grouping option edges must be a non-empty list of distinct edge indices in 0..{n - 1}, got {list(edges)!r}"
+            )
 
     def requirements(self) -> frozenset[str]:
         return frozenset({GRID}) if self.options.get("by") == "edges" else frozenset()
@@ -194,3 +198,7 @@ class Grouping(_Partitioned):
             return key
         # A stable hash of the canonical id (not Python's salted hash()), so the partition is fixed.
         return zlib.crc32(self.space.arch_id(arch).encode()) % int(self.options["groups"])
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"fewshot": FewShot, "grouping": Grouping}}

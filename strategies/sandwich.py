@@ -13,16 +13,15 @@ Needs an ``ORDERED`` space (every choice's options smallest first: widths). Comp
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from harness.api.space import GRID, ORDERED
-from harness.api.strategy import Strategy
+from harness.api.strategy import Strategy, StrategyOption
 
 
 class Sandwich(Strategy):
@@ -30,25 +29,19 @@ class Sandwich(Strategy):
 
     name = "sandwich"
     version = 1
-    defaults = {"n_random": 2, "distill": False}
+    option_specs = {
+        "n_random": StrategyOption(2, int, min=0, rule="a non-negative integer", help="uniform paths besides the two bounds"),
+        "distill": Option(False, bool, help="in-place distillation from the largest path"),
+    }
     paths_per_step = 4.0  # the default 2 + n_random; instances set their own
     requires = frozenset({GRID, ORDERED})
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        n = self.options["n_random"]
-        try:
-            valid = not isinstance(n, bool) and operator.index(n) >= 0
-        except TypeError:
-            valid = False
-        if not valid:
-            raise WsbenchError(f"sandwich option n_random must be a non-negative integer, got {n!r}")
-        if not isinstance(self.options["distill"], bool):
-            raise WsbenchError(f"sandwich option distill must be true or false, got {self.options['distill']!r}")
         sizes = space.grid_shape()
         self.smallest = tuple(0 for _ in sizes)
         self.largest = tuple(s - 1 for s in sizes)
-        self.n_random = int(n)
+        self.n_random = self.options["n_random"]
         self.paths_per_step = float(2 + self.n_random)
         self._teacher: torch.Tensor | None = None
 
@@ -65,3 +58,7 @@ class Sandwich(Strategy):
         if self._teacher is None:  # cannot happen in the loop's order; kept as a safe fallback
             return task.loss(output, target)
         return -(self._teacher * F.log_softmax(output.float(), dim=-1)).sum(dim=-1).mean()
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"sandwich": Sandwich}}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.api.space import ISOMORPHISM
-from harness.api.strategy import Strategy
+from harness.api.strategy import Strategy, StrategyOption
 
 
 class SPOS(Strategy):
@@ -27,16 +27,19 @@ class SPOS(Strategy):
 
     name = "spos"
     version = 1
-    defaults = {"sampling": "uniform"}
+    option_specs = {
+        "sampling": StrategyOption(
+            "uniform",
+            str,
+            choices=("uniform", "deisomorphic"),
+            label="SPOS sampling",
+            help="over strings, or over isomorphism classes",
+        ),
+    }
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        sampling = self.options["sampling"]
-        if sampling not in ("uniform", "deisomorphic"):
-            from harness.api.errors import unknown
-
-            raise unknown("SPOS sampling", sampling, ["uniform", "deisomorphic"])
-        self._classes = space.isomorphism_classes() if sampling == "deisomorphic" else None
+        self._classes = space.isomorphism_classes() if self.options["sampling"] == "deisomorphic" else None
 
     def requirements(self) -> frozenset[str]:
         return frozenset({ISOMORPHISM}) if self.options.get("sampling") == "deisomorphic" else frozenset()
@@ -46,3 +49,7 @@ class SPOS(Strategy):
             return [self.space.sample(self.rng)]
         members = self._classes[int(self.rng.integers(len(self._classes)))]
         return [members[int(self.rng.integers(len(members)))]]
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"spos": SPOS}}

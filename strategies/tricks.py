@@ -44,7 +44,6 @@ Where these differ from the paper (stated, not hidden):
 from __future__ import annotations
 
 import hashlib
-import math
 import zlib
 from collections import deque
 from collections.abc import Sequence
@@ -54,10 +53,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from harness.api.errors import WsbenchError, unknown
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, load_ground_truth
+from harness.api.errors import WsbenchError
+from harness.api.ground_truth import GroundTruthQuery
+from harness.api.options import Option
 from harness.api.space import GRID, GROUND_TRUTH_ARCHS, GTSpec
-from harness.api.strategy import Strategy
+from harness.api.strategy import Strategy, StrategyOption, rule_words
+from harness.catalog import GROUND_TRUTHS, load_ground_truth
 from strategies.partitioned import _Partitioned
 
 # -- the ground truth a trick ranks by ------------------------------------------------------------
@@ -127,22 +128,14 @@ def ids_fingerprint(ids: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _fraction(value: Any, who: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value <= 1):
-        raise WsbenchError(f"{who}: fraction must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
-def _seed(value: Any, who: str, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise WsbenchError(f"{who}: {key} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise unknown(what, value, allowed)
-    return str(value)
+#: The ground truth a trick ranks by: 5 strings, checked against the source when the strategy is built.
+GROUND_TRUTH_OPTION = Option(
+    None,
+    tuple,
+    item=str,
+    nullable=True,
+    help="[source, dataset, split, metric, seed_reduction]; unset: the space's first default",
+)
 
 
 # -- omniscience ----------------------------------------------------------------------------------
@@ -154,20 +147,28 @@ class Omniscience(Strategy):
     name = "omniscience"
     kind = "trick"
     version = 1
-    #: ``subset``: top | random; ``fraction``: of the ground truth's pool (the paper: 0.33);
-    #: ``subset_seed``: draws the random subset; ``ground_truth``: None = the space's first default.
-    defaults = {"subset": "top", "fraction": 1 / 3, "subset_seed": 0, "ground_truth": None}
+    option_specs = {
+        "subset": Option("top", str, choices=("top", "random"), help="the true top, or a random subset of its size"),
+        "fraction": StrategyOption(
+            1 / 3, float, above=0, rule="a number in (0, 1]", help="of the ground truth's pool (the paper: 0.33)"
+        ),
+        "subset_seed": Option(0, int, min=0, help="draws the random subset"),
+        "ground_truth": GROUND_TRUTH_OPTION,
+    }
     paths_per_step = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.subset_kind = _choice(self.options["subset"], ("top", "random"), "omniscience subset")
-        self.fraction = _fraction(self.options["fraction"], "omniscience")
-        self.subset_seed = _seed(self.options["subset_seed"], "omniscience", "subset_seed")
+        self.subset_kind, self.fraction, self.subset_seed = (self.options[k] for k in ("subset", "fraction", "subset_seed"))
         self.gt = resolve_ground_truth(space, self.options["ground_truth"], "omniscience")
         self._pool: RankedPool | None = None
         self._members: list[Any] | None = None
         self._member_ids: list[str] = []
+
+    def check_rules(self) -> None:
+        """A fraction of the pool is at most all of it."""
+        if self.options["fraction"] > 1:
+            raise WsbenchError(f"omniscience option fraction must be a number in (0, 1], got {self.options['fraction']!r}")
 
     def pool(self) -> RankedPool:
         """The ground truth's architectures, best first (loaded on first use)."""
@@ -236,21 +237,23 @@ class TrainSplit(_Partitioned):
     name = "trainsplit"
     kind = "trick"
     version = 1
-    #: ``by``: shuffle | structure | accuracy; ``folds`` (the paper's NB201 default: 5); ``edge``:
-    #: the choice whose option makes the fold (structure); ``split_seed``: keys the shuffle;
-    #: ``ground_truth``: the truth the accuracy bands come from (None = the space's first default).
-    defaults = {"by": "shuffle", "folds": 5, "edge": 0, "split_seed": 0, "ground_truth": None}
+    option_specs = {
+        "by": StrategyOption(
+            "shuffle",
+            str,
+            choices=("shuffle", "structure", "accuracy"),
+            label="trainsplit 'by'",
+            help="how the space is cut into folds",
+        ),
+        "folds": Option(5, int, min=2, help="the number of folds (the paper's NB201 default: 5)"),
+        "edge": Option(0, int, min=0, help="by structure: the choice whose option makes the fold"),
+        "split_seed": Option(0, int, min=0, help="keys the shuffle"),
+        "ground_truth": GROUND_TRUTH_OPTION,
+    }
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.by = _choice(self.options["by"], ("shuffle", "structure", "accuracy"), "trainsplit 'by'")
-        folds = self.options["folds"]
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise WsbenchError(f"trainsplit: folds must be an integer >= 2, got {folds!r}")
-        self.folds = folds
-        self.split_seed = _seed(self.options["split_seed"], "trainsplit", "split_seed")
-        if self.by == "structure":
-            self._check_structure()
+        self.by, self.folds, self.split_seed = (self.options[k] for k in ("by", "folds", "split_seed"))
         self.gt = resolve_ground_truth(space, self.options["ground_truth"], "trainsplit") if self.by == "accuracy" else None
         self._pool: RankedPool | None = None
         self._band: dict[str, int] = {}
@@ -258,12 +261,14 @@ class TrainSplit(_Partitioned):
     def requirements(self) -> frozenset[str]:
         return frozenset({GRID}) if self.options.get("by") == "structure" else frozenset()
 
-    def _check_structure(self) -> None:
-        sizes = self.space.grid_shape()
-        edge = self.options["edge"]
-        if isinstance(edge, bool) or not isinstance(edge, int) or not 0 <= edge < len(sizes):
-            raise WsbenchError(f"trainsplit: edge must be an integer in 0..{len(sizes) - 1}, got {edge!r}")
-        if sizes[edge] != self.folds:
+    def check_rules(self) -> None:
+        """A structure split makes one fold per option of one of the space's choices."""
+        if self.options["by"] != "structure":
+            return
+        sizes, edge, folds = self.space.grid_shape(), self.options["edge"], self.options["folds"]
+        if edge >= len(sizes):
+            raise WsbenchError(f"trainsplit option edge must be an integer in 0..{len(sizes) - 1}, got {edge!r}")
+        if sizes[edge] != folds:
             raise WsbenchError(
                 f"trainsplit: by='structure' makes one fold per option of choice {edge} ({sizes[edge]} options); "
                 f"set folds = {sizes[edge]}"
@@ -336,24 +341,25 @@ class FocusBranch(Strategy):
     name = "focusbranch"
     kind = "trick"
     version = 1
-    #: ``prune_at``: fractions of the run's steps (the paper: every 500 of 2000 epochs); ``rule``:
-    #: fix-best | drop-worst; ``metric``: nondominated | accuracy; ``min_paths``: least paths a branch
-    #: is scored on; ``window``: the most recent trained paths (since the last prune) that are scored.
-    defaults = {"prune_at": [0.25, 0.5, 0.75], "rule": "fix-best", "metric": "nondominated", "min_paths": 10, "window": 1000}
+    option_specs = {
+        "prune_at": StrategyOption(
+            [0.25, 0.5, 0.75], tuple, item=float, rule="increasing fractions of the run strictly between 0 and 1",
+            help="when the space is narrowed, as fractions of the run's steps (the paper: every 500 of 2000 epochs)",
+        ),
+        "rule": Option("fix-best", str, choices=("fix-best", "drop-worst"), help="fix the best branch, or drop the worst"),
+        "metric": Option("nondominated", str, choices=("nondominated", "accuracy"), help="how a branch is scored"),
+        "min_paths": Option(10, int, min=1, help="least paths a branch is scored on"),
+        "window": Option(1000, int, min=1, help="the most recent trained paths (since the last prune) that are scored"),
+    }  # fmt: skip
     requires = frozenset({GRID})
     wants_feedback = True
     paths_per_step = 1.0
 
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
         super().__init__(space, rng, **options)
-        self.prune_at = self._check_points(self.options["prune_at"])
-        self.rule = _choice(self.options["rule"], ("fix-best", "drop-worst"), "focusbranch rule")
-        self.metric = _choice(self.options["metric"], ("nondominated", "accuracy"), "focusbranch metric")
-        for key in ("min_paths", "window"):
-            v = self.options[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise WsbenchError(f"focusbranch: {key} must be a positive integer, got {v!r}")
-        self.min_paths, self.window = int(self.options["min_paths"]), int(self.options["window"])
+        self.prune_at = tuple(float(f) for f in self.options["prune_at"])
+        self.rule, self.metric = self.options["rule"], self.options["metric"]
+        self.min_paths, self.window = self.options["min_paths"], self.options["window"]
         self.sizes = space.grid_shape()
         #: The options each choice may still take (pruning only ever removes).
         self.allowed: list[list[int]] = [list(range(n)) for n in self.sizes]
@@ -363,16 +369,11 @@ class FocusBranch(Strategy):
         self._seen: deque[tuple[tuple[int, ...], float]] = deque(maxlen=self.window)
         self._params: dict[tuple[int, ...], float] = {}
 
-    @staticmethod
-    def _check_points(points: Any) -> tuple[float, ...]:
-        ok = isinstance(points, (list, tuple)) and all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in points
-        )
-        if not ok or list(points) != sorted(set(points)):
-            raise WsbenchError(
-                f"focusbranch: prune_at must be increasing fractions of the run strictly between 0 and 1, got {points!r}"
-            )
-        return tuple(float(f) for f in points)
+    def check_rules(self) -> None:
+        """Prune points are increasing fractions strictly inside the run."""
+        points = list(self.options["prune_at"])
+        if not all(0 < f < 1 for f in points) or points != sorted(set(points)):
+            raise WsbenchError(f"focusbranch option prune_at must be {rule_words(self.option_specs['prune_at'])}, got {points!r}")
 
     def bind(self, model: nn.Module, steps_per_epoch: int, epochs: int) -> nn.Module:
         total = steps_per_epoch * epochs
@@ -467,3 +468,7 @@ class FocusBranch(Strategy):
         self.done = int(state["done"])
         self.history = [dict(h) for h in state["history"]]
         self._seen = deque(((tuple(a), float(v)) for a, v in state["seen"]), maxlen=self.window)
+
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"strategy": {"omniscience": Omniscience, "trainsplit": TrainSplit, "focusbranch": FocusBranch}}

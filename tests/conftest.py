@@ -26,7 +26,6 @@ def needs_data():
 SLOW_MODULES = {
     "test_executor",
     "test_cluster",
-    "test_slurm",
     "test_slurm_cluster",
     "test_regression",
     "test_train",
@@ -57,8 +56,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-#: A two-cell matrix of tiny NB201 SPOS cells (a few seconds each): the executor, cluster and Slurm
-#: tests run it in different ways and compare with ``reference``, one plain run of it.
+#: A two-cell matrix of tiny NB201 SPOS cells (a few seconds each): the local-pool and submitit
+#: tests (test_executor, test_cluster) run it in different ways and compare with ``reference``, one
+#: plain run of it per session. (Slurm's requeue is checked on the ci matrix, in test_regression.)
 MATRIX = """
 name = "exec-test"
 seeds = [0, 1]
@@ -66,26 +66,106 @@ device = "cpu"
 [[spaces]]
 name = "nb201"
 protocol = "quick"
-overrides = { name = "exec-tiny", network = { C = 4, N = 1 }, subset = 600, epochs = 3, batch_size = 100, snapshot_epochs = [2, 3], calib_batches = 1, calib_batch_size = 100, eval_images = 200, eval_batch_size = 200, archset = "sample", archset_n = 8 }
+overrides = { name = "exec-tiny", network = { C = 4, N = 1 }, task_options = { subset = 600 }, epochs = 3, batch_size = 100, snapshot_epochs = [2, 3], calib_batches = 1, calib_batch_size = 100, eval_images = 200, eval_batch_size = 200, archset = "sample", archset_n = 8 }
 ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
 [[strategies]]
 name = "spos"
 """
 
+#: Files every run of ``MATRIX`` writes, compared exactly across runs (timings left out).
+SAME_FILES = ("scores/epoch_002.csv", "scores/epoch_003.csv", "metrics.csv", "train_log.csv")
 
-@pytest.fixture(scope="module")
+
+def assert_same_cell(a, b, names=SAME_FILES):
+    """Two run dirs of one cell hold identical results (the ``seconds`` columns aside)."""
+    import pandas as pd
+
+    assert (b / "result.json").exists() and not (b / "checkpoint.pt").exists()
+    for name in names:
+        x = pd.read_csv(a / name).drop(columns=["seconds", "score_seconds"], errors="ignore")
+        y = pd.read_csv(b / name).drop(columns=["seconds", "score_seconds"], errors="ignore")
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=f"{b.name}/{name}")
+
+
+def assert_same_results(matrix_file, root, reference):
+    """Every cell of the matrix under ``root`` equals its plain run in ``reference`` (a ``SharedRun``)."""
+    from harness.run.matrix import load_matrix
+
+    for cell in load_matrix(matrix_file).cells():
+        assert_same_cell(cell.run_dir(reference.path), cell.run_dir(root))
+
+
+def attempts(run_dir):
+    """A cell's ``attempts.jsonl``: one record per time a process started (or resumed) it."""
+    import json
+
+    return [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
+
+
+def _session_folder(tmp_path_factory):
+    # Under xdist every worker has its own base temp inside the session's: the parent is shared by all.
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _made_once(folder, make):
+    """``make(folder / "root")`` once per session, whichever worker asks first; the others wait for it."""
+    import fcntl
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # the kernel frees it if this worker dies: the next one redoes it
+        if not (folder / "done").exists():
+            shutil.rmtree(folder / "root", ignore_errors=True)
+            make(folder / "root")
+            (folder / "done").touch()
+    return folder / "root"
+
+
+class SharedRun:
+    """A results folder that one xdist worker makes for the whole session, in a background thread.
+
+    Keyed by content (the matrix text): every test module of every worker that asks gets the same
+    folder; the first asker runs it while its own tests go on, the others wait only when they read it.
+    """
+
+    def __init__(self, folder, make):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="shared-run")
+        self._future = self._pool.submit(_made_once, folder, make)
+
+    @property
+    def path(self):
+        """The finished folder (blocks until it is there)."""
+        return self._future.result()
+
+    def close(self):
+        self._pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
 def matrix_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("matrix") / "exec.toml"
     path.write_text(MATRIX)
     return path
 
 
-@pytest.fixture(scope="module")
-def reference(matrix_file, tmp_path_factory):
-    from harness.run.executor import run_matrix
+def _plain_run(matrix_file, root):
+    from harness.run.backends.local import run_matrix
     from harness.run.matrix import load_matrix
 
-    root = tmp_path_factory.mktemp("ref")
     run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
     assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    return root
+
+
+@pytest.fixture(scope="session")
+def reference(matrix_file, tmp_path_factory):
+    """One plain run of ``MATRIX`` per session (shared by the xdist workers); ``reference.path`` is its folder."""
+    import hashlib
+
+    key = hashlib.sha256(MATRIX.encode()).hexdigest()[:16]
+    shared = SharedRun(_session_folder(tmp_path_factory) / f"reference-{key}", lambda root: _plain_run(matrix_file, root))
+    yield shared
+    shared.close()

@@ -39,8 +39,9 @@ from conftest import REAL_DATA, needs_data
 from harness.api.errors import WsbenchError
 from harness.cli import main
 from harness.engine.integrity import DAMAGED, FINISHED, cell_state
-from harness.run.executor import matrix_status, run_matrix
+from harness.run.backends.local import run_matrix
 from harness.run.matrix import load_matrix, shipped_matrices
+from harness.run.status import matrix_status
 from harness.run.store import scan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = {
     "name": "bad-inputs",
     "network": {"C": 4, "N": 1},
-    "subset": 600,
+    "task_options": {"subset": 600},
     "epochs": 3,
     "batch_size": 100,
     "snapshot_epochs": [2, 3],
@@ -137,9 +138,9 @@ PROTOCOL_CASES = [
     ("silent", {"name": "../escape"}, r"protocol name '\.\./escape' must be"),
     ("silent", {"name": "a/b"}, r"protocol name 'a/b' must be"),
     ("silent", {"name": ".."}, r"protocol name '\.\.' must be"),
-    ("silent", {"batch_size": 700}, r"subset \(600 images\) is smaller than batch_size 700"),
-    ("silent", {"subset": 40000, "batch_size": 30000}, r"batch_size 30000 exceeds the 25000 training images"),
-    ("silent", {"subset": 50}, r"subset \(50 images\) is smaller than batch_size 100"),
+    ("silent", {"batch_size": 700}, r"batch_size 700 exceeds the 600 training images"),
+    ("silent", {"task_options": {"subset": 40000}, "batch_size": 30000}, r"batch_size 30000 exceeds the 25000 training images"),
+    ("silent", {"task_options": {"subset": 50}}, r"batch_size 100 exceeds the 50 training images"),
     ("late", {"epochs": 0}, r"epochs must be an integer >= 1, got 0"),
     ("late", {"epochs": -3}, r"epochs must be an integer >= 1, got -3"),
     ("late", {"epochs": True}, r"epochs: must be an integer, got True"),
@@ -155,7 +156,7 @@ PROTOCOL_CASES = [
     ("late", {"weight_decay": -1e-4}, r"weight_decay must be a finite number >= 0.0"),
     ("late", {"weight_decay": math.nan}, r"weight_decay must be a finite number"),
     ("late", {"grad_clip": 0.0}, r"grad_clip must be a finite number > 0.0"),
-    ("late", {"subset": 0}, r"subset must be an integer >= 1, got 0"),
+    ("late", {"task_options": {"subset": 0}}, r"task option subset must be an integer >= 1, got 0"),
     ("late", {"eval_images": 0}, r"eval_images must be an integer >= 1, got 0"),
     ("late", {"calib_batches": 0}, r"calib_batches must be >= 1 with bn_mode 'recalibrate'"),
     ("late", {"calib_batches": -1}, r"calib_batches must be an integer >= 0, got -1"),
@@ -170,11 +171,11 @@ PROTOCOL_CASES = [
     ("late", {"optimizer": "adam"}, r"optimizer must be one of sgd, asgd, got 'adam'"),
     (
         "late",
-        {"split": "nb201-cifar10-vaild"},
+        {"task_options": {"split": "nb201-cifar10-vaild"}},
         r"unknown data split .*'nb201-cifar10-vaild' \(did you mean 'nb201-cifar10-valid'\?\)",
     ),
-    ("late", {"train_part": "training"}, r"unknown train_part of split 'nb201-cifar10-valid'.*'training'"),
-    ("late", {"eval_part": "test"}, r"unknown eval_part of split 'nb201-cifar10-valid'.*'test'"),
+    ("late", {"task_options": {"train_part": "training"}}, r"unknown train_part of split 'nb201-cifar10-valid'.*'training'"),
+    ("late", {"task_options": {"eval_part": "test"}}, r"unknown eval_part of split 'nb201-cifar10-valid'.*'test'"),
     ("late", {"snapshot_epochs": []}, r"snapshot_epochs \[\] must be non-empty"),
     ("late", {"snapshot_epochs": [3, 3]}, r"snapshot_epochs \[3, 3\] repeats an epoch"),
     ("late", {"snapshot_epochs": [0, 3]}, r"snapshot_epochs \[0, 3\] must be non-empty and within 1..3"),
@@ -182,7 +183,9 @@ PROTOCOL_CASES = [
     ("late", {"network": {"C": 4, "N": -1}}, r"network.N: must be a positive integer"),
     ("late", {"network": {"C": 4, "N": 1, "width": 3}}, r"unknown key\(s\) width for space 'nb201'"),
     ("late", {"C": 4}, r"unknown protocol field 'C'.*network keys go in"),
-    ("late", {"augment": 1}, r"augment: must be a boolean, got 1"),
+    ("late", {"augment": 1}, r"augment is a task option now: write task_options = \{ augment = \.\.\. \}"),
+    ("late", {"task_options": {"augment": 1}}, r"task option augment must be true or false, got 1"),
+    ("late", {"task_options": {"augmnt": True}}, r"unknown task option\(s\) augmnt for task 'cifar10'"),
 ]
 
 
@@ -283,7 +286,7 @@ def test_ground_truth_out_of_range_is_refused(edit, pattern, tmp_path, monkeypat
 
 @pytest.mark.parametrize("space_name", ["nb201", "nb101"], ids=["valid-nb201", "valid-nb101"])
 def test_arch_command_describes_every_space_s_architectures(space_name, capsys):
-    from spaces import SPACES
+    from harness.catalog import SPACES
 
     space = SPACES.get(space_name)
     rng = np.random.default_rng(0)
@@ -571,7 +574,7 @@ def test_process_kill_9_of_the_parent_leaves_no_worker_and_the_rerun_is_identica
     matrix_file, reference = finished
     root = tmp_path / "results"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.run.executor", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
+        [sys.executable, "-m", "harness.run.launch", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
         cwd=REPO,
         env={**os.environ, "CI": "1"},
         start_new_session=True,

@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import needs_data
 
-from harness.analysis.baselines import BASELINES, baseline_metrics, score_baseline, training_minibatch
-from harness.analysis.zero_cost import JACOB_K, jacob_cov_from_rows
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthQuery, GroundTruthTable
-from spaces import SPACES
+from harness.baselines import BASELINES, baseline_metrics, score_baseline, training_minibatch
+from harness.baselines.zero_cost import JACOB_K, jacob_cov_from_rows
+from harness.catalog import SPACES
 from spaces.nb201.cost import arch_cost
 
 SPACE = SPACES.get("nb201")
@@ -129,8 +129,8 @@ def test_training_minibatch_is_balanced_fixed_and_seeded():
 
 
 def test_cached_proxy_scores_are_keyed_by_the_proxy_network(tmp_path, monkeypatch):
-    from harness.analysis.stability import _cached_baseline
-    from spaces import SPACES
+    from harness.analysis.baseline_cache import cached_baseline
+    from harness.catalog import SPACES
 
     space = SPACES.get("darts")
     calls = []
@@ -140,10 +140,10 @@ def test_cached_proxy_scores_are_keyed_by_the_proxy_network(tmp_path, monkeypatc
         return np.arange(len(archs), dtype=np.float64)
 
     archs = ["a", "b", "c"]
-    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)
-    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # cached
+    cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)
+    cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # cached
     monkeypatch.setattr(type(space), "proxy_network", {"C": 8, "layers": 5})
-    _cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # another network: scored again
-    _cached_baseline(tmp_path, "darts", "params", archs, 0, fake)
-    _cached_baseline(tmp_path, "darts", "params", archs, 0, fake)  # not a proxy: keyed by the archs alone
+    cached_baseline(tmp_path, "darts", "synflow", archs, 0, fake)  # another network: scored again
+    cached_baseline(tmp_path, "darts", "params", archs, 0, fake)
+    cached_baseline(tmp_path, "darts", "params", archs, 0, fake)  # not a proxy: keyed by the archs alone
     assert calls == [{"C": 16, "layers": 8}, {"C": 8, "layers": 5}, {"C": 8, "layers": 5}]

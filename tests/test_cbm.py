@@ -11,7 +11,7 @@ import pytest
 from conftest import needs_data
 
 from harness.api.errors import WsbenchError
-from harness.api.ground_truth import load_ground_truth
+from harness.catalog import load_ground_truth
 from spaces.cbm import encoding as E
 from spaces.cbm.cost import arch_cost
 from spaces.cbm.ground_truth import FILES
@@ -182,7 +182,7 @@ def test_recalibrated_path_has_the_statistics_of_its_stand_alone_network(bn):
 
 
 def test_width_network_config_names_rule_and_bn_and_refuses_unknown_ones():
-    from spaces import SPACES
+    from harness.catalog import SPACES
 
     space = SPACES.get("cbm-resnet")
     assert space.network_config({"rule": "left", "bn": "shared"}) == {"width_pct": 100}
@@ -312,10 +312,8 @@ def test_cafenet_scores_with_the_placement_that_won_most_and_resumes_it():
 def test_sandwich_trains_largest_smallest_and_random_and_distils_in_place():
     import torch
 
-    from harness.engine.seeding import numpy_stream
-    from harness.tasks import TASKS
-    from spaces import SPACES
-    from strategies import STRATEGIES
+    from harness.catalog import SPACES, STRATEGIES, TASKS
+    from harness.seeding import numpy_stream
 
     space = SPACES.get("cbm-mobilenet")
     task = TASKS.get(space.default_task)
@@ -341,21 +339,13 @@ def test_sandwich_trains_largest_smallest_and_random_and_distils_in_place():
 def test_a_cell_trains_and_scores_with_each_sharing_rule(rule, tmp_path):
     import pandas as pd
 
+    from harness.catalog import PROTOCOLS
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
-    from harness.engine.protocols import PROTOCOLS
 
-    protocol = PROTOCOLS.get("cbm-cpu").replace(
+    protocol = PROTOCOLS.get("cbm-smoke").replace(
         name=f"tiny-{rule}",
         network={"width_pct": 6, "rule": rule},
-        subset=400,
-        epochs=2,
-        equal_compute=False,
-        snapshot_epochs=(2,),
-        calib_batch_size=100,
-        eval_images=100,
-        eval_batch_size=100,
-        archset_n=12,
     )
     spec = CellSpec("cbm-mobilenet", "spos", protocol, seed=0)
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)

@@ -149,3 +149,95 @@ def test_ground_truth_query_writes_table(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "15625 architectures" in proc.stdout
     assert len(out.read_text().splitlines()) == 15626
+
+
+# --------------------------------------------------------------------- wsbench train --set FIELD=VALUE
+
+
+def _quick():
+    from harness.catalog import PROTOCOLS
+
+    return PROTOCOLS.get("quick")
+
+
+def _settings(p, leave_out=("name",)):
+    from harness.api.protocol import FIELDS
+
+    return {k: getattr(p, k) for k in FIELDS if k not in leave_out}
+
+
+def test_set_types_each_value_by_its_declared_option_and_renames_the_protocol():
+    from harness.cli.train import train_protocol
+
+    base = _quick()
+    p = train_protocol(base, "nb201", sets=[("lr", "0.1"), ("task_options.subset", "600")])
+    assert p.name == "quick+lr=0.1,subset=600"
+    assert p.lr == 0.1 and type(p.lr) is float
+    assert p.task_options == {**base.task_options, "subset": 600} and type(p.task_options["subset"]) is int
+    assert _settings(p, ("name", "lr", "task_options")) == _settings(base, ("name", "lr", "task_options"))
+
+    p = train_protocol(base, "nb201", sets=[("nesterov", "false"), ("grad_clip", "none"), ("snapshot_epochs", "10,20")])
+    assert (p.nesterov, p.grad_clip, p.snapshot_epochs) == (False, None, (10, 20))
+    assert p.name == "quick+grad_clip=None,nesterov=False,snapshot_epochs=10,20"
+    p = train_protocol(base, "nb201", sets=[("task_options.augment", "false"), ("network.width", "0.5")])
+    assert p.task_options["augment"] is False and p.network == {**base.network, "width": 0.5}
+    assert train_protocol(base, "nb201", sets=[("lr", "0.1"), ("lr", "0.2")]).lr == 0.2  # the last one wins
+    assert train_protocol(base, "nb201", sets=[("name", "mine"), ("lr", "0.1")]).name == "mine"
+    assert train_protocol(base, "nb201") is base
+
+
+def test_set_and_the_dedicated_flags_make_the_same_protocol():
+    from harness.cli.train import train_protocol
+
+    base = _quick()
+    by_flags = train_protocol(base, "nb201", epochs=4, C=4, archset=("sample", 8))
+    by_sets = train_protocol(base, "nb201", sets=[("epochs", "4"), ("network.C", "4"), ("archset", "sample"), ("archset_n", "8")])
+    assert by_flags == by_sets and by_flags.name == "quick+C=4,archset=sample,archset_n=8,epochs=4"
+    assert by_flags.snapshot_epochs == (2, 3, 4)  # a shorter run snapshots at its own last epochs
+    assert train_protocol(base, "nb201", sets=[("epochs", "4"), ("snapshot_epochs", "4")]).snapshot_epochs == (4,)
+
+
+@pytest.mark.parametrize(
+    "kw,needles",
+    [
+        ({"sets": [("lrr", "0.1")]}, ["unknown protocol field 'lrr' in --set", "did you mean 'lr'"]),
+        ({"sets": [("network", "8")]}, ["--set network.KEY=VALUE"]),
+        ({"epochs": 3, "sets": [("epochs", "4")]}, ["--epochs changes epochs too"]),
+        ({"sets": [("lr", "fast")]}, ["lr must be a finite number > 0.0, got 'fast'"]),
+    ],
+)
+def test_bad_set_is_refused_in_one_line(kw, needles):
+    from harness.api.errors import WsbenchError
+    from harness.cli.train import train_protocol
+
+    with pytest.raises(WsbenchError) as e:
+        train_protocol(_quick(), "nb201", **kw)
+    assert all(n in str(e.value) for n in needles) and "\n" not in str(e.value), str(e.value)
+
+
+def test_unknown_set_field_is_one_line_and_writes_nothing(tmp_path):
+    proc = _run(
+        ["train", "--protocol", "nb201-smoke", "--set", "lr=0.1", "--set", "lrr=0.1"],
+        WSBENCH_RESULTS=str(tmp_path / "res"),
+        WSBENCH_CACHE=str(tmp_path / "cache"),
+    )
+    _assert_one_line_error(proc, "unknown protocol field 'lrr' in --set", "did you mean 'lr'")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+@needs_data()
+@pytest.mark.slow
+def test_train_with_set_runs_a_cell_of_the_typed_protocol(tmp_path):
+    import json
+
+    sets = ["lr=0.1", "task_options.subset=400", "epochs=1", "archset_n=8"]
+    proc = _run(
+        ["train", "--protocol", "nb201-smoke", *(a for s in sets for a in ("--set", s))],
+        WSBENCH_RESULTS=str(tmp_path),
+        CI="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    (config,) = tmp_path.glob("runs/nb201/spos/*/seed0-*/config.json")
+    assert config.parent.parent.name == "nb201-smoke+archset_n=8,epochs=1,lr=0.1,subset=400"
+    protocol = json.loads(config.read_text())["protocol"]
+    assert (protocol["lr"], protocol["subset"], protocol["epochs"], protocol["snapshot_epochs"]) == (0.1, 400, 1, [1])

@@ -1,7 +1,7 @@
 """Cells as cluster jobs (submitit's local executor: real subprocesses): identical results, kill and resubmit, once.
 
 Every job and the reference run use one torch thread per cell: CPU results depend on the thread
-count, and the comparisons below are exact.
+count, and the comparisons below are exact. ``reference`` (conftest) is one plain run per session.
 """
 
 from __future__ import annotations
@@ -13,16 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_data
-from test_executor import _assert_same_results, _attempts
+from conftest import assert_same_results, attempts, needs_data
 
 from harness.api.errors import WsbenchError
-from harness.run import cluster
+from harness.run.backends import scheduler, slurm
+from harness.run.backends.slurm import SlurmBackend
 from harness.run.cluster_options import ExecutorOptions, parse_table, sbatch_parameters
-from harness.run.executor import format_status, matrix_status, run_on_cluster
+from harness.run.launch import launch
 from harness.run.matrix import load_matrix, parse_matrix
+from harness.run.status import format_status, matrix_status
 
 LOCAL_JOBS = ExecutorOptions(kind="submitit-local", threads=1, time_limit_min=10)
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch):
+    # ``wait`` asks for the jobs' states every POLL_S (5 s); these jobs take seconds.
+    monkeypatch.setattr(slurm, "POLL_S", 0.2)
 
 
 def _quiet(_msg: str) -> None:
@@ -45,20 +52,6 @@ def test_executor_table_is_strict_and_the_command_line_wins(tmp_path):
     raw = {"name": "m", "seeds": [0], "executor": {"kind": "slurm"}, "spaces": [{"name": "nb201", "protocol": "quick"}],
            "strategies": [{"name": "spos"}]}  # fmt: skip
     assert parse_matrix(raw).executor.kind == "slurm"
-
-
-@needs_data()
-def test_local_jobs_give_the_plain_runs_numbers_and_status_names_the_jobs(matrix_file, reference, tmp_path):
-    matrix = load_matrix(matrix_file)
-    run = run_on_cluster(matrix, tmp_path, LOCAL_JOBS, log=_quiet)
-    assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    _assert_same_results(matrix_file, tmp_path, reference)
-    records = cluster.read_records(tmp_path, matrix)
-    assert len(records) == 2 and all(len(r.cells) == 1 for r in records)
-    text = format_status(matrix, matrix_status(matrix, tmp_path), cluster.job_of_cells(tmp_path, matrix))
-    assert all(f"[job {r.job_id} ENDED]" in text for r in records)
-    again = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # nothing left to do
-    assert again.jobs == [] and len(again.finished) == 2
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -89,35 +82,45 @@ def _wait_for(path, timeout=300.0):
 def test_a_job_killed_mid_epoch_is_resubmitted_and_resumes_to_identical_results(matrix_file, reference, tmp_path):
     matrix = load_matrix(matrix_file)
     first = matrix.cells()[0]
-    sub = cluster.submit(matrix, tmp_path, LOCAL_JOBS.updated(cells_per_job=2), log=_quiet)  # one job, both cells
+    both = LOCAL_JOBS.updated(cells_per_job=2)  # one job, both cells
+    sub = slurm.submit(matrix, tmp_path, both, log=_quiet)
     (job,) = sub.jobs
     _wait_for(first.run_dir(tmp_path) / "checkpoint.pt")  # epoch 1 done: now inside epoch 2
     for pid in _process_tree(int(job.job_id)):  # submitit's controller, the task, its cell workers
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    cluster.wait(matrix, tmp_path, sub.jobs, log=_quiet, poll_s=0.2)
+    slurm.wait(matrix, tmp_path, sub.jobs, log=_quiet, poll_s=0.2)
     assert not (first.run_dir(tmp_path) / "result.json").exists()
-    run = run_on_cluster(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # the next submission picks the cells up
+    run = launch(matrix, tmp_path, both, log=_quiet)  # the next submission picks the cells up
     assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    _assert_same_results(matrix_file, tmp_path, reference)
-    attempts = _attempts(first.run_dir(tmp_path))
-    assert len(attempts) == 2 and attempts[1]["resume"] is True
+    assert_same_results(matrix_file, tmp_path, reference)
+    tries = attempts(first.run_dir(tmp_path))
+    assert len(tries) == 2 and tries[1]["resume"] is True
 
 
 @needs_data()
-def test_overlapping_submissions_run_each_cell_once(matrix_file, reference, tmp_path):
+def test_local_jobs_give_the_plain_runs_numbers_run_each_cell_once_and_status_names_the_jobs(matrix_file, reference, tmp_path):
     matrix = load_matrix(matrix_file)
-    a = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)
-    b = cluster.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # sees both cells held by a's jobs
-    assert len(a.jobs) == 2 and b.jobs == [] and set(b.held) == {c.cell_hash() for c in matrix.cells()}
+    cells = [c.cell_hash() for c in matrix.cells()]
+    backend = SlurmBackend(LOCAL_JOBS, log=_quiet)
+    assert backend.run(matrix, tmp_path, wait=False).outcomes == []  # submitted, not waited for
+    a = backend.submission
+    b = slurm.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # sees both cells held by a's jobs
+    assert len(a.jobs) == 2 and b.jobs == [] and set(b.held) == set(cells)
     # A job that races a's for the same cell anyway (e.g. submitted by hand): the cell's lock decides.
-    executor = cluster.make_executor(LOCAL_JOBS.resolved("cpu"), cluster.jobs_folder(tmp_path, matrix), matrix)
-    cell = matrix.cells()[0]
-    racer = executor.submit(cluster.CellsJob(matrix, [cell.cell_hash()], str(tmp_path), 1, 1))
-    cluster.wait(matrix, tmp_path, a.jobs, log=_quiet, poll_s=0.2)
-    assert racer.result()[cell.cell_hash()].split()[0] in ("finished", "skipped")  # whichever got the lock first
-    _assert_same_results(matrix_file, tmp_path, reference)
-    assert all(len(_attempts(c.run_dir(tmp_path))) == 1 for c in matrix.cells())
+    executor = slurm.make_executor(LOCAL_JOBS.resolved("cpu"), slurm.jobs_folder(tmp_path, matrix), matrix)
+    racer = executor.submit(slurm.CellsJob(matrix, [cells[0]], str(tmp_path), 1, 1))
+    backend.wait()
+    assert [o.status for o in backend.outcomes()] == ["finished", "finished"], [o.detail for o in backend.outcomes()]
+    assert racer.result()[cells[0]].split()[0] in ("finished", "skipped")  # whichever got the lock first
+    assert_same_results(matrix_file, tmp_path, reference)
+    assert all(len(attempts(c.run_dir(tmp_path))) == 1 for c in matrix.cells())
+    records = slurm.read_records(tmp_path, matrix)
+    assert len(records) == 2 and all(len(r.cells) == 1 for r in records)
+    text = format_status(matrix, matrix_status(matrix, tmp_path), slurm.job_of_cells(tmp_path, matrix))
+    assert all(f"[job {r.job_id} ENDED]" in text for r in records)
+    again = slurm.submit(matrix, tmp_path, LOCAL_JOBS, log=_quiet)  # nothing left to do
+    assert again.jobs == [] and len(again.finished) == 2
 
 
 def test_the_readme_executor_example_is_a_valid_table():
@@ -134,6 +137,7 @@ def test_the_readme_executor_example_is_a_valid_table():
 
 def test_squeue_array_ranges_name_exactly_their_tasks(monkeypatch):
     listing = "7_0|RUNNING\n7_[2-3,5%2]|PENDING\n8|RUNNING\n"
-    monkeypatch.setattr(cluster, "_slurm", lambda *args: listing)
+    monkeypatch.setattr(scheduler, "slurm_output", lambda *args: listing)
     ids = {"7_0", "7_1", "7_2", "7_3", "7_5", "8"}
-    assert cluster._queued(ids) == {"7_0": "RUNNING", "7_2": "PENDING", "7_3": "PENDING", "7_5": "PENDING", "8": "RUNNING"}
+    want = {"7_0": "RUNNING", "7_2": "PENDING", "7_3": "PENDING", "7_5": "PENDING", "8": "RUNNING"}
+    assert scheduler.queued_states(ids) == want

@@ -11,25 +11,16 @@ import torch.nn.functional as F
 from conftest import needs_data
 
 from harness.api.errors import WsbenchError
-from harness.engine.protocols import PROTOCOLS
-from harness.engine.seeding import numpy_stream
-from spaces import SPACES
+from harness.catalog import PROTOCOLS, SPACES, STRATEGIES
+from harness.seeding import numpy_stream
 from spaces.nb201.supernet import NB201Supernet
-from strategies import STRATEGIES
 
 SPACE = SPACES.get("nb201")
-TINY = PROTOCOLS.get("quick").replace(
+TINY = PROTOCOLS.get("nb201-smoke").replace(
     name="tiny-darts",
-    network={"C": 4, "N": 1},
-    subset=400,
-    epochs=2,
-    batch_size=100,
-    snapshot_epochs=(1, 2),
-    calib_batches=1,
-    calib_batch_size=100,
+    task_options={"subset": 400},
     eval_images=100,
     eval_batch_size=100,
-    archset="sample",
     archset_n=12,
 )
 

@@ -203,7 +203,7 @@ def test_derive_keeps_the_two_strongest_edges_of_each_node_ignoring_none():
 
 @needs_data()
 def test_ground_truth_tables_are_explicit_percent_and_mean_only_where_both_seeds_exist():
-    from harness.api.ground_truth import load_ground_truth
+    from harness.catalog import load_ground_truth
 
     q = ("darts", "seedpaper", "cifar10", "test", "accuracy")
     s42, s43, mean = (load_ground_truth(*q, r) for r in ("seed:42", "seed:43", "mean-of-seeds"))
@@ -220,7 +220,7 @@ def test_ground_truth_tables_are_explicit_percent_and_mean_only_where_both_seeds
 
 
 def test_network_config_takes_a_drop_path_probability_and_the_gpu_protocol_resolves():
-    from harness.engine.protocols import PROTOCOLS
+    from harness.catalog import PROTOCOLS
     from spaces.darts.space import DartsSpace
 
     space = DartsSpace()
@@ -230,7 +230,7 @@ def test_network_config_takes_a_drop_path_probability_and_the_gpu_protocol_resol
         with pytest.raises(WsbenchError, match="drop_path: must be a probability"):
             space.network_config({"drop_path": bad})
     gpu = PROTOCOLS.get("darts-gpu")
-    assert gpu.network_for(space) == {"C": 36, "layers": 20, "drop_path": 0.2} and gpu.cutout == 16
+    assert gpu.network_for(space) == {"C": 36, "layers": 20, "drop_path": 0.2} and gpu.task_options["cutout"] == 16
     assert PROTOCOLS.get("darts-cpu").network_for(space) == {"C": 8, "layers": 5}
 
 
@@ -255,9 +255,9 @@ def test_drop_path_acts_only_while_training_with_gradients():
 @pytest.mark.parametrize("name", ["darts", "gdas"])
 def test_bilevel_strategies_select_a_valid_architecture_of_the_space(name):
     from harness.api.space import TaskSpec
-    from harness.engine.seeding import numpy_stream
+    from harness.catalog import STRATEGIES
+    from harness.seeding import numpy_stream
     from spaces.darts.space import DartsSpace
-    from strategies import STRATEGIES
 
     space = DartsSpace()
     strategy = STRATEGIES.get(name)(space, numpy_stream(0, "arch"))
@@ -269,9 +269,9 @@ def test_bilevel_strategies_select_a_valid_architecture_of_the_space(name):
 
 
 def test_fairnas_on_darts_runs_every_op_of_every_op_slot_once_per_step():
-    from harness.engine.seeding import numpy_stream
+    from harness.catalog import STRATEGIES
+    from harness.seeding import numpy_stream
     from spaces.darts.space import DartsSpace
-    from strategies import STRATEGIES
 
     space = DartsSpace()
     fair = STRATEGIES.get("fairnas")(space, numpy_stream(0, "arch"))

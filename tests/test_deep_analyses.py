@@ -1,18 +1,17 @@
-"""Bias, picking-vs-pruning and best-found analyses on synthetic groups whose structure is known."""
+"""Bias, picking-vs-pruning and best-found analyses on synthetic groups whose structure is known; the analysis plugins."""
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from harness.analysis import bias as B
 from harness.analysis import picking as P
-from harness.analysis.deep_report import deep_analyse, deep_sections
+from harness.analysis.analyses import ANALYSES, complexity_bias, ordered, picking_vs_pruning, run_all
+from harness.analysis.analyses.base import AnalysisPlugin, Groups
 from harness.analysis.groups import GroupScores, RunScores
-from harness.analysis.stability import Analysis
 from harness.api.errors import WsbenchError
-from spaces import SPACES
+from harness.catalog import SPACES
 from spaces.nb201.isomorphism import canonical
 
 NB201 = SPACES.get("nb201")
@@ -83,7 +82,7 @@ def test_stratified_tau_sees_an_estimator_exact_within_params_strata_but_wrong_a
     z = np.floor(truth / (n / 5))  # five equal params levels, larger = truly better
     est = truth - 10 * n * z  # right order inside each level, levels reversed
     assert B.stratified_tau(est, truth, z) == pytest.approx(1.0)
-    from harness.analysis.metrics import kendall_tau
+    from harness.metrics import kendall_tau
 
     assert kendall_tau(est, truth) < 0
 
@@ -269,9 +268,11 @@ def test_best_found_takes_the_mean_rank_of_the_architectures_tied_at_the_top():
 # --------------------------------------------------------------------------- the report sections
 
 
-def _analysis(groups):
-    empty = pd.DataFrame()
-    return Analysis(table=empty, curves=empty, scatter=empty, aggregate=empty, score="primary", last_k=None, groups=groups)
+def deep_sections(groups, out, name):
+    """Every registered analysis on ``groups`` (no intervals): its Markdown lines, and its figures drawn into ``out``."""
+    rendered = run_all(Groups(groups, bootstrap=0), name)
+    lines = [line for r in rendered for line in r.lines]
+    return lines, [f.draw(out / f.file(name)) for r in rendered for f in r.figures]
 
 
 def test_deep_sections_write_tables_findings_and_one_png_per_analysis(tmp_path):
@@ -283,7 +284,7 @@ def test_deep_sections_write_tables_findings_and_one_png_per_analysis(tmp_path):
     earlier = {50: [f + rng.normal(0, 1, len(archs)) for f in finals]}
     scored = _group(archs, finals, truth, earlier=earlier)
     blind = _group(archs, finals, None, label="no-truth")
-    lines, pngs = deep_sections(_analysis([scored, blind]), tmp_path, "deep")
+    lines, pngs = deep_sections([scored, blind], tmp_path, "deep")
     text = "\n".join(lines)
     for heading in ("## Biases", "### Complexity bias", "### Op bias", "### Isomorphism", "## Picking vs pruning",
                     "## Variance of the best-found architecture"):  # fmt: skip
@@ -300,7 +301,7 @@ def test_deep_sections_write_tables_findings_and_one_png_per_analysis(tmp_path):
 def test_deep_sections_say_not_measurable_on_one_member_per_class(tmp_path, reps):
     archs, _ = reps
     truth = np.random.default_rng(10).normal(size=len(archs))
-    lines, pngs = deep_sections(_analysis([_group(archs, [truth], truth)]), tmp_path, "one")
+    lines, pngs = deep_sections([_group(archs, [truth], truth)], tmp_path, "one")
     text = "\n".join(lines)
     assert "not measurable on this archset" in text and "600 distinct isomorphism classes" in text
     assert not any("isomorphism" in p.name for p in pngs)
@@ -308,8 +309,97 @@ def test_deep_sections_say_not_measurable_on_one_member_per_class(tmp_path, reps
 
 def test_an_analysis_that_cannot_run_is_a_note_not_an_exception(reps):
     archs, _ = reps
-    tiny = _group(archs[:5], [np.arange(5.0)], np.arange(5.0))
-    deep = deep_analyse(tiny)
-    assert not deep.complexity and not deep.picking
-    assert any("fewer than the 10 complexity bias needs" in n for n in deep.notes["complexity"])
-    assert any("picking vs pruning" in n for n in deep.notes["picking"])
+    tiny = Groups([_group(archs[:5], [np.arange(5.0)], np.arange(5.0))])
+    complexity = complexity_bias.compute(tiny)
+    picking = picking_vs_pruning.compute(tiny)
+    assert not complexity.entries[0].biases and not picking.entries[0].picking
+    assert any("fewer than the 10 complexity bias needs" in n for n in complexity.notes)
+    assert any("picking vs pruning" in n for n in picking.notes)
+    assert "- note: nb201/spos/p: complexity bias: 5 architectures" in "\n".join(complexity_bias.render(complexity, "r").lines)
+
+
+# --------------------------------------------------------------------------- the plugin contract
+
+
+def test_the_report_runs_every_registered_analysis_in_its_declared_order():
+    assert [name for name, _ in ordered()] == [
+        "intervals", "agreement", "biases", "complexity_bias", "op_bias", "isomorphism", "picking_vs_pruning", "best_found",
+    ]  # fmt: skip
+    assert all(isinstance(ANALYSES.get(name), AnalysisPlugin) for name in ANALYSES.names())
+
+
+def test_no_groups_leave_the_biases_heading_with_a_reason_and_nothing_else():
+    lines, pngs = deep_sections([], None, "empty")
+    assert lines == ["", "", "## Biases", "", "No strategy groups to analyse."] and pngs == []
+
+
+def test_render_only_describes_figures_and_the_report_draws_them(tmp_path, reps):
+    archs, _ = reps
+    truth = np.random.default_rng(11).normal(size=len(archs))
+    result = picking_vs_pruning.compute(Groups([_group(archs, [truth + 0.1], truth)]))
+    rendered = picking_vs_pruning.render(result, "r")
+    assert [f.suffix for f in rendered.figures] == ["picking-vs-pruning", "pruned-space-tau"]
+    assert "![r-picking-vs-pruning](r-picking-vs-pruning.png)" in rendered.lines and not any(tmp_path.iterdir())
+    path = rendered.figures[0].draw(tmp_path / rendered.figures[0].file("r"))
+    assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+TOY_MODULE = """
+import pandas as pd
+
+from harness.analysis.analyses.base import AnalysisPlugin, Figure, Rendered
+
+
+def compute(groups):
+    return {g.label: len(g.archs) for g in groups.strategies}
+
+
+def draw(path):
+    path.write_bytes(b"toy")
+    return path
+
+
+def render(result, name):
+    lines = ["", "## Toy", "", *(f"- {label}: {n} architectures" for label, n in result.items())]
+    figure = Figure("toy", draw)
+    return Rendered(lines + figure.link(name), {"toy": pd.DataFrame({"label": list(result)})}, [figure])
+
+
+PLUGINS = {"analysis": {"toy": AnalysisPlugin(order=35, compute=compute, render=render)}}
+"""
+
+
+@pytest.fixture
+def toy_analysis(tmp_path, monkeypatch):
+    """A package outside the repository declaring one analysis, found through ``WSBENCH_PLUGINS``."""
+    import harness.analysis.analyses as analyses
+    from harness.api.registry import Registry
+
+    package = tmp_path / "toyplugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toy.py").write_text(TOY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("WSBENCH_PLUGINS", "toyplugins")
+    monkeypatch.setattr(analyses, "ANALYSES", Registry(analyses.KIND, discover=analyses._fill))
+    return analyses
+
+
+def test_an_analysis_declared_in_a_plugin_package_runs_in_its_place(toy_analysis, tmp_path, reps):
+    names = [name for name, _ in toy_analysis.ordered()]
+    assert names[names.index("toy") - 1 : names.index("toy") + 2] == ["isomorphism", "toy", "picking_vs_pruning"]  # 33 < 35 < 40
+    archs, _ = reps
+    truth = np.arange(len(archs), dtype=float)
+    rendered = toy_analysis.run_all(Groups([_group(archs, [truth], truth)], bootstrap=0), "r")
+    toy = rendered[names.index("toy")]
+    assert toy.lines[:4] == ["", "## Toy", "", f"- spos: {len(archs)} architectures"] and "![r-toy](r-toy.png)" in toy.lines
+    assert list(toy.frames) == ["toy"] and toy.figures[0].file("r") == "r-toy.png"
+
+
+def test_a_registered_analysis_must_be_an_analysis_plugin():
+    from harness.api.registry import Registry
+
+    registry = Registry("analysis")
+    registry.add("odd", object())
+    with pytest.raises(WsbenchError, match="not an AnalysisPlugin"):
+        ordered(registry)

@@ -117,7 +117,7 @@ def test_bf16_autocast_scoring_is_close_to_float32_but_not_identical():
 
 def test_unknown_autocast_mode_is_a_one_line_error():
     from harness.api.errors import WsbenchError
-    from harness.engine.protocols import PROTOCOLS
+    from harness.catalog import PROTOCOLS
 
     with pytest.raises(WsbenchError, match="autocast must be one of unset, bf16, got 'fp16'"):
         PROTOCOLS.get("quick").replace(autocast="fp16")
@@ -127,8 +127,8 @@ def test_unknown_autocast_mode_is_a_one_line_error():
 
 def test_autocast_is_hashed_only_when_set():
     """Protocol fields added later must not change the hashes (and so the results) of existing cells."""
+    from harness.catalog import PROTOCOLS
     from harness.engine.cell import CellSpec
-    from harness.engine.protocols import PROTOCOLS
 
     quick = PROTOCOLS.get("quick")
     assert "autocast" not in quick.to_dict() and quick.to_dict().get("autocast") is None

@@ -1,7 +1,7 @@
-"""The matrix executor: SIGKILL and resume, two processes on one folder, failed cells, status.
+"""The local backend (worker pool): SIGKILL and resume, two processes on one folder, failed cells, status.
 
 Every run here uses one torch thread per worker: CPU results depend on the thread count, and
-the comparisons below are exact.
+the comparisons below are exact. ``reference`` (conftest) is one plain run of the matrix per session.
 """
 
 import json
@@ -12,13 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from conftest import needs_data
+from conftest import assert_same_results, attempts, needs_data
 
 from harness.engine.loop import run_cell
-from harness.run.executor import format_status, is_locked, matrix_status, run_matrix
+from harness.run.backends.local import run_matrix
+from harness.run.backends.locks import is_locked
 from harness.run.matrix import load_matrix
+from harness.run.status import format_status, matrix_status
 
 pytestmark = needs_data()
 
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _start(matrix_file, root):
     """A matrix run in its own process group (so SIGKILL takes its workers too)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.run.executor", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
+        [sys.executable, "-m", "harness.run.launch", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
         cwd=REPO,
         env={**os.environ, "CI": "1"},
         start_new_session=True,
@@ -36,20 +37,6 @@ def _start(matrix_file, root):
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def _assert_same_results(matrix_file, root, reference):
-    for cell in load_matrix(matrix_file).cells():
-        a, b = cell.run_dir(reference), cell.run_dir(root)
-        assert (b / "result.json").exists() and not (b / "checkpoint.pt").exists()
-        for name in ("scores/epoch_002.csv", "scores/epoch_003.csv", "metrics.csv", "train_log.csv"):
-            x = pd.read_csv(a / name).drop(columns=["seconds", "score_seconds"], errors="ignore")
-            y = pd.read_csv(b / name).drop(columns=["seconds", "score_seconds"], errors="ignore")
-            pd.testing.assert_frame_equal(x, y, check_exact=True, obj=f"{cell.run_dir(root).name}/{name}")
-
-
-def _attempts(run_dir):
-    return [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
 
 
 def test_sigkill_mid_epoch_then_rerun_gives_identical_results(matrix_file, reference, tmp_path):
@@ -73,8 +60,8 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(matrix_file, refer
 
     run = run_matrix(load_matrix(matrix_file), root=tmp_path, progress=False, log=None, threads=1)
     assert [o.status for o in run.outcomes] == ["finished", "finished"], run.summary()
-    assert [a["resume"] for a in _attempts(first)] == [False, True]
-    _assert_same_results(matrix_file, tmp_path, reference)
+    assert [a["resume"] for a in attempts(first)] == [False, True]
+    assert_same_results(matrix_file, tmp_path, reference)
 
 
 def test_two_processes_on_one_folder_run_each_cell_once(matrix_file, reference, tmp_path):
@@ -83,11 +70,11 @@ def test_two_processes_on_one_folder_run_each_cell_once(matrix_file, reference, 
     assert [p.returncode for p in procs] == [0, 0], outs
     cells = load_matrix(matrix_file).cells()
     for cell in cells:
-        attempts = _attempts(cell.run_dir(tmp_path))
-        assert len(attempts) == 1 and not attempts[0]["resume"], attempts
+        tries = attempts(cell.run_dir(tmp_path))
+        assert len(tries) == 1 and not tries[0]["resume"], tries
     # Between them the two processes trained each cell once; the other reports it as skipped.
     assert sum(int(o.split("cells: ")[1].split(" finished")[0]) for o in outs) == len(cells), outs
-    _assert_same_results(matrix_file, tmp_path, reference)
+    assert_same_results(matrix_file, tmp_path, reference)
     rerun = run_matrix(load_matrix(matrix_file), root=tmp_path, progress=False, log=None)
     assert [o.detail for o in rerun.skipped] == ["already finished"] * len(cells)
 
@@ -125,8 +112,8 @@ def test_failed_cell_is_recorded_and_the_rest_finish_then_a_rerun_retries_it(mat
 
     again = run_matrix(m, root=tmp_path, progress=False, log=None, threads=1)
     assert [o.status for o in again.outcomes] == ["skipped", "finished"], again.summary()
-    assert not (bad.run_dir / "failed.json").exists() and len(_attempts(bad.run_dir)) == 2
-    _assert_same_results(matrix_file, tmp_path, reference)
+    assert not (bad.run_dir / "failed.json").exists() and len(attempts(bad.run_dir)) == 2
+    assert_same_results(matrix_file, tmp_path, reference)
 
 
 def test_cuda_matrix_without_gpu_is_a_one_line_error(tmp_path):

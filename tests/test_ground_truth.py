@@ -1,8 +1,8 @@
 """NB201 ground-truth adapters: the CSV export, analog-nasbench, the official .pth and NATS-Bench.
 
 The .pth and NATS files are not on these machines, so the tests build small files in the real
-formats with the packages' own result classes and check that each (dataset, split) reads the
-right numbers.
+formats with the sources' own writers (``write_pth``, ``write_nats``: the packages' result classes,
+what the sources' examples use too) and check that each (dataset, split) reads the right numbers.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, load_ground_truth
-from harness.api.registry import Registry
+from harness.api.ground_truth import GroundTruthQuery
+from harness.catalog import GROUND_TRUTHS, load_ground_truth
 from harness.fileio import sha256_file
 from spaces.nb201 import ground_truth as gt
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OPS, enumerate_archs, parse_arch_str, to_arch_str
@@ -325,7 +325,7 @@ def test_analog_agrees_with_official_csv(monkeypatch):
     analog_or_skip()
     real_csv()
     monkeypatch.setenv("WSBENCH_DATA", REAL_DATA)
-    from harness.analysis.metrics import kendall_tau
+    from harness.metrics import kendall_tau
 
     a = gt.AnalogNASBenchSource().load(q("analog", "cifar10", "test", red="as-published"))
     c = gt.NB201CsvSource().load(q("csv", "cifar10", "test"))
@@ -376,13 +376,8 @@ FIX_ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
 ]
 EVALUATED = [0, 1, 3, 5]  # cells 2 and 4 are listed but have no results: a partial file
-SETS = {
-    "cifar10-valid": ("x-valid", "ori-test"),
-    "cifar10": ("ori-test",),
-    "cifar100": ("x-valid", "x-test", "ori-test"),
-    "ImageNet16-120": ("x-valid", "x-test", "ori-test"),
-}
-EPOCHS = {"12": 12, "200": 200}
+SETS = gt.RESULT_SETS
+EPOCHS = gt.BUDGET_EPOCHS
 
 
 def seeds_of(idx: int) -> list[int]:
@@ -402,34 +397,12 @@ def fixture_values(seed: int = 0) -> dict[tuple, float]:
     return vals
 
 
-def arch_results(mod, idx: int, hp: str, vals: dict, np_scalars: bool = False):
-    """One ArchResults state dict built with the package's own classes."""
-    ar = mod.ArchResults(idx, FIX_ARCHS[idx])
-    n = EPOCHS[hp]
-    for ds, sets in SETS.items():
-        for s in seeds_of(idx):
-            rc = mod.ResultsCount(
-                f"{ds}-{s}",
-                None,
-                {i: 10.0 + i for i in range(n)},
-                {i: 2.0 for i in range(n)},
-                0.1,
-                10.0,
-                {"arch_str": FIX_ARCHS[idx], "channel": 16, "num_cells": 5, "class_num": 10},
-                s,
-                n,
-                None,
-            )
-            accs, losses, times = {}, {}, {}
-            for sn in sets:
-                for i in range(n):
-                    v = vals[(idx, hp, ds, sn, s)] if i == n - 1 else 1.0  # only the last epoch counts
-                    accs[f"{sn}@{i}"] = np.float64(v) if np_scalars else v
-                    losses[f"{sn}@{i}"] = 1.0
-                    times[f"{sn}@{i}"] = 0.01
-            rc.update_eval(accs, losses, times)
-            ar.update(ds, s, rc)
-    return ar.state_dict()
+def runs_of(vals: dict, np_scalars: bool = False) -> gt.Runs:
+    """The fixture's values as the writers take them: index -> budget -> (dataset, set name, seed) -> accuracy."""
+    runs: gt.Runs = {}
+    for (idx, hp, ds, sn, s), v in vals.items():
+        runs.setdefault(idx, {}).setdefault(hp, {})[(ds, sn, s)] = np.float64(v) if np_scalars else v
+    return runs
 
 
 def expected(vals: dict, dataset: str, set_name: str, reduction: str) -> dict[str, float]:
@@ -446,38 +419,11 @@ def expected(vals: dict, dataset: str, set_name: str, reduction: str) -> dict[st
 
 
 def build_pth(path: Path, vals: dict, np_scalars: bool = False) -> None:
-    import torch
-    from nas_201_api import api_utils
-
-    blob = {
-        "meta_archs": list(FIX_ARCHS),
-        "arch2infos": {
-            i: {
-                "less": arch_results(api_utils, i, "12", vals, np_scalars),
-                "full": arch_results(api_utils, i, "200", vals, np_scalars),
-            }
-            for i in EVALUATED
-        },
-        "evaluated_indexes": set(EVALUATED),
-        "total_archs": len(FIX_ARCHS),
-    }
-    torch.save(blob, path)
+    gt.write_pth(path, list(FIX_ARCHS), runs_of(vals, np_scalars))
 
 
 def build_nats(root: Path, vals: dict, simple: bool) -> Path:
-    from nats_bench import api_utils
-
-    infos = {i: {hp: arch_results(api_utils, i, hp, vals) for hp in EPOCHS} for i in EVALUATED}
-    if simple:
-        folder = root / "NATS-tss-v1_0-3ffb9-simple"
-        folder.mkdir()
-        api_utils.pickle_save({"meta_archs": list(FIX_ARCHS)}, str(folder / "meta.pickle"))
-        for i, info in infos.items():
-            api_utils.pickle_save(info, str(folder / f"{i:06d}.pickle"))
-        return folder
-    base = root / "NATS-tss-v1_0-3ffb9.pickle"  # pickle_save appends ".pbz2"
-    api_utils.pickle_save({"meta_archs": list(FIX_ARCHS), "arch2infos": infos, "evaluated_indexes": list(EVALUATED)}, str(base))
-    return root / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    return gt.write_nats(root, list(FIX_ARCHS), runs_of(vals), simple)
 
 
 CASES = [(ds, split) for (ds, split) in gt.NB201PthSource.options]
@@ -595,19 +541,15 @@ def test_nats_missing(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- registration
 
 
-def test_register_ground_truths_lazily():
-    reg: Registry = Registry("ground-truth source")
-    gt.register_ground_truths(reg)
-    gt.register_ground_truths(reg)  # idempotent
-    assert reg.names("nb201/*") == ["nb201/analog", "nb201/csv", "nb201/nats", "nb201/nb201-pth"]
-    assert reg.get("nb201/csv") is gt.NB201CsvSource
-    for name in reg.names():
-        cls = reg.get(name)
+def test_the_space_folder_declares_its_ground_truths_for_the_catalog():
+    assert GROUND_TRUTHS.names("nb201/*") == ["nb201/analog", "nb201/csv", "nb201/nats", "nb201/nb201-pth"]
+    assert GROUND_TRUTHS.get("nb201/csv") is gt.NB201CsvSource
+    for name in GROUND_TRUTHS.names("nb201/*"):
+        cls = GROUND_TRUTHS.get(name)
         assert f"{cls.space}/{cls.source}" == name
 
 
 def test_load_ground_truth_through_registry(synth):
-    gt.register_ground_truths(GROUND_TRUTHS)
     t = load_ground_truth("nb201", "csv", "cifar100", "test", "accuracy", "mean")
     assert len(t) == NUM_ARCHS
     assert all(parse_arch_str(a) for a in t.arch_ids[:10])

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import metrics
 from harness.analysis import gt_report as rep
-from harness.analysis import metrics
 from harness.api.errors import UnknownNameError, WsbenchError
 from harness.api.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.api.registry import Registry
@@ -60,7 +60,6 @@ def fakes(monkeypatch):
     reg.register("nb201/c")(fake_source("c", "cifar100", "test", ids_a, rng.normal(size=300)))
     reg.register("nb201/d")(fake_source("d", "cifar10", "test", ids_a, va, ok=False))
     monkeypatch.setattr(rep, "GROUND_TRUTHS", reg)
-    monkeypatch.setattr(rep, "_ensure_registered", lambda space: None)
     return ids_a, va, ids_b, vb
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import needs_data
 
-import spaces
+from harness import metrics as M
 from harness.analysis import learning_curves as L
-from harness.analysis import metrics as M
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
+from harness.catalog import SPACES
 from spaces.nb101 import ground_truth as gt
 from spaces.nb101.encoding import make_cell
 
@@ -106,7 +106,7 @@ def test_score_files_round_trip_with_module_hash_keys(data: L.CurveData, tmp_pat
     estimates = [L.train_briefly(data, 4), L.params_estimate(data)]
     paths = L.write_estimator_files(tmp_path / "scores", estimates, data, {"seed": 0})
     assert [p.name for p in paths] == ["nb101-train-4.json", "nb101-params.json"]
-    space = spaces.SPACES.get("nb101")  # the registry hands back the space instance
+    space = SPACES.get("nb101")  # the registry hands back the space instance
     for path, est in zip(paths, estimates):
         doc = json.loads(path.read_text())
         assert doc["wsbench_scores"] == 1 and doc["space"] == "nb101" and doc["label"] == est.label

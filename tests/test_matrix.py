@@ -58,9 +58,8 @@ def test_cells_are_ordered_and_resolved(tmp_path):
 def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compute():
     # `make reproduce` runs this matrix: NB201 x SPOS x seeds 0, 1 (issue 3) and every strategy and
     # training-free baseline beside it (issue 6), all under one equal-compute protocol.
-    from harness.analysis.baselines import BASELINES
-    from harness.api.plugins import pairings
-    from strategies import STRATEGIES
+    from harness.baselines import BASELINES
+    from harness.catalog import STRATEGIES, pairings
 
     # sandwich needs width choices; the seed paper's tricks (kind "trick") run in matrices/tricks.toml
     on_nb201 = {
@@ -76,7 +75,7 @@ def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compu
 
 
 def test_tricks_matrix_runs_every_trick_beside_spos():
-    from strategies import STRATEGIES
+    from harness.catalog import STRATEGIES
 
     tricks = {n for n in STRATEGIES.names() if STRATEGIES.get(n).kind == "trick"}
     assert tricks == {"omniscience", "trainsplit", "focusbranch"}
@@ -137,7 +136,15 @@ def test_data_key_overrides_and_must_exist(tmp_path):
             ("network = { C = 4 }", "network = { channels = 4 }"),
             r"overrides.network: unknown key\(s\) channels for space 'nb201'",
         ),
-        (("network = { C = 4 }", "augment = 1"), r"overrides.augment: must be a boolean"),
+        (
+            ("network = { C = 4 }", "augment = 1"),
+            r"overrides: augment is a task option now: write task_options = \{ augment = \.\.\. \}",
+        ),
+        (("network = { C = 4 }", "task_options = { augment = 1 }"), r"task option augment must be true or false, got 1"),
+        (
+            ("network = { C = 4 }", "task_options = { augmnt = true }"),
+            r"unknown task option\(s\) augmnt for task 'cifar10' \(did you mean 'augment'\?\)",
+        ),
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = 3"), r"snapshot_epochs: must be a list of integers"),
         (("seeds = [1, 0]", 'seeds = "0"'), r"seeds: must be a list, got '0' \(string\)"),
         (("seeds = [1, 0]", "seeds = [0, -1]"), r"seeds: must be a non-empty list of integers >= 0"),
@@ -171,3 +178,59 @@ def test_duplicate_key_names_file_and_line(tmp_path):
 def test_missing_sections_are_errors(tmp_path):
     assert "add at least one [[strategies]]" in _error(tmp_path, GOOD.split("[[strategies]]")[0])
     assert "seeds: missing" in _error(tmp_path, GOOD.replace("seeds = [1, 0]", ""))
+
+
+# ---------------------------------------------------------------------------- protocol files
+
+
+def _protocols(tmp_path, text):
+    from harness.api.protocol_files import read_protocol_files
+
+    path = tmp_path / "protocols.toml"
+    path.write_text(text)
+    return path, read_protocol_files([path])
+
+
+def test_protocol_file_inherits_a_base_and_merges_its_mappings(tmp_path):
+    _, entries = _protocols(
+        tmp_path,
+        '[a]\ndescription = "a"\nnetwork = { C = 4, N = 1 }\ntask_options = { subset = 600 }\nepochs = 4\nsnapshot_epochs = [4]\n'
+        '[b]\nbase = "a"\ndescription = "b"\ntask_options = { augment = false }\nlr = 0.1\n'
+        'sources = { lr = "org/repo, train.py, lr = 0.1", "task_options.augment" = "org/repo, data.py, no flips" }\n',
+    )
+    a, b = entries["a"].protocol, entries["b"].protocol
+    assert (b.epochs, b.lr, b.network) == (4, 0.1, {"C": 4, "N": 1})
+    assert b.task_options == {"subset": 600, "augment": False} and a.task_options == {"subset": 600}
+    assert entries["b"].base == "a" and entries["b"].sources["lr"].startswith("org/repo")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[a]\nepochs = 4\n", "description missing"),
+        ('[a]\ndescription = "a"\nepoch = 4\n', "unknown protocol field 'epoch' .*did you mean 'epochs'"),
+        ('[a]\ndescription = "a"\nsubset = 4\n', "subset is a task option now"),
+        ('[a]\ndescription = "a"\nbase = "c"\n', r"\[a\].base: unknown protocol 'c'"),
+        ('[a]\ndescription = "a"\nbase = "b"\n[b]\ndescription = "b"\nbase = "a"\n', "circular"),
+        ('[a]\ndescription = "a"\nepochs = 0\n', r"\[a\]: protocol 'a': epochs must be an integer >= 1, got 0"),
+        ('[a]\ndescription = "a"\nsources = { lr = "x" }\n', "'lr' names no field set in this protocol"),
+        ('[a]\ndescription = "a"\n[a]\n', "invalid TOML"),
+    ],
+)
+def test_bad_protocol_file_is_one_line_naming_the_file(tmp_path, text, needle):
+    from harness.api.errors import WsbenchError
+
+    with pytest.raises(WsbenchError) as e:
+        _protocols(tmp_path, text)
+    assert re.search(needle, str(e.value)) and str(tmp_path / "protocols.toml") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_every_shipped_protocol_keeps_its_hash_shape():
+    """Data fields moved to task options are hashed where they always were (cells keep their hashes)."""
+    from harness.catalog import PROTOCOLS, SPACES
+
+    d = PROTOCOLS.get("fewshot-oneshot").to_dict(SPACES.get("nb201"))
+    assert (d["split"], d["train_part"], d["eval_part"], d["subset"], d["augment"]) == ("train-test", "train", "test", None, True)
+    assert "task_options" not in d and "cutout" not in d and d["C"] == 16
+    assert PROTOCOLS.get("darts-gpu").to_dict()["cutout"] == 16
+    assert PROTOCOLS.get("ptb-cpu").to_dict()["task_options"]["train_tokens"] == 60_000

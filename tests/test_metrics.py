@@ -1,4 +1,4 @@
-"""Tests for harness.analysis.metrics: scipy agreement, hand-worked tie cases, brute-force tie expectations."""
+"""Tests for harness.metrics: scipy agreement, hand-worked tie cases, brute-force tie expectations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.api.errors import UnknownNameError, WsbenchError
 
 
@@ -324,6 +324,41 @@ def test_compute_all_names_and_skipping():
         M.compute_all(est, true, ["kendal_tau"])
     with pytest.raises(WsbenchError, match="out of range"):
         M.compute_all(est, true, ["hit@100"])
+
+
+def test_every_spec_declares_known_places_and_one_headline():
+    for spec in M.METRICS.values():
+        assert spec.shows <= set(M.PLACES), spec.name
+        assert spec.column and spec.header and spec.description
+    assert M.headline().name == "kendall_tau" and M.headline().column == "tau"
+    assert M.headline().over.last_k and M.headline().over.epochs
+    assert M.SUMMARY in M.headline().shows
+    # The regression check tracks what it tracked before the declarations existed.
+    assert M.names_shown(M.REGRESSION) == ("kendall_tau", "spearman_rho", "hit@10%", "br@1%")
+    from harness.run.regression import METRICS as TRACKED
+
+    assert M.names_shown(M.REGRESSION) == TRACKED
+    with pytest.raises(UnknownNameError, match="metric place"):
+        M.shown_in("tabel")
+
+
+def test_declarations_no_consumer_can_follow_are_refused():
+    ok = M._spec("toy", M.kendall_tau, "a toy", shows=(M.SUMMARY,))
+    with pytest.raises(ValueError, match="unknown places"):
+        M._check_declarations([*M._SPECS, M._spec("toy", M.kendall_tau, "a toy", shows=("everywhere",))])
+    with pytest.raises(ValueError, match="needs 'gt'"):
+        M._check_declarations([*M._SPECS, M._spec("toy", M.kendall_tau, "a toy", shows=(M.GT_INTERVAL,))])
+    with pytest.raises(ValueError, match="exactly one metric must be the headline"):
+        M._check_declarations([*M._SPECS, M._spec("toy", M.kendall_tau, "a toy", shows=(M.HEADLINE, M.SUMMARY))])
+    with pytest.raises(ValueError, match="duplicate"):
+        M._check_declarations([*M._SPECS, ok, ok])
+    M._check_declarations([*M._SPECS, ok])
+
+
+def test_mean_sd_is_the_sample_sd():
+    assert M.mean_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
+    assert M.mean_sd([1.0])[1] != M.mean_sd([1.0])[1]  # nan: one value has no spread
+    assert all(np.isnan(v) for v in M.mean_sd([]))
 
 
 # --------------------------------------------------------------------------- bad input

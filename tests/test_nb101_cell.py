@@ -3,26 +3,14 @@
 import pandas as pd
 from conftest import needs_data
 
+from harness.catalog import PROTOCOLS
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS
 
 pytestmark = needs_data()
 
-TINY = PROTOCOLS.get("nb101-quick").replace(
+TINY = PROTOCOLS.get("nb101-smoke").replace(
     name="nb101-tiny-test",
-    network={"C": 8, "N": 1},
-    subset=500,
-    epochs=2,
-    batch_size=100,
-    snapshot_epochs=(1, 2),
-    calib_batches=1,
-    calib_batch_size=100,
-    eval_images=200,
-    eval_batch_size=200,
-    archset="ground-truth-sample",
-    archset_n=20,
-    archset_source="curves1k",
 )
 GT = (
     ("curves1k", "cifar10", "valid", "accuracy@108", "one-run"),

@@ -11,7 +11,6 @@ import pytest
 from conftest import needs_data
 
 from harness.api.errors import WsbenchError
-from spaces.nb101 import SPACE
 from spaces.nb101.cost import count_params, pytorch_port_params, vertex_channels
 from spaces.nb101.encoding import (
     OPS,
@@ -25,6 +24,7 @@ from spaces.nb101.encoding import (
 )
 from spaces.nb101.enumerate import enumerate_space, full_dags, labellings
 from spaces.nb101.sampling import ONESHOT1_SPACES, oneshot1_space, sample_cell
+from spaces.nb101.space import SPACE
 
 C3, C1, MP = OPS
 # The canonical example of the benchmark's README, and the same cell with a dangling vertex.

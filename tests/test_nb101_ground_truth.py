@@ -1,4 +1,4 @@
-"""NB101 ground-truth adapters: the shared JSON files and the official TFRecord format (built here)."""
+"""NB101 ground-truth adapters: the shared JSON files and the official TFRecord format (built with ``example_records``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness.api.ground_truth import GroundTruthQuery
 from spaces.nb101 import ground_truth as gt
 from spaces.nb101.encoding import make_cell
 from spaces.nb101.sampling import sample_cell
-from spaces.nb101.tfrecord import Evaluation, ModelMetrics, Record, encode_record, iter_records, read_benchmark, write_records
+from spaces.nb101.tfrecord import Record, encode_record, iter_records, read_benchmark, write_records
 
 
 def _q(source: str, split: str, metric: str, red: str, dataset: str = "cifar10") -> GroundTruthQuery:
@@ -57,17 +57,7 @@ def test_queries_outside_a_source_are_one_line_errors() -> None:
 
 def _records(epochs=(4, 108), repeats=3, n=5, seed=0) -> list[Record]:
     rng = np.random.default_rng(seed)
-    recs = []
-    for _ in range(n):
-        cell = sample_cell(rng).pruned()
-        adj = "".join(str(x) for row in cell.matrix for x in row)
-        for e in epochs:
-            for _ in range(repeats):
-                evals = [
-                    Evaluation(float(k * e / 2), 10.0 * k, *(float(rng.uniform(0.5, 1.0)) for _ in range(3))) for k in range(3)
-                ]
-                recs.append(Record(cell.module_hash, e, adj, cell.ops, ModelMetrics(evals, 1234567, 99.5)))
-    return recs
+    return gt.example_records([sample_cell(rng).pruned() for _ in range(n)], rng, epochs, repeats)
 
 
 def test_tfrecord_round_trip_and_table(tmp_path, monkeypatch) -> None:
@@ -118,19 +108,18 @@ def test_tfrecord_missing_is_reported(monkeypatch, tmp_path) -> None:
 
 
 def test_crc32c_known_vector_and_registration() -> None:
-    from harness.api.registry import Registry
     from spaces.nb101.tfrecord import crc32c
 
     assert crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
-    reg: Registry = Registry("ground-truth source")
-    gt.register_ground_truths(reg)
-    assert {"nb101/naslib500", "nb101/curves1k", "nb101/hash20k", "nb101/tfrecord"} <= set(reg.names())
-    assert reg.get("nb101/hash20k") is gt.Hash20kSource
+    from harness.catalog import GROUND_TRUTHS
+
+    assert {"nb101/naslib500", "nb101/curves1k", "nb101/hash20k", "nb101/tfrecord"} <= set(GROUND_TRUTHS.names())
+    assert GROUND_TRUTHS.get("nb101/hash20k") is gt.Hash20kSource
 
 
 @needs_data()
 def test_ground_truth_archs_are_the_tables_cells() -> None:
-    from spaces.nb101 import SPACE
+    from spaces.nb101.space import SPACE
 
     cells = SPACE.ground_truth_archs("curves1k")
     ids = [SPACE.arch_id(c) for c in cells]

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from harness.api.space import TaskSpec
-from spaces.nb101 import SPACE
 from spaces.nb101.encoding import OPS, make_cell
 from spaces.nb101.sampling import sample_cell
+from spaces.nb101.space import SPACE
 from spaces.nb101.supernet import NB101ConfigError, NB101Supernet, cell_plan
 
 C3, C1, MP = OPS

@@ -9,9 +9,8 @@ from conftest import needs_data
 
 from harness.api.errors import WsbenchError
 from harness.api.space import TaskSpec
-from harness.engine.protocols import PROTOCOLS
-from harness.engine.seeding import numpy_stream
-from spaces import SPACES
+from harness.catalog import PROTOCOLS, SPACES
+from harness.seeding import numpy_stream
 from strategies.partitioned import FewShot, Grouping, PartitionedSupernet
 
 SPACE = SPACES.get("nb201")
@@ -119,19 +118,10 @@ def test_fewshot_cell_resumes_across_the_split_to_identical_numbers(tmp_path):
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
 
-    tiny = PROTOCOLS.get("quick").replace(
+    tiny = PROTOCOLS.get("nb201-smoke").replace(
         name="tiny-fewshot",
-        network={"C": 4, "N": 1},
-        subset=600,
         epochs=3,
-        batch_size=100,
         snapshot_epochs=(3,),
-        calib_batches=1,
-        calib_batch_size=100,
-        eval_images=200,
-        eval_batch_size=200,
-        archset="sample",
-        archset_n=24,
     )
     spec = CellSpec("nb201", "fewshot", tiny, seed=0, strategy_options={"warmup": 0.5})
     ref = run_cell(spec, root=tmp_path / "ref", log=lambda *_: None)
@@ -163,19 +153,10 @@ def test_before_the_split_fewshot_is_exactly_spos(tmp_path):
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
 
-    tiny = PROTOCOLS.get("quick").replace(
+    tiny = PROTOCOLS.get("nb201-smoke").replace(
         name="tiny-presplit",
-        network={"C": 4, "N": 1},
-        subset=600,
         epochs=4,
-        batch_size=100,
         snapshot_epochs=(2,),
-        calib_batches=1,
-        calib_batch_size=100,
-        eval_images=200,
-        eval_batch_size=200,
-        archset="sample",
-        archset_n=24,
     )
     few = CellSpec("nb201", "fewshot", tiny, seed=3, strategy_options={"warmup": 0.5})
     spos = CellSpec("nb201", "spos", tiny, seed=3)

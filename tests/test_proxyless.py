@@ -12,7 +12,7 @@ import torch
 from conftest import needs_data
 
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.api.ground_truth import load_ground_truth
+from harness.catalog import PROTOCOLS, SPACES, TASKS, load_ground_truth
 from harness.data.generated import write_downsampled, write_image_folder
 from harness.data.imagenet import (
     StreamedBatches,
@@ -26,10 +26,7 @@ from harness.data.imagenet import (
 from harness.data.imagenet_downsampled import load_part
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS
 from harness.engine.schedule import cosine_lr
-from harness.tasks import TASKS
-from spaces import SPACES
 from spaces.proxyless import encoding
 from spaces.proxyless.cost import make_divisible, widths
 from spaces.proxyless.network import ProxylessNetwork
@@ -170,7 +167,7 @@ def test_zero_layers_pass_their_input_through():
 
 
 def test_synflow_tells_mobile_blocks_apart():
-    from harness.analysis.baselines import score_baseline
+    from harness.baselines import score_baseline
 
     archs = [SEEDPAPER_ARCH, "0666-0666-0666-0666-0666-0"]
     scores = score_baseline("synflow", SPACE, archs, seed=0, width_pct=25)
@@ -407,10 +404,7 @@ def test_cifar_cell_without_ground_truth_reports_stability_only(tmp_path):
     from harness.analysis.report import verdicts
     from harness.analysis.stability import analyse
 
-    p = PROTOCOLS.get("proxyless-cifar").replace(
-        network={"width_pct": 10, "resolution": 32}, subset=256, epochs=2, snapshot_epochs=(1, 2), warmup_epochs=0,
-        archset="ground-truth-sample", archset_n=5, eval_images=50, eval_batch_size=50, calib_batches=1, calib_batch_size=64,
-    )  # fmt: skip
+    p = PROTOCOLS.get("proxyless-smoke")
     for seed in (0, 1):
         run_cell(CellSpec("proxyless", "spos", p, seed), root=tmp_path, log=lambda *_: None)
     config = json.loads(next(tmp_path.glob("runs/*/*/*/*/config.json")).read_text())

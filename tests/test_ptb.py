@@ -11,13 +11,10 @@ import torch
 from conftest import needs_data
 
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.api.ground_truth import load_ground_truth
+from harness.catalog import PROTOCOLS, SPACES, TASKS, load_ground_truth
 from harness.data.tokens import BpttStream, TokenBatch, eval_windows, windows_per_epoch
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS
-from harness.tasks import TASKS
-from spaces import SPACES
 from spaces.ptb import encoding
 from spaces.ptb.supernet import MIXED_SHAPE, edge_offset
 
@@ -227,8 +224,8 @@ def test_regularizers_and_window_weight_enter_the_loss():
     [
         ({"task_options": {"bptt_len": 3}}, "unknown task option"),
         ({"task_options": {"bptt": 1}}, "bptt must be an integer >= 2"),
-        ({"task_options": {"tar": -1}}, "tar must be a number >= 0"),
-        ({"eval_part": "train"}, "eval_part must be 'valid' or 'test'"),
+        ({"task_options": {"tar": -1}}, "tar must be a finite number >= 0.0, got -1"),
+        ({"task_options": {"eval_part": "train"}}, "eval_part must be one of valid, test, got 'train'"),
         ({"task_options": {"train_tokens": 500}}, "less than one window"),
     ],
 )

@@ -37,12 +37,41 @@ def test_did_you_mean_empty_when_nothing_close():
 
 
 def test_project_registries_resolve():
-    from harness.api.ground_truth import GROUND_TRUTHS
-    from harness.engine.protocols import PROTOCOLS
-    from spaces import SPACES
-    from strategies import STRATEGIES
+    from harness.catalog import GROUND_TRUTHS, PROTOCOLS, SPACES, STRATEGIES
 
     assert "nb201" in SPACES and SPACES.get("nb201").num_archs == 15625
     assert STRATEGIES.get("spos").version >= 1
     assert {"nb201/csv", "nb201/analog", "nb201/nb201-pth", "nb201/nats"} <= set(GROUND_TRUTHS.names())
     assert PROTOCOLS.get("quick").epochs >= 1
+
+
+def test_discovery_runs_once_and_a_second_thread_waits_for_it():
+    import threading
+    import time
+
+    calls = []
+
+    def discover(reg):
+        calls.append(1)
+        time.sleep(0.2)  # another thread asks meanwhile
+        reg.add_lazy("dec", "decimal:Decimal")
+
+    reg = Registry("thing", discover=discover)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(reg.names())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and seen == [["dec"]] * 3
+
+
+def test_a_failed_discovery_is_reported_again_not_half_remembered():
+    def discover(reg):
+        reg.add_lazy("dec", "decimal:Decimal")
+        raise WsbenchError("plugin package broken")
+
+    reg = Registry("thing", discover=discover)
+    for _ in range(2):
+        with pytest.raises(WsbenchError, match="broken"):
+            reg.names()

@@ -1,4 +1,7 @@
-"""``wsbench report``: Markdown, CSV and the three PNGs from real tiny cells; verdicts; the empty-folder error."""
+"""``wsbench report``: Markdown, CSV and the three PNGs from real tiny cells; verdicts; the empty-folder error;
+a metric declared once showing in every place it names; an analysis plugin in a real report."""
+
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -127,23 +130,14 @@ def test_training_free_baselines_get_rows_and_are_cached(report, tmp_path_factor
 @needs_data()
 def test_partial_report_includes_a_cut_short_cell_only_when_asked(tmp_path):
     """A cell stopped after its first snapshot (e.g. a GPU lease ended) is reportable with --partial."""
+    from harness.catalog import PROTOCOLS
     from harness.engine.cell import CellSpec
     from harness.engine.loop import run_cell
-    from harness.engine.protocols import PROTOCOLS
 
-    tiny = PROTOCOLS.get("quick").replace(
+    tiny = PROTOCOLS.get("nb201-smoke").replace(
         name="tiny-partial",
-        network={"C": 4, "N": 1},
-        subset=600,
         epochs=3,
-        batch_size=100,
         snapshot_epochs=(1, 3),
-        calib_batches=1,
-        calib_batch_size=100,
-        eval_images=200,
-        eval_batch_size=200,
-        archset="sample",
-        archset_n=24,
     )
     spec = CellSpec("nb201", "spos", tiny, seed=0)
 
@@ -209,3 +203,67 @@ def test_report_states_the_training_compute_behind_each_row(report):
     # Every cell of the shared fixture runs its whole schedule, so the final snapshot is the last epoch.
     assert row["final_epoch"] == sched["epochs"]
     assert row["train_mimg_paths"] == pytest.approx(sched["path_passes"] * batch / 1e6)
+
+
+@pytest.fixture
+def toy_metric(monkeypatch):
+    """One more spec, as one more line in ``harness.metrics._SPECS`` would declare it."""
+    from harness import metrics as M
+
+    spec = M._spec("toy@5%", M.top_k_hit_rate, "a toy hit rate", k=0.05, column="toy", header="toy top 5%",
+                   shows=(M.SUMMARY, M.TABLE, M.HIT_PLOT, M.INTERVAL, M.REGRESSION, M.GT))  # fmt: skip
+    monkeypatch.setattr(M, "_SPECS", [*M._SPECS, spec])
+    monkeypatch.setattr(M, "METRICS", MappingProxyType({**M.METRICS, spec.name: spec}))
+    return spec
+
+
+def test_a_metric_declared_once_shows_everywhere_it_declares(toy_metric):
+    from harness import metrics as M
+    from harness.analysis import gt_report, summary_table
+    from harness.analysis.analyses import intervals
+    from harness.analysis.confidence import interval_table
+    from harness.analysis.groups import GroupScores, RunScores
+    from harness.analysis.summary_rows import reference_row
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=200)
+    est = true + rng.normal(size=200)
+    assert table_columns()[-2:] == ["toy_mean", "toy_sd"]
+    assert summary_table.header()[-5] == "toy top 5%"  # after the other table metrics, before seeds/epochs/compute/hours
+    row = reference_row("s", "p", "params", "params (baseline)", "s/x:d/test/accuracy@mean", "accuracy", est, true)
+    assert row["toy_mean"] == M.top_k_hit_rate(est, true, 0.05)
+    line = summary_table.markdown_table(pd.DataFrame([row], columns=table_columns())).splitlines()[-1]
+    assert line.split(" | ")[-5] == f"{row['toy_mean']:.3f}"
+    group = GroupScores("s", "p", "x", "accuracy", [f"a{i}" for i in range(200)], [RunScores(0, "h", {1: est})], {"gt": true})
+    table = interval_table([group], n_resamples=20)
+    assert "toy@5%" in set(table["metric"]) and "toy@5%" in intervals.lines(table)[4]
+    assert "toy@5%" in [s.name for s in gt_report.columns(M.GT)] and "toy@5%" in M.names_shown(M.REGRESSION)
+
+
+@needs_data()
+def test_a_registered_analysis_shows_in_the_report(report, tmp_path, monkeypatch):
+    """One analysis added to the registry: its section, CSV and figure land in the report, in its declared place."""
+    import harness.analysis.analyses as analyses
+    from harness.analysis.analyses.base import AnalysisPlugin, Figure, Rendered
+    from harness.api.registry import Registry
+
+    def draw(path):
+        path.write_bytes(PNG_MAGIC + b"toy" * 400)
+        return path
+
+    def render(result, name):
+        figure = Figure("toy", draw)
+        lines = ["", "## Toy", "", *(f"- {label}: {n} runs" for label, n in result.items()), *figure.link(name)]
+        return Rendered(lines, {"toy": pd.DataFrame({"label": list(result), "runs": list(result.values())})}, [figure])
+
+    toy = AnalysisPlugin(order=45, compute=lambda groups: {g.label: len(g.runs) for g in groups.strategies}, render=render)
+    registry = Registry(analyses.KIND, discover=analyses._fill)
+    registry.add("toy", toy)
+    monkeypatch.setattr(analyses, "ANALYSES", registry)
+    _, _, root = report
+    files = write_report(root, tmp_path, name="t", bootstrap=0)
+    text = files.markdown.read_text()
+    assert "\n## Toy\n\n- spos: 2 runs\n" in text and "![t-toy](t-toy.png)" in text
+    assert text.index("## Picking vs pruning") < text.index("## Toy") < text.index("## Variance of the best-found")
+    assert [p.name for p in files.tables] == ["t-agreement.csv", "t-toy.csv"]
+    assert (tmp_path / "t-toy.png").read_bytes().startswith(PNG_MAGIC) and tmp_path / "t-toy.png" in files.plots

@@ -15,8 +15,8 @@ from harness.analysis.imported import common_archs
 from harness.analysis.score_command import score_command
 from harness.analysis.score_files import read_score_file
 from harness.api.errors import WsbenchError
+from harness.catalog import SPACES
 from harness.cli import main
-from spaces import SPACES
 from spaces.nb201.encoding import OPS
 from spaces.nb201.ground_truth import arch_to_naslib
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from harness.engine.seeding import numpy_stream, stream_seed, torch_stream
+from harness.seeding import numpy_stream, stream_seed, torch_stream
 
 
 def test_streams_are_separate_and_reproducible():

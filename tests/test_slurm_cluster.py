@@ -90,6 +90,9 @@ def test_submitit_returns_a_function_result(slurm, tmp_path):
     # No accounting storage: submitit's sacct call fails, so its state never leaves UNKNOWN; done() and
     # result() rely on the result file instead. scontrol still knows the truth.
     assert job.state in {"UNKNOWN", "COMPLETED"}
+    # The result file comes before the job has ended (still RUNNING or COMPLETING for a moment under load).
+    ending = {"PENDING", "RUNNING", "COMPLETING", ""}
+    _wait(lambda: _job_field(slurm.env, job.job_id, "JobState") not in ending, 30, f"job {job.job_id} to end")
     assert _job_field(slurm.env, job.job_id, "JobState") == "COMPLETED"
 
 

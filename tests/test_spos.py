@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from harness.api.errors import WsbenchError
-from spaces import SPACES
+from harness.catalog import SPACES, STRATEGIES
 from spaces.nb201.isomorphism import canonical
-from strategies import STRATEGIES
 
 SPACE = SPACES.get("nb201")
 

@@ -7,30 +7,20 @@ import pandas as pd
 import pytest
 from conftest import needs_data
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.analysis.stability import PARAMS_LABEL, analyse, mean_sd
 from harness.api.errors import WsbenchError
-from harness.api.ground_truth import load_ground_truth
+from harness.catalog import PROTOCOLS, load_ground_truth
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS
 from harness.run.store import AGGREGATE_SCHEMA, collect, load_scores, read_aggregate, scan, strategy_label, write_aggregate
 
 data = needs_data()
 
-TINY = PROTOCOLS.get("quick").replace(
+TINY = PROTOCOLS.get("nb201-smoke").replace(
     name="tiny-store",
-    network={"C": 4, "N": 1},
-    subset=600,
-    epochs=2,
-    batch_size=100,
-    snapshot_epochs=(1, 2),
-    calib_batches=1,
-    calib_batch_size=100,
     eval_images=100,
     eval_batch_size=100,
-    archset="sample",
-    archset_n=24,
 )
 DEISO = {"sampling": "deisomorphic"}
 ANALOG_SPEC = ("analog", "cifar10", "test", "accuracy", "as-published")
@@ -194,7 +184,7 @@ def test_within_run_numbers_over_last_k(results, analysis, truth):
 
 @data
 def test_params_baseline_and_ceiling_rows(results, analysis, truth):
-    from spaces import SPACES
+    from harness.catalog import SPACES
 
     archs = sorted(_final(results[0], results[1][0])["arch"])
     space = SPACES.get("nb201")

@@ -14,11 +14,9 @@ from conftest import needs_data
 from harness.api.errors import WsbenchError
 from harness.api.space import GRID, Choice, Space
 from harness.api.strategy import Strategy, uniform_grid
-from harness.engine.protocols import PROTOCOLS
-from harness.engine.seeding import numpy_stream
-from spaces import SPACES
+from harness.catalog import PROTOCOLS, SPACES, STRATEGIES
+from harness.seeding import numpy_stream
 from spaces.nb201.supernet import NB201Supernet
-from strategies import STRATEGIES
 from strategies.fairnas import FairNAS
 from strategies.mdenas import MdeNAS
 from strategies.multipath import MultiPath
@@ -28,19 +26,10 @@ NUM_EDGES, NUM_OPS = uniform_grid(SPACE, "test")
 # The classes of this task, tested whether or not the registry lists them yet.
 CLASSES = {"fairnas": FairNAS, "multipath": MultiPath, "mdenas": MdeNAS}
 
-TINY = PROTOCOLS.get("quick").replace(
+TINY = PROTOCOLS.get("nb201-smoke").replace(
     name="tiny-strategies",
-    network={"C": 4, "N": 1},
-    subset=600,
     epochs=1,
-    batch_size=100,
     snapshot_epochs=(1,),
-    calib_batches=1,
-    calib_batch_size=100,
-    eval_images=200,
-    eval_batch_size=200,
-    archset="sample",
-    archset_n=24,
 )
 
 
@@ -54,7 +43,7 @@ def _all_names() -> list[str]:
 
 def _space_name(name: str) -> str:
     """NB201 where the strategy runs on it, else the first registered space that allows it (e.g. sandwich: a width space)."""
-    from harness.api.plugins import pairings
+    from harness.catalog import pairings
 
     allowed = [p.space for p in pairings() if p.strategy == name and p.allowed]
     return "nb201" if "nb201" in allowed or not allowed else allowed[0]
@@ -228,6 +217,37 @@ def test_multipath_bad_k_is_a_one_line_error(k):
         _make("multipath", k=k)
 
 
+def test_command_line_option_text_takes_the_declared_type(monkeypatch):
+    # `wsbench train --option k=2`: the text "2" must reach multipath as the integer 2.
+    import harness.engine.loop as loop
+    from harness.cli import main
+
+    seen = {}
+
+    def fake_run_cell(spec, **_):
+        seen["options"] = spec.strategy_options
+        STRATEGIES.get(spec.strategy)(SPACE, numpy_stream(0, "arch"), **spec.strategy_options)
+        return {}
+
+    monkeypatch.setattr(loop, "run_cell", fake_run_cell)
+    argv = ["train", "--strategy", "multipath", "--option", "k=2", "--option", "sampling=deisomorphic"]
+    assert main(argv) == 0
+    assert seen["options"] == {"k": 2, "sampling": "deisomorphic"} and type(seen["options"]["k"]) is int
+    assert main(["train", "--strategy", "multipath", "--option", "k=two"]) == 2  # still text: the usual one-line error
+
+
+def test_unknown_option_suggests_the_close_name_and_legacy_defaults_still_work():
+    with pytest.raises(WsbenchError, match=r"unknown option\(s\) kk for strategy 'multipath' \(did you mean 'k'\?\)"):
+        _make("multipath", kk=2)
+
+    class Legacy(Strategy):  # a plugin written before typed options: plain defaults, any value
+        name, version, defaults = "legacy", 1, {"depth": 3}
+
+    assert Legacy.option_specs["depth"].default == 3 and Legacy.defaults == {"depth": 3}
+    assert Legacy(SPACE, numpy_stream(0, "arch"), depth="deep").options == {"depth": "deep"}
+    assert MultiPath.defaults == {"k": 4, "sampling": "uniform"}  # hashed into every cell: must not move
+
+
 # ------------------------------------------------------------------------------------ MdeNAS
 
 
@@ -282,11 +302,11 @@ def test_registered_strategy_runs_a_cell(name, tmp_path):
     result = run_cell(spec, root=tmp_path, log=lambda *_: None)
     if _cls(name).needs_arch_data:  # weights see half of the training images, alpha the other half
         data = json.loads((spec.run_dir(tmp_path) / "config.json").read_text())["data"]
-        assert data["n_train"] == data["n_arch_train"] == TINY.subset // 2
+        assert data["n_train"] == data["n_arch_train"] == TINY.task_options["subset"] // 2
         assert result["steps"] == TINY.epochs * (data["n_train"] // TINY.batch_size)
         assert SPACE.parse(result["selected"]["arch"]) and result["selected"]["ground_truth"]
     else:
-        assert result["steps"] == protocol.epochs * (protocol.subset // protocol.batch_size)
+        assert result["steps"] == protocol.epochs * (protocol.task_options["subset"] // protocol.batch_size)
     metrics = pd.read_csv(spec.run_dir(tmp_path) / "metrics.csv")
     tau = metrics[(metrics["metric"] == "kendall_tau") & (metrics["score"] == "accuracy")]["value"]
     assert len(tau) >= 1 and tau.between(-1, 1).all()

@@ -7,25 +7,15 @@ import pytest
 from conftest import needs_data
 
 from harness.api.errors import WsbenchError
+from harness.api.protocol import Protocol
+from harness.catalog import PROTOCOLS
 from harness.engine.cell import CellSpec
 from harness.engine.loop import run_cell
-from harness.engine.protocols import PROTOCOLS, Protocol
 
 pytestmark = needs_data()
 
-TINY = PROTOCOLS.get("quick").replace(
+TINY = PROTOCOLS.get("nb201-smoke").replace(
     name="tiny-test",
-    network={"C": 4, "N": 1},
-    subset=600,
-    epochs=2,
-    batch_size=100,
-    snapshot_epochs=(1, 2),
-    calib_batches=1,
-    calib_batch_size=100,
-    eval_images=200,
-    eval_batch_size=200,
-    archset="sample",
-    archset_n=24,
 )
 
 

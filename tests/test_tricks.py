@@ -11,12 +11,10 @@ import torch
 from conftest import needs_data
 
 from harness.api.errors import WsbenchError
-from harness.api.ground_truth import load_ground_truth
 from harness.api.space import TaskSpec
-from harness.engine.protocols import PROTOCOLS
+from harness.catalog import PROTOCOLS, SPACES, load_ground_truth
 from harness.engine.schedule import cosine_lr
-from harness.engine.seeding import numpy_stream
-from spaces import SPACES
+from harness.seeding import numpy_stream
 from strategies.tricks import FocusBranch, Omniscience, TrainSplit, ids_fingerprint
 
 SPACE = SPACES.get("nb201")

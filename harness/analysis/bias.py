@@ -2,7 +2,7 @@
 
 Every analysis reads a ``GroupScores`` (one strategy group) and uses each run's FINAL snapshot;
 per-run values are aggregated over seeds as mean ± sd (ddof=1) in ``OverRuns``. Every correlation
-is ``harness.analysis.metrics.kendall_tau`` (tau-b), on vectors oriented higher-is-better; pairs
+is ``harness.metrics.kendall_tau`` (tau-b), on vectors oriented higher-is-better; pairs
 where either side is NaN are dropped first.
 
 Ranks. ``normalized_rank(x)`` is the average rank of each value scaled to [0, 1] with 1 = best
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.analysis.groups import GroupScores
 from harness.api.errors import WsbenchError
 from harness.api.space import GRID, HAS_FLOPS, ISOMORPHISM
@@ -125,14 +125,15 @@ def require_archs(group: GroupScores, what: str, minimum: int = MIN_ARCHS) -> No
 
 def space_named(name: str) -> Any:
     """The registered space object ``name``."""
-    from spaces import SPACES
+    from harness.catalog import SPACES
 
     return SPACES.get(name)
 
 
 @lru_cache(maxsize=16)
 def _costs_cached(space: str, archs: tuple[str, ...]) -> tuple[tuple[str, np.ndarray], ...]:
-    from harness.analysis.baselines import score_baseline
+    """(name, values) of params and, where counted, FLOPs (hashable arguments, so the cache can key on them)."""
+    from harness.baselines import score_baseline
 
     out = [("params", score_baseline("params", space, list(archs), seed=0))]
     if space_named(space).supports(HAS_FLOPS):
@@ -215,6 +216,7 @@ def same_ranking(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _error_vs(runs: list[np.ndarray], true: np.ndarray, cost: np.ndarray) -> OverRuns:
+    """tau(rank error, ``cost``) of each run, NaN pairs dropped."""
     values = []
     for est in runs:
         keep = np.isfinite(est) & np.isfinite(true)
@@ -399,6 +401,7 @@ def _spread(values: np.ndarray, classes: np.ndarray, multi: np.ndarray) -> tuple
 
 
 def _ratio(within: float, overall: float) -> float:
+    """within / overall sd (NaN when nothing varies)."""
     return within / overall if overall > 0 else float("nan")
 
 

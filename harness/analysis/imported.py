@@ -22,9 +22,9 @@ import pandas as pd
 from harness.analysis.score_files import ScoreFile
 from harness.api.errors import WsbenchError
 from harness.api.space import GTSpec
-from harness.engine.integrity import FINISHED, cell_state, manifest, seal
-from harness.fileio import atomic_write_json, atomic_write_text
-from harness.tasks.imported import IMPORTED_TASK
+from harness.engine.integrity import FINISHED, cell_state
+from harness.engine.run_folder import RunFolder, cell_path
+from harness.tasks.imported import IMPORTED_SCORES
 
 IMPORTED = "imported"
 
@@ -58,7 +58,7 @@ def cell_config(f: ScoreFile, space: Any, seed: int, ground_truths: Sequence[GTS
     config: dict[str, Any] = {
         "space": space.describe(),
         "strategy": {"name": IMPORTED, "options": {"label": f.label}},
-        "protocol": {"name": IMPORTED, "task": IMPORTED_TASK},
+        "protocol": {"name": IMPORTED, "task": IMPORTED_SCORES.name},
         "seed": int(seed),
         "ground_truths": [list(g) for g in ground_truths],
         "imported": {
@@ -80,14 +80,12 @@ def write_cell(root: Path, config: dict[str, Any], rows: pd.DataFrame) -> Path:
     from harness.engine.scoring import metrics_from_scores
 
     label = config["strategy"]["options"]["label"]
-    run_dir = (
-        root / "runs" / config["space"]["name"] / IMPORTED / _slug(label) / f"seed{config['seed']}-{config['cell_hash'][:10]}"
-    )
+    run_dir = cell_path(root, config["space"]["name"], IMPORTED, _slug(label), config["seed"], config["cell_hash"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", config)
+    folder = RunFolder(run_dir)
+    folder.write_config(config)
     for epoch, snap in rows.groupby("epoch", sort=True):
-        frame = snap[["epoch", "arch", "score"]].sort_values("arch", kind="stable")
-        atomic_write_text(run_dir / "scores" / f"epoch_{int(epoch):03d}.csv", frame.to_csv(index=False))
+        folder.write_scores(int(epoch), snap[["epoch", "arch", "score"]].sort_values("arch", kind="stable"))
     metrics_from_scores(run_dir)
     result = {
         "cell_hash": config["cell_hash"],
@@ -96,8 +94,7 @@ def write_cell(root: Path, config: dict[str, Any], rows: pd.DataFrame) -> Path:
         "n_archs": int(rows["arch"].nunique()),
         "imported": True,
     }
-    result["files"] = manifest(run_dir)
-    atomic_write_json(run_dir / "result.json", seal(result))  # last: the cell is finished iff this validates
+    folder.seal(result)  # last: the cell is finished iff this validates
     return run_dir
 
 

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.api.errors import CorruptDataError, WsbenchError, positive_int
 from harness.api.ground_truth import GroundTruthQuery
 from harness.fileio import atomic_write_text

@@ -1,7 +1,7 @@
 """Picking the best vs pruning the worst, ranking inside a pruned space, and the best-found architecture.
 
 Per strategy group and ground truth, from each run's final snapshot (mean ± sd over seeds in
-``OverRuns``), every number from ``harness.analysis.metrics``:
+``OverRuns``), every number from ``harness.metrics``:
 
 * picking vs pruning over ``K_GRID``: hit@k (share of the true top k the estimator also puts in
   its top k) beside P@bottom-k (the same for the bottom k), BR@k beside WR@k (best / worst
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.analysis.bias import OverRuns, final_vectors, finite_pair, require_archs
 from harness.analysis.groups import GroupScores
 from harness.api.errors import WsbenchError
@@ -80,6 +80,7 @@ _SET_METRICS = {"hit": M.top_k_hit_rate, "bottom": M.p_at_bottom_k, "br": M.br_a
 
 
 def _over_runs(metric: Callable[..., float], runs: list[tuple[np.ndarray, np.ndarray]], k: float) -> OverRuns:
+    """``metric`` at ``k`` for each run."""
     return OverRuns.of([metric(e, t, k) for e, t in runs])
 
 
@@ -145,6 +146,7 @@ def pruning_finding(pp: PickPrune, k: float = FINDING_K) -> str:
 
 
 def _pm(v: OverRuns) -> str:
+    """mean ± sd over seeds (the mean alone for one run)."""
     return f"{v.mean:.3f}" if not np.isfinite(v.sd) else f"{v.mean:.3f} ± {v.sd:.3f}"
 
 
@@ -178,6 +180,7 @@ def estimator_top(est: np.ndarray, frac: float) -> np.ndarray:
 
 
 def _tau_inside(est: np.ndarray, true: np.ndarray, mask: np.ndarray) -> float:
+    """Kendall tau over the masked architectures (NaN with fewer than 2)."""
     return M.kendall_tau(est[mask], true[mask]) if mask.sum() >= 2 else float("nan")
 
 
@@ -280,10 +283,12 @@ def pick_rank(est: np.ndarray, true: np.ndarray) -> float:
 
 
 def _tied_at_top(est: np.ndarray) -> int:
+    """How many architectures share the estimator's top score."""
     return int((est == np.nanmax(est)).sum()) if np.isfinite(est).any() else 0
 
 
 def _run_picks(seed: int, snapshots: dict[int, np.ndarray], true: np.ndarray) -> RunPicks:
+    """One run's pick at each snapshot, ranked over the architectures with a true value."""
     epochs = tuple(sorted(snapshots))
     finite_true = np.isfinite(true)
     vectors = [np.asarray(snapshots[e], dtype=float)[finite_true] for e in epochs]

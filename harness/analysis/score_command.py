@@ -89,8 +89,8 @@ def score_command(
     """Read, import and report the score files; returns the report's Markdown and the written files."""
     from harness.analysis.imported import import_files
     from harness.analysis.report import write_report
+    from harness.catalog import SPACES
     from harness.settings import results_dir
-    from spaces import SPACES
 
     space = SPACES.get(space_name)
     if labels and len(labels) != len(paths):
@@ -112,8 +112,8 @@ def score_command(
     if linked:
         preamble += f"\n\nBeside them: {linked} cell(s) linked from {', '.join(with_results)}."
     if baselines:
-        from harness.analysis.baselines import BASELINES
         from harness.api.errors import unknown
+        from harness.baselines import BASELINES
 
         for b in baselines:
             if b not in BASELINES.names():

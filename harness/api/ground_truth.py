@@ -6,7 +6,8 @@ datasets, splits, metrics and seed reductions it can answer; anything else is a 
 Loading involves no randomness. Each table carries a content fingerprint so results can say
 precisely which ground truth they were scored against.
 
-Sources are registered in ``GROUND_TRUTHS`` under ``"<space>/<source>"``.
+Sources are declared by their space folder (``PLUGINS["ground_truth"]``) under ``"<space>/<source>"``
+and found by ``harness.catalog`` (``GROUND_TRUTHS``, ``load_ground_truth``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from harness.api.errors import WsbenchError, unknown
-from harness.api.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ class GroundTruthSource:
 
     ``options`` maps ``(dataset, split)`` to the metrics it offers; ``seed_reductions`` lists
     the seed reductions the source can honour. ``available()`` says whether its files are present.
+
+    ``write_example(root, rng)`` writes a tiny valid example of the source's data under data folder
+    ``root``: exactly the relative paths the source reads (nothing else), in the real files' format
+    and units (fractions where the file stores fractions), keyed by real architectures of the space
+    written with its own encoding (a handful where the format allows), values drawn from ``rng``.
+    The contract tests point ``WSBENCH_DATA`` at a folder every source's example filled, so every
+    source is tested without the data folder. A writer that needs a missing package raises
+    ``DataMissingError``. The base writes nothing: right only where the data ships in an installed
+    package (``available()`` then needs no data folder).
     """
 
     space: ClassVar[str]
@@ -138,6 +148,10 @@ class GroundTruthSource:
     def available(self) -> tuple[bool, str]:
         """(True, where) when the source's data can be read here, else (False, why not)."""
         raise NotImplementedError
+
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """Write a tiny valid example of this source's data, in the real format, under data folder ``root``."""
 
     def validate(self, query: GroundTruthQuery) -> None:
         """Raise a one-line error for any field this source does not offer."""
@@ -162,29 +176,3 @@ class GroundTruthSource:
 
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
         raise NotImplementedError
-
-
-GROUND_TRUTHS: Registry[type[GroundTruthSource]] = Registry("ground-truth source")
-
-
-def load_ground_truth(space: str, source: str, dataset: str, split: str, metric: str, seed_reduction: str) -> GroundTruthTable:
-    """Load one ground-truth table; every argument must be given."""
-    cls = GROUND_TRUTHS.get(f"{space}/{source}")
-    query = GroundTruthQuery(space, source, dataset, split, metric, seed_reduction)
-    return cls().load(query)
-
-
-# Every known source, registered lazily ("<space>/<source>" -> "module:attr").
-GROUND_TRUTHS.add_lazy("nb201/csv", "spaces.nb201.ground_truth:NB201CsvSource")
-GROUND_TRUTHS.add_lazy("nb201/analog", "spaces.nb201.ground_truth:AnalogNASBenchSource")
-GROUND_TRUTHS.add_lazy("nb201/nb201-pth", "spaces.nb201.ground_truth:NB201PthSource")
-GROUND_TRUTHS.add_lazy("nb201/nats", "spaces.nb201.ground_truth:NATSBenchSource")
-GROUND_TRUTHS.add_lazy("nb101/naslib500", "spaces.nb101.ground_truth:NasLib500Source")
-GROUND_TRUTHS.add_lazy("nb101/curves1k", "spaces.nb101.ground_truth:Curves1kSource")
-GROUND_TRUTHS.add_lazy("nb101/hash20k", "spaces.nb101.ground_truth:Hash20kSource")
-GROUND_TRUTHS.add_lazy("nb101/tfrecord", "spaces.nb101.ground_truth:TFRecordSource")
-GROUND_TRUTHS.add_lazy("darts/seedpaper", "spaces.darts.ground_truth:SeedPaperSource")
-GROUND_TRUTHS.add_lazy("ptb/seedpaper", "spaces.ptb.ground_truth:SeedPaperSource")
-GROUND_TRUTHS.add_lazy("proxyless/seedpaper", "spaces.proxyless.ground_truth:SeedPaperSource")
-GROUND_TRUTHS.add_lazy("cbm-mobilenet/cbm", "spaces.cbm.ground_truth:MobileNetSource")
-GROUND_TRUTHS.add_lazy("cbm-resnet/cbm", "spaces.cbm.ground_truth:ResNetSource")

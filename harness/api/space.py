@@ -116,11 +116,15 @@ class Space:
     #: Ground truths a run scores against by default.
     default_ground_truths: ClassVar[tuple[GTSpec, ...]] = ()
     #: Network config keys and their defaults (the benchmark-scale network); ``network_config`` checks them.
-    network_defaults: ClassVar[Mapping[str, int]] = {}
+    #: Positive integers, unless the space's ``network_config`` reads other numbers (PTB's dropouts).
+    network_defaults: ClassVar[Mapping[str, int | float]] = {}
     #: The network zero-cost proxies build when none is named (empty: ``network_defaults``).
     proxy_network: ClassVar[Mapping[str, Any]] = {}
     #: The smallest sensible network config: contract tests and smoke runs train it.
     smoke_network: ClassVar[Mapping[str, int]] = {}
+    #: The protocol (declared beside the space, in its folder) of the smallest cell that trains and
+    #: ranks end to end: the contract tests run it, and it is a user's first run.
+    smoke_protocol: ClassVar[str] = ""
     #: Number of architectures in the space (strings, before isomorphism).
     num_archs: int = 0
 

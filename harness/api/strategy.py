@@ -4,16 +4,42 @@ The harness owns the loop (data, optimizer, schedule, checkpoints, scoring). A s
 space and its own architecture-sampling random stream, and each step returns the list of paths
 whose gradients are accumulated before one optimizer update. Everything a strategy needs to
 resume exactly is in ``state_dict``.
+
+A strategy's options are declared once (``option_specs``: ``harness.api.options.Option`` per name,
+with its default, type, bounds or choices); ``Strategy.__init__`` checks what it is given against
+them, so a strategy only checks the rules between options (``check_rules``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
-from harness.api.errors import WsbenchError
+from harness.api.errors import WsbenchError, did_you_mean, unknown
+from harness.api.options import Option
+
+
+@dataclass(frozen=True)
+class StrategyOption(Option):
+    """An ``Option`` whose errors use the strategy's own words where the generated ones would not do."""
+
+    #: The rule in words (e.g. ``a number in (0, 1]``, where a hook checks what ``Option`` cannot say).
+    rule: str = ""
+    #: What an unknown-choice error calls the option (default ``<strategy> <name>``).
+    label: str = ""
+
+
+def rule_words(option: Option) -> str:
+    """The rule an option's value breaks, in words (``a positive integer``, ``an integer >= 2``, ...)."""
+    if isinstance(option, StrategyOption) and option.rule:
+        return option.rule
+    if option.kind is int and (option.min, option.above, option.below) == (1, None, None):
+        return "a positive integer"
+    return option.describe()
 
 
 class Strategy:
@@ -21,7 +47,10 @@ class Strategy:
 
     name: ClassVar[str]
     version: ClassVar[int]
-    #: Option names and defaults; unknown options are errors.
+    #: The options, each declared once (default, type, bounds, choices); unknown options are errors.
+    option_specs: ClassVar[dict[str, Option]] = {}
+    #: Option name -> default, derived from ``option_specs``. Every cell hash holds these values:
+    #: changing a default changes the hash of every cell of the strategy.
     defaults: ClassVar[dict[str, Any]] = {}
     #: Set True to receive ``observe`` calls (costs a device sync per path on a GPU).
     wants_feedback: ClassVar[bool] = False
@@ -38,17 +67,41 @@ class Strategy:
     #: (run by ``matrices/tricks.toml``, not by the default profile).
     kind: ClassVar[str] = "estimator"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defaults" in cls.__dict__ and "option_specs" not in cls.__dict__:
+            # A strategy written before typed options: its defaults, each of any type.
+            cls.option_specs = {name: Option(default) for name, default in cls.defaults.items()}
+        cls.defaults = {name: option.default for name, option in cls.option_specs.items()}
+
     def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
-        unknown_opts = sorted(set(options) - set(self.defaults))
-        if unknown_opts:
-            raise WsbenchError(
-                f"unknown option(s) {', '.join(unknown_opts)} for strategy {self.name!r}; "
-                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
-            )
         self.space = space
         self.rng = rng
-        self.options = {**self.defaults, **options}
+        self.options = self.checked_options(options)
         space.require(self.requirements(), f"strategy {self.name!r}")
+        self.check_rules()
+
+    def checked_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` checked against ``option_specs`` (names, types, bounds, choices), defaults filled in."""
+        unknown_names = sorted(set(given) - set(self.option_specs))
+        if unknown_names:
+            raise WsbenchError(
+                f"unknown option(s) {', '.join(unknown_names)} for strategy {self.name!r}"
+                f"{did_you_mean(unknown_names[0], self.option_specs)}; known: {', '.join(sorted(self.option_specs)) or 'none'}"
+            )
+        out = dict(self.defaults)
+        for name, value in given.items():
+            option = self.option_specs[name]
+            if option.choices is not None and value not in option.choices:
+                label = option.label if isinstance(option, StrategyOption) and option.label else f"{self.name} {name}"
+                raise unknown(label, value, option.choices)
+            ok, out[name] = option.coerce(value)
+            if not ok:
+                raise WsbenchError(f"{self.name} option {name} must be {rule_words(option)}, got {value!r}")
+        return out
+
+    def check_rules(self) -> None:
+        """Rules between options, or between an option and the space (called after ``requirements`` are met)."""
 
     def requirements(self) -> frozenset[str]:
         """What this instance needs of the space (``requires``, plus what its options add)."""

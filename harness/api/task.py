@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from harness.api.options import Option, check_options
 from harness.api.space import TaskSpec
 
 #: (inputs in the task's format -- an image tensor, a ``TokenBatch`` window -- and the targets).
@@ -86,7 +87,7 @@ class CellData:
 
 
 class Task:
-    """Base class of tasks (registered in ``harness.tasks.TASKS``)."""
+    """Base class of tasks (declared in a ``harness.tasks`` module's ``PLUGINS``; ``harness.catalog.TASKS``)."""
 
     name: ClassVar[str]
     version: ClassVar[int]
@@ -95,21 +96,21 @@ class Task:
     dataset: ClassVar[str] = ""
     #: Score fields in the order the score files hold them; the first is the primary estimator.
     score_fields: ClassVar[tuple[ScoreField, ...]]
-    #: Option names and defaults of ``Protocol.task_options``; unknown options are errors.
-    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: The task's options (``Protocol.task_options``: what data it reads), each declared once with its
+    #: rule; unknown options are errors.
+    option_specs: ClassVar[dict[str, Option]] = {}
+    #: Whether a cell can train on it (the imported-scores task only holds scores).
+    trainable: ClassVar[bool] = True
 
-    def known_options(self, protocol: Any) -> dict[str, Any]:
-        """``protocol.task_options`` over ``option_defaults``; a one-line error names unknown options."""
-        from harness.api.errors import WsbenchError
+    def options(self, protocol: Any) -> dict[str, Any]:
+        """``protocol.task_options`` checked (names, types, ranges, the rules between them), defaults filled in."""
+        where = f"protocol {protocol.name!r}"
+        opts = check_options(protocol.task_options, self.option_specs, where, "task option", f"task {self.name!r}")
+        return self.refine_options(opts, f"{where}: task option")
 
-        given = dict(protocol.task_options)
-        unknown_keys = sorted(set(given) - set(self.option_defaults))
-        if unknown_keys:
-            raise WsbenchError(
-                f"protocol {protocol.name!r}: unknown task option(s) {', '.join(unknown_keys)} for task {self.name!r}; "
-                f"known: {', '.join(sorted(self.option_defaults))}"
-            )
-        return {**self.option_defaults, **given}
+    def refine_options(self, opts: dict[str, Any], where: str) -> dict[str, Any]:
+        """Rules between options, and defaults that depend on others (``where`` starts each error)."""
+        return opts
 
     def spec(self) -> TaskSpec:
         """What the network needs to know (its number of outputs)."""
@@ -137,6 +138,32 @@ class Task:
     def synthetic_batch(self, n: int, generator: torch.Generator) -> Batch:
         """``n`` random examples in the task's input format (contract tests, benches; no data files)."""
         raise NotImplementedError
+
+    def synthetic_data(self, protocol: Any, seed: int, device: torch.device) -> CellData:
+        """Random examples in the task's format, batched as the protocol asks (benches, smoke runs; no data files).
+
+        By default a few ``synthetic_batch`` batches of each size; a task whose batching is its own
+        (device-side augmentation, BPTT windows) overrides it with that batching on random inputs.
+        """
+        g = torch.Generator().manual_seed(int(seed))
+
+        def batches(size: int, count: int) -> list[Batch]:
+            out = []
+            for _ in range(count):
+                x, y = self.synthetic_batch(size, g)
+                out.append((x.to(device), y.to(device)))
+            return out
+
+        n_eval = protocol.eval_images or 2 * protocol.eval_batch_size
+        evaluation = batches(protocol.eval_batch_size, max(1, n_eval // protocol.eval_batch_size))
+        return CellData(
+            train=batches(protocol.batch_size, 4),
+            calib_batches=batches(protocol.calib_batch_size, max(1, protocol.calib_batches)),
+            eval_batches=evaluation,
+            n_train=4 * protocol.batch_size,
+            n_eval=sum(len(y) for _, y in evaluation),
+            info={"source": "synthetic"},
+        )
 
     def evaluate(self, model: torch.nn.Module, arch: Any, batches: Sequence[Batch]) -> dict[str, float]:
         """Every score field of ``arch`` on ``batches`` (the model is already in scoring mode)."""
@@ -167,14 +194,3 @@ def estimator_values(scores: Any, estimator: str, fields: Sequence[ScoreField]) 
         raise unknown("score kind", estimator, by_name)
     field_ = by_name[estimator]
     return oriented(scores[field_.name].to_numpy(), field_)
-
-
-def known_estimators() -> list[str]:
-    """Every estimator name of every registered task (for validating a report's ``score``)."""
-    from harness.tasks import TASKS
-    from harness.tasks.imported import IMPORTED_SCORES
-
-    names: list[str] = []
-    for fields in [TASKS.get(task).score_fields for task in TASKS.names()] + [IMPORTED_SCORES.score_fields]:
-        names += [n for n in estimators(fields) if n not in names]
-    return names

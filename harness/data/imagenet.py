@@ -141,9 +141,9 @@ def load_crop(path: Path, size: int, seed: int | None) -> np.ndarray:
             img.draft("RGB", (math.ceil(width / shrink), math.ceil(height / shrink)))
             fx, fy = img.size[0] / width, img.size[1] / height
             rgb = img.convert("RGB")
-            out = rgb.resize((size, size), Image.BILINEAR, box=(left * fx, top * fy, (left + w) * fx, (top + h) * fy))
+            out = rgb.resize((size, size), Image.Resampling.BILINEAR, box=(left * fx, top * fy, (left + w) * fx, (top + h) * fy))
             if rng is not None and rng.random() < 0.5:
-                out = out.transpose(Image.FLIP_LEFT_RIGHT)
+                out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             return np.asarray(out, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise CorruptDataError(f"{path}: not a readable image ({type(e).__name__}: {e}); replace or remove the file") from None

@@ -30,6 +30,10 @@ class TokenBatch:
         self.weight = weight
         self.last_hidden: torch.Tensor | None = None
 
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """The window on ``device`` (a tensor's ``to``, so batches move alike)."""
+        return TokenBatch(self.tokens.to(device), None if self.hidden is None else self.hidden.to(device), self.weight)
+
     def carry(self, hidden: torch.Tensor) -> None:
         """Record the state after this window (the model calls this)."""
         self.last_hidden = hidden

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from harness.api.errors import WsbenchError
+from harness.api.protocol import ARCHSET_KINDS
 from harness.api.space import ENUMERABLE, GROUND_TRUTH_ARCHS, ISOMORPHISM
-from harness.engine.seeding import numpy_stream
+from harness.seeding import numpy_stream
 
-ARCHSET_KINDS = ("all", "unique", "sample", "ground-truth", "ground-truth-sample")
-#: What each kind needs of the space: a space that cannot enumerate (NB101) is scored on the
-#: cells its ground truth covers instead.
-_NEEDS = {
+#: What each kind (``harness.api.protocol.ARCHSET_KINDS``) needs of the space: a space that cannot
+#: enumerate (NB101) is scored on the cells its ground truth covers instead.
+NEEDS = {
     "all": [ENUMERABLE],
     "unique": [ISOMORPHISM],
     "sample": [ISOMORPHISM],
@@ -32,7 +32,7 @@ def build_archset(space: Any, kind: str, n: int | None = None, seed: int = 0, so
     """The architectures to score, in a deterministic order."""
     if kind not in ARCHSET_KINDS:
         raise WsbenchError(f"unknown archset kind {kind!r}; use {', '.join(ARCHSET_KINDS)}")
-    space.require(_NEEDS[kind], f"archset {kind!r}")
+    space.require(NEEDS[kind], f"archset {kind!r}")
     if kind == "all":
         return space.all_archs()
     if kind in ("ground-truth", "ground-truth-sample"):

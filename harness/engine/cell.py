@@ -17,8 +17,10 @@ import torch
 import harness
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import dataset_family
+from harness.api.protocol import Protocol
 from harness.api.space import GTSpec
-from harness.engine.protocols import Protocol
+from harness.catalog import SPACES, STRATEGIES, task_of
+from harness.engine.run_folder import cell_path
 from harness.settings import results_dir
 
 
@@ -41,15 +43,13 @@ class CellSpec:
 
     def config(self) -> dict[str, Any]:
         """The fully resolved config (JSON-able); its hash names the cell."""
-        from spaces import SPACES
-        from strategies import STRATEGIES
-
         space = SPACES.get(self.space)
         strat = STRATEGIES.get(self.strategy)
+        task = task_of(space, self.protocol.task)
         return {
             "space": space.describe(),
             "strategy": {"name": strat.name, "version": strat.version, "options": {**strat.defaults, **self.strategy_options}},
-            "protocol": self.protocol.to_dict(space),
+            "protocol": self.protocol.to_dict(space, task),
             "seed": self.seed,
             "ground_truths": [list(g) for g in self.resolved_ground_truths()],
             "device_type": torch.device(self.device).type,
@@ -74,15 +74,10 @@ class CellSpec:
         return tuple(g for g in self._default_ground_truths() if not self._applies(g))
 
     def _default_ground_truths(self) -> tuple[GTSpec, ...]:
-        from spaces import SPACES
-
         return tuple(SPACES.get(self.space).default_ground_truths)
 
     def _applies(self, gt: GTSpec) -> bool:
-        from harness.tasks import TASKS
-        from spaces import SPACES
-
-        dataset = TASKS.get(self.protocol.task_name(SPACES.get(self.space))).dataset
+        dataset = task_of(SPACES.get(self.space), self.protocol.task).dataset
         return not dataset or dataset_family(gt[1]) == dataset
 
     def cell_hash(self) -> str:
@@ -92,7 +87,7 @@ class CellSpec:
     def run_dir(self, root: Path | None = None) -> Path:
         """Where this cell's outputs live."""
         root = root if root is not None else results_dir()
-        return root / "runs" / self.space / self.strategy / self.protocol.name / f"seed{self.seed}-{self.cell_hash()[:10]}"
+        return cell_path(root, self.space, self.strategy, self.protocol.name, self.seed, self.cell_hash())
 
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")

@@ -20,9 +20,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from harness.api.protocol import BN_MODES
 from harness.api.task import Batch, Task
-
-BN_MODES = ("recalibrate", "batch", "running")
 
 
 def precision(device: torch.device | str, autocast: str | None) -> contextlib.AbstractContextManager:

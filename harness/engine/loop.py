@@ -1,22 +1,14 @@
 """One matrix cell end to end: train a supernet with a strategy, snapshot, score, compare.
 
 The harness owns the loop; the strategy only chooses paths and the task supplies data, loss and
-scores. A cell checkpoints after every epoch (weights, optimizer, schedule and every random
-stream) so it resumes exactly where it stopped, e.g. across 10-minute GPU calls. Outputs (under
-``results/runs/...``):
-
-- ``config.json``   resolved config + provenance (written first)
-- ``train_log.csv`` one row per epoch
-- ``scores/epoch_NNN.csv`` per-snapshot architecture scores (the task's score fields)
-- ``metrics.csv``   long format: epoch, ground truth, score kind, metric, value
-- ``result.json``   written last and atomically, with the size and SHA-256 of every file above:
-  the cell is finished iff it validates (``harness.engine.integrity``)
+scores; one step is ``harness.engine.step.train_step``. A cell checkpoints after every epoch
+(weights, optimizer, schedule and every random stream) so it resumes exactly where it stopped,
+e.g. across 10-minute GPU calls. Its outputs are written through ``harness.engine.run_folder``
+(the folder's layout, sealing and reading live there).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,17 +22,19 @@ from torch import nn
 
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
+from harness.api.protocol import Protocol
 from harness.api.strategy import Strategy
 from harness.api.task import CellData, Task
+from harness.catalog import task_of
 from harness.engine.archsets import build_archset
 from harness.engine.cell import CellSpec, provenance, require_device
-from harness.engine.evaluator import precision, score_architectures
-from harness.engine.integrity import DAMAGED, FINISHED, cell_state, manifest, seal, set_aside
-from harness.engine.protocols import Protocol
-from harness.engine.schedule import averaged_weights, build_optimizer, cosine_lr, effective_schedule
-from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics, task_of
-from harness.engine.seeding import numpy_stream, stream_seed
-from harness.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harness.engine.evaluator import score_architectures
+from harness.engine.integrity import DAMAGED, FINISHED
+from harness.engine.run_folder import CHECKPOINT, SUPERNET, RunFolder
+from harness.engine.schedule import averaged_weights, effective_schedule
+from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics
+from harness.engine.step import Tally, Trainer, build_training, train_step
+from harness.seeding import numpy_stream, stream_seed
 from harness.settings import results_dir, writable_folder
 
 __all__ = ["CellSpec", "TrainingDiverged", "effective_schedule", "run_cell"]
@@ -64,13 +58,30 @@ class Cell:
     data: CellData
     archs: list[Any]
     arch_ids: list[str]
-    model: nn.Module
-    params: list[nn.Parameter]
-    opt: torch.optim.Optimizer
-    sched: Any
+    trainer: Trainer
     epochs: int
     snapshot_epochs: tuple[int, ...]
     config: dict[str, Any]
+
+    @property
+    def folder(self) -> RunFolder:
+        """The cell's folder (``harness.engine.run_folder``)."""
+        return RunFolder(self.out)
+
+    @property
+    def model(self) -> nn.Module:
+        """The trained (and scored) module."""
+        return self.trainer.model
+
+    @property
+    def opt(self) -> torch.optim.Optimizer:
+        """The weight optimizer."""
+        return self.trainer.opt
+
+    @property
+    def sched(self) -> Any:
+        """The learning-rate schedule."""
+        return self.trainer.sched
 
 
 @dataclass
@@ -87,13 +98,14 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     """Train, snapshot, score and write one cell; resumes from its checkpoint; skips if finished."""
     writable_folder(root if root is not None else results_dir(), "results folder")
     out = spec.run_dir(root)
-    outputs, reason = cell_state(out)
+    folder = RunFolder(out)
+    outputs, reason = folder.state()
     if outputs == FINISHED:
-        return json.loads((out / "result.json").read_text())
+        return folder.result()
     cell = prepare(spec, out)
     if outputs == DAMAGED:  # a finished cell whose files no longer validate: keep them aside, run again
-        log(f"{out.name}: damaged ({reason}); its files moved to {set_aside(out, reason).name}, running it again")
-    atomic_write_json(out / "config.json", cell.config)
+        log(f"{out.name}: damaged ({reason}); its files moved to {folder.set_aside(reason).name}, running it again")
+    folder.write_config(cell.config)
     state = resume(cell, log)
     for epoch in range(state.epoch, cell.epochs):
         row = train_epoch(cell, state, epoch)
@@ -102,7 +114,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
         state.log_rows.append(row)
         log(_epoch_line(cell, row))
         state.epoch = epoch + 1
-        _save(cell.out / "checkpoint.pt", checkpoint_state(cell, state))
+        cell.folder.save(CHECKPOINT, checkpoint_state(cell, state))
     return finish(cell, state)
 
 
@@ -111,8 +123,7 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
 
     The order is fixed (it decides which random stream is drawn when); nothing is written yet.
     """
-    from spaces import SPACES
-    from strategies import STRATEGIES
+    from harness.catalog import SPACES, STRATEGIES
 
     device, p = torch.device(spec.device), spec.protocol
     require_device(device)
@@ -137,7 +148,7 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     model = space.build_supernet(p.network_for(space), task.spec(), seed=stream_seed(spec.seed, "init")).to(device)
     if p.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    training = _training(p, strategy, model, data)
+    training = _training(p, strategy, task, model, data)
     config["schedule"] = training.pop("schedule")
     return Cell(
         spec,
@@ -155,8 +166,8 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     )
 
 
-def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData) -> dict[str, Any]:
-    """The trained module, its parameters, optimizer and LR schedule, and the (equal-compute) epochs."""
+def _training(p: Protocol, strategy: Strategy, task: Task, model: nn.Module, data: CellData) -> dict[str, Any]:
+    """The cell's trainer (module, parameters, optimizer, schedule) and its (equal-compute) epochs."""
     steps_per_epoch = len(data.train)
     if steps_per_epoch < 1:  # e.g. a bi-level strategy's half of a small subset
         raise WsbenchError(
@@ -167,24 +178,15 @@ def _training(p: Protocol, strategy: Strategy, model: nn.Module, data: CellData)
     full_steps = data.full_epoch_steps or (data.n_train + data.n_arch_train) // p.batch_size
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
     model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
-    params = [q for q in model.parameters() if q.requires_grad]
-    opt = build_optimizer(p, params, steps_per_epoch)
+    params, opt, sched = build_training(p, model, steps_per_epoch, epochs)
     schedule = {
         "epochs": epochs,
         "snapshot_epochs": list(snapshot_epochs),
         "paths_per_step": strategy.paths_per_step,
         "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
     }
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lr(p, epochs * steps_per_epoch))
-    return {
-        "model": model,
-        "params": params,
-        "opt": opt,
-        "sched": sched,
-        "epochs": epochs,
-        "snapshot_epochs": snapshot_epochs,
-        "schedule": schedule,
-    }
+    trainer = Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast)
+    return {"trainer": trainer, "epochs": epochs, "snapshot_epochs": snapshot_epochs, "schedule": schedule}
 
 
 def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
@@ -204,13 +206,12 @@ def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
 
 def resume(cell: Cell, log) -> Progress:
     """The progress of an interrupted run restored from its checkpoint, or a fresh start."""
-    path = cell.out / "checkpoint.pt"
-    if not path.exists():
+    if not (cell.out / CHECKPOINT).exists():
         return Progress()
     try:
-        ck = torch.load(path, map_location=cell.device, weights_only=False)
+        ck = cell.folder.load(CHECKPOINT, cell.device)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a truncated or garbage file
-        where = set_aside(cell.out, f"checkpoint.pt unreadable: {type(e).__name__}", names=("checkpoint.pt",))
+        where = cell.folder.set_aside(f"checkpoint.pt unreadable: {type(e).__name__}", names=(CHECKPOINT,))
         log(f"{cell.out.name}: checkpoint.pt is unreadable ({type(e).__name__}); moved to {where.name}, starting over")
         return Progress()
     cell.model.load_state_dict(ck["model"])
@@ -223,64 +224,31 @@ def resume(cell: Cell, log) -> Progress:
 
 
 def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
-    """One epoch of supernet training; returns its log row."""
+    """One epoch of supernet training (``harness.engine.step.train_step`` per batch); returns its log row."""
     t0 = time.perf_counter()
-    p, model, strategy, task = cell.spec.protocol, cell.model, cell.strategy, cell.task
-    model.train()
-    loss_sum = torch.zeros((), device=cell.device)
-    correct = torch.zeros((), device=cell.device)
-    seen = path_samples = 0  # path_samples: examples x paths, the denominator of the path-averaged accuracy
+    cell.model.train()
+    tally = Tally.zeros(cell.device)
     arch_batches = iter(cell.data.arch_train) if cell.data.arch_train is not None else None
-    for x, y in cell.data.train:
-        strategy.before_step(state.step, model, cell.opt)
-        if arch_batches is not None:
-            xa, ya = next(arch_batches)  # both halves have the same number of batches
-            with precision(cell.device, p.autocast):
-                strategy.arch_step(state.step, model, xa, ya, task.loss)
-        cell.opt.zero_grad(set_to_none=True)
-        with precision(cell.device, p.autocast):
-            trained = training_views(model, strategy.paths(state.step), x, y, task.loss)
-        for arch in trained:
-            with precision(cell.device, p.autocast):
-                output = model(x, arch)
-                loss = strategy.path_loss(arch, output, y, task) / len(trained)
-            loss.backward()
-            loss_sum += loss.detach() * len(y)
-            hits = task.correct(output, y)
-            correct += hits
-            path_samples += len(y)
-            if strategy.wants_feedback:
-                strategy.observe(state.step, arch, float(loss.detach()) * len(trained), 100.0 * float(hits) / len(y))
-        if p.grad_clip:
-            nn.utils.clip_grad_norm_(cell.params, p.grad_clip)
-        cell.opt.step()
-        cell.sched.step()
+    for batch in cell.data.train:
+        # Both halves have the same number of batches.
+        arch_batch = next(arch_batches) if arch_batches is not None else None
+        train_step(cell.trainer, state.step, batch, arch_batch, tally)
         state.step += 1
-        seen += len(y)
-    train_loss = float(loss_sum) / max(1, seen)
+    train_loss = float(tally.loss_sum) / max(1, tally.seen)
     if not math.isfinite(train_loss):
         raise TrainingDiverged(f"training loss became {train_loss} in epoch {epoch + 1} of {cell.out.name}")
     row = {
         "epoch": epoch + 1,
         "step": state.step,
         "train_loss": train_loss,
-        "train_acc": 100.0 * float(correct) / max(1, path_samples),
+        "train_acc": 100.0 * float(tally.correct) / max(1, tally.path_samples),
         "lr": cell.sched.get_last_lr()[0],
         "seconds": time.perf_counter() - t0,
     }
-    chosen = strategy.selected()
+    chosen = cell.strategy.selected()
     if chosen is not None:
         row["selected_arch"] = cell.space.arch_id(chosen)
     return row
-
-
-def training_views(model: nn.Module, paths: list[Any], x: Any, y: Any, loss: Any) -> list[Any]:
-    """What one step trains: each path, or the views a supernet's own sharing rule makes of it
-    (``training_views``: e.g. a width's left and right channels; their losses are averaged)."""
-    expand = getattr(model, "training_views", None)
-    if expand is None:
-        return list(paths)
-    return [view for arch in paths for view in expand(arch, x, y, loss)]
 
 
 def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
@@ -289,11 +257,11 @@ def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
     with averaged_weights(cell.opt):  # averaged SGD scores with the average of its weights
         scores = _score(cell, progress)
     scores.insert(0, "epoch", epoch)
-    atomic_write_text(cell.out / "scores" / f"epoch_{epoch:03d}.csv", scores.to_csv(index=False))
+    cell.folder.write_scores(epoch, scores)
     state.metric_rows.extend(snapshot_metrics(scores, cell.tables, epoch, cell.task.score_fields))
     # Written at every snapshot, so a cell cut short (e.g. by the end of a GPU lease) can still be
     # reported with ``wsbench report --partial``.
-    atomic_write_text(cell.out / "metrics.csv", pd.DataFrame(state.metric_rows).to_csv(index=False))
+    cell.folder.write_metrics(state.metric_rows)
     return time.perf_counter() - t1
 
 
@@ -315,11 +283,11 @@ def _score(cell: Cell, progress: bool) -> pd.DataFrame:
 def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     """Write the final logs, the shared weights and ``result.json`` (last); drop the checkpoint."""
     out, rows = cell.out, state.log_rows
-    atomic_write_text(out / "train_log.csv", pd.DataFrame(rows).to_csv(index=False))
-    atomic_write_text(out / "metrics.csv", pd.DataFrame(state.metric_rows).to_csv(index=False))
+    cell.folder.write_train_log(rows)
+    cell.folder.write_metrics(state.metric_rows)
     # Keep the final shared weights for later re-scoring; the resume point (optimizer etc.) goes.
     with averaged_weights(cell.opt):  # the weights that were scored
-        _save(out / "supernet.pt", cell.model.state_dict())
+        cell.folder.save(SUPERNET, cell.model.state_dict())
     result = {
         "cell_hash": cell.config["cell_hash"],
         "run_dir": str(out),
@@ -333,17 +301,9 @@ def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     chosen = cell.strategy.selected()
     if chosen is not None:
         result["selected"] = selected_summary(cell.space.arch_id(chosen), cell.tables)
-    result["files"] = manifest(out)  # what "finished" means: these files, these sizes and hashes
-    result = seal(result)
-    atomic_write_json(out / "result.json", result)  # last: the cell is finished iff this validates
-    (out / "checkpoint.pt").unlink(missing_ok=True)
+    result = cell.folder.seal(result)  # last: the cell is finished iff result.json validates
+    (out / CHECKPOINT).unlink(missing_ok=True)
     return result
-
-
-def _save(path: Path, state: Any) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _epoch_line(cell: Cell, row: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from harness.engine.protocols import Protocol
+from harness.api.protocol import Protocol
 
 
 def effective_schedule(p: Protocol, paths_per_step: float, epoch_fraction: float = 1.0) -> tuple[int, tuple[int, ...]]:

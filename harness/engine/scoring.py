@@ -6,7 +6,6 @@ Each score field of the cell's task becomes one estimator, oriented by its direc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,32 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.api.errors import WsbenchError
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthTable, load_ground_truth
+from harness.api.ground_truth import GroundTruthTable
 from harness.api.space import GTSpec
-from harness.api.task import ScoreField, Task, estimator_name, oriented
-from harness.fileio import atomic_write_text
+from harness.api.task import ScoreField, estimator_name, oriented
+from harness.catalog import GROUND_TRUTHS, load_ground_truth
+from harness.engine.run_folder import RunFolder
 
 #: The ground-truth label of metric rows of a cell without ground truth (stability only).
 NO_GROUND_TRUTH = "none"
-
-
-def task_of(space: Any, task_name: str | None) -> Task:
-    """The registered task ``task_name``, the imported-scores task, or the space's default task."""
-    from harness.tasks import TASKS
-    from harness.tasks.imported import IMPORTED_SCORES, IMPORTED_TASK
-
-    if task_name == IMPORTED_TASK:
-        return IMPORTED_SCORES
-    return TASKS.get(task_name if task_name is not None else space.default_task)
-
-
-def task_of_config(config: dict[str, Any]) -> Task:
-    """The task a cell ran, from its ``config.json`` (older cells name none: their space's default)."""
-    from spaces import SPACES
-
-    return task_of(SPACES.get(config["space"]["name"]), config["protocol"].get("task"))
 
 
 def available_ground_truths(space: str, specs: Sequence[GTSpec]) -> tuple[list[GroundTruthTable], list[str]]:
@@ -97,25 +80,23 @@ def snapshot_metrics(
 def metrics_from_scores(run_dir: Path) -> int:
     """(Re)write ``metrics.csv`` of a cell from its score files; returns the number of snapshots.
 
-    For cells that stopped before their last snapshot and predate per-snapshot metrics files: the
-    metrics are computed against the ground truths recorded in ``config.json``, exactly as the
-    loop does at each snapshot.
+    For cells that stopped before their last snapshot and predate per-snapshot metrics files, and for
+    imported score files: the metrics are computed against the ground truths recorded in
+    ``config.json``, exactly as the loop does at each snapshot.
     """
-    from harness.run.store import load_scores
-
-    run_dir = Path(run_dir)
+    folder = RunFolder(Path(run_dir))
+    config = folder.config()
     try:
-        config = json.loads((run_dir / "config.json").read_text())
         space, specs = config["space"]["name"], tuple(tuple(g) for g in config["ground_truths"])
-        task = task_of_config(config)
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
-        raise WsbenchError(f"{run_dir / 'config.json'} is unreadable ({exc}); the cell cannot be reported") from None
+    except (KeyError, TypeError) as exc:
+        raise WsbenchError(f"{folder.path / 'config.json'} lacks {exc}; the cell cannot be reported") from None
+    task = folder.task()
     tables, _ = available_ground_truths(space, specs)
-    scores = load_scores(run_dir, task.score_fields)
+    scores = folder.scores(task.score_fields)
     rows: list[dict[str, Any]] = []
     for epoch, snap in scores.groupby("epoch", sort=True):
         rows.extend(snapshot_metrics(snap.reset_index(drop=True), tables, int(epoch), task.score_fields))
-    atomic_write_text(run_dir / "metrics.csv", pd.DataFrame(rows).to_csv(index=False))
+    folder.write_metrics(rows)
     return int(scores["epoch"].nunique())
 
 

@@ -1,9 +1,13 @@
 """How a matrix's cells are run: here in worker processes, or as jobs on a Slurm cluster (submitit).
 
 One place for the options a user sets in a matrix file's ``[executor]`` table or on the command
-line (which wins). ``local`` is the default: ``harness.run.executor``'s worker pool on this machine.
-``slurm`` submits jobs through submitit; ``submitit-local`` runs the same jobs as local subprocesses
-through submitit's ``LocalExecutor`` (what the tests use, and a dry run of a cluster submission).
+line (which wins). ``local`` is the default: the worker pool of ``harness.run.backends.local`` on
+this machine. ``slurm`` submits jobs through submitit (``harness.run.backends.slurm``);
+``submitit-local`` runs the same jobs as local subprocesses through submitit's ``LocalExecutor``
+(what the tests use, and a dry run of a cluster submission).
+
+It sits beside ``matrix`` rather than in ``backends``: a matrix file holds these options, and the
+backends import ``matrix``, so the two packages never import each other.
 """
 
 from __future__ import annotations

@@ -11,13 +11,15 @@ file and the key. Schema::
     workers = 1                 # cells run at once (worker processes; per GPU on a GPU); default 1
     data = "/path/to/data"      # optional: overrides WSBENCH_DATA for the run (relative: to this file)
     baselines = ["random", "synflow"]  # optional: training-free baselines reported beside the
-                                # supernets (params is always there); names from harness.analysis.baselines
+                                # supernets (params is always there); names from harness.baselines
 
     [[spaces]]                  # one or more
     name = "nb201"              # a registered search space
     protocol = "quick"          # a registered Protocol
-    overrides = { epochs = 20, snapshot_epochs = [18, 20] }
-                                # any Protocol field, type-checked here, validated by Protocol;
+    overrides = { epochs = 20, snapshot_epochs = [18, 20], task_options = { subset = 5000 } }
+                                # any Protocol field, type-checked by its declared rule, validated by
+                                # Protocol; ``network`` and ``task_options`` merge onto the protocol's
+                                # (data settings are task options, checked by the task when the matrix loads);
                                 # without ``name`` the protocol becomes "<protocol>+<matrix name>"
     ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]
                                 # optional: (source, dataset, split, metric, seed_reduction) each;
@@ -29,8 +31,8 @@ file and the key. Schema::
     options = { sampling = "deisomorphic" }   # the strategy's options, checked by the strategy
     spaces = ["nb201"]          # optional: default every space of the matrix
 
-TOML has no null, so protocol fields whose default is ``None`` (``subset``, ``eval_images``,
-``archset_n``, ``grad_clip``) can be set to a value but not back to ``None``. The matrix's
+TOML has no null, so settings whose default is ``None`` (``eval_images``, ``archset_n``,
+``grad_clip``, the task option ``subset``) can be set to a value but not back to ``None``. The matrix's
 ``data`` folder is not part of a cell's identity (the cell records its data source and sha256
 in ``config.json``). Shipped matrices live in the repository's ``matrices/`` folder and are
 found by name (``resolve_matrix("quick")``).
@@ -51,6 +53,7 @@ from typing import Any
 import tomllib
 
 from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
+from harness.api.protocol import coerce_changes, merged
 from harness.api.space import GTSpec
 from harness.engine.cell import CellSpec
 from harness.run.cluster_options import ExecutorOptions, parse_table
@@ -68,7 +71,7 @@ class SpaceEntry:
     """One ``[[spaces]]`` table: a space, its resolved protocol and its ground truths."""
 
     name: str
-    protocol: Any  # harness.engine.protocols.Protocol
+    protocol: Any  # harness.api.protocol.Protocol
     ground_truths: tuple[GTSpec, ...] | None = None
 
 
@@ -179,64 +182,20 @@ def load_matrix(target: str | Path) -> Matrix:
 def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
     """Validate a decoded matrix table; errors name ``path`` and the offending key."""
     src = str(path) if path is not None else "<matrix>"
-
-    def fail(key: str, problem: str) -> WsbenchError:
-        return WsbenchError(f"{src}: {key}: {problem}")
-
     _check_keys(raw, TOP_KEYS, "the top level", src)
     name = _get(raw, "name", str, path.stem if path is not None else "matrix", src)
     description = _get(raw, "description", str, "", src)
-    seeds = _get(raw, "seeds", list, None, src)
-    if seeds is None:
-        raise fail("seeds", "missing; add e.g. seeds = [0, 1]")
-    if not seeds or any(type(s) is not int or s < 0 for s in seeds):
-        raise fail("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise fail("seeds", f"{seeds!r} repeats a seed; list each seed once")
+    seeds = _seeds(raw, src)
     device = _get(raw, "device", str, "cpu", src)
     if device not in DEVICES:
-        raise fail("device", f"must be one of {', '.join(DEVICES)}, got {device!r}{did_you_mean(device, DEVICES)}")
+        raise _fail(src, "device", f"must be one of {', '.join(DEVICES)}, got {device!r}{did_you_mean(device, DEVICES)}")
     workers = _get(raw, "workers", int, 1, src)
     if workers < 1:
-        raise fail("workers", f"must be >= 1, got {workers}")
-    data = _get(raw, "data", str, None, src)
-    data_path = None
-    if data is not None:
-        data_path = Path(data).expanduser()
-        if not data_path.is_absolute() and path is not None:
-            data_path = path.resolve().parent / data_path
-        if not data_path.is_dir():
-            raise fail("data", f"folder {data_path} does not exist; fix the path or remove the key to use WSBENCH_DATA")
-
-    baselines = _get(raw, "baselines", list, [], src)
-    from harness.analysis.baselines import BASELINES
-
-    for b in baselines:
-        if not isinstance(b, str) or b not in BASELINES:
-            raise fail(
-                "baselines",
-                f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}",
-            )
-
-    space_tables = _tables(raw, "spaces", src)
-    spaces = tuple(_parse_space(t, f"spaces[{i}]", name, src) for i, t in enumerate(space_tables))
-    space_names = list(dict.fromkeys(s.name for s in spaces))
-    # A space may appear under several protocols (e.g. one per channel-sharing rule); cells and
-    # report rows are told apart by the protocol's name, so that pair must be unique.
-    listed = [f"{s.name}/{s.protocol.name}" for s in spaces]
-    if len(set(listed)) != len(listed):
-        raise fail(
-            "spaces",
-            f"a space is listed twice with the same protocol ({', '.join(listed)}); "
-            "list it once, or give each variant its own overrides.name",
-        )
-    strategies = tuple(
-        _parse_strategy(t, f"strategies[{i}]", space_names, src) for i, t in enumerate(_tables(raw, "strategies", src))
-    )
-    labels = [s.label for s in strategies]
-    for i, lab in enumerate(labels):
-        if lab in labels[:i]:
-            raise fail(f"strategies[{i}].label", f"{lab!r} is used twice; give each strategy variant its own label")
+        raise _fail(src, "workers", f"must be >= 1, got {workers}")
+    data_path = _data_folder(raw, path, src)
+    baselines = _baselines(raw, src)
+    spaces = _spaces(raw, name, src)
+    strategies = _strategies(raw, list(dict.fromkeys(s.name for s in spaces)), src)
     matrix = Matrix(
         name=name,
         description=description,
@@ -252,6 +211,79 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
     )
     _check_distinct_cells(matrix, src)
     return matrix
+
+
+def _fail(src: str, key: str, problem: str) -> WsbenchError:
+    return WsbenchError(f"{src}: {key}: {problem}")
+
+
+def _seeds(raw: dict[str, Any], src: str) -> list[int]:
+    """The required ``seeds``: distinct integers >= 0."""
+    seeds = _get(raw, "seeds", list, None, src)
+    if seeds is None:
+        raise _fail(src, "seeds", "missing; add e.g. seeds = [0, 1]")
+    if not seeds or any(type(s) is not int or s < 0 for s in seeds):
+        raise _fail(src, "seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise _fail(src, "seeds", f"{seeds!r} repeats a seed; list each seed once")
+    return seeds
+
+
+def _data_folder(raw: dict[str, Any], path: Path | None, src: str) -> Path | None:
+    """The optional ``data`` folder (relative: to the matrix file), which must exist."""
+    data = _get(raw, "data", str, None, src)
+    if data is None:
+        return None
+    data_path = Path(data).expanduser()
+    if not data_path.is_absolute() and path is not None:
+        data_path = path.resolve().parent / data_path
+    if not data_path.is_dir():
+        raise _fail(src, "data", f"folder {data_path} does not exist; fix the path or remove the key to use WSBENCH_DATA")
+    return data_path
+
+
+def _baselines(raw: dict[str, Any], src: str) -> list[str]:
+    """The optional ``baselines``, each a registered training-free baseline."""
+    baselines = _get(raw, "baselines", list, [], src)
+    from harness.baselines import BASELINES
+
+    for b in baselines:
+        if not isinstance(b, str) or b not in BASELINES:
+            raise _fail(
+                src,
+                "baselines",
+                f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}",
+            )
+    return baselines
+
+
+def _spaces(raw: dict[str, Any], matrix_name: str, src: str) -> tuple[SpaceEntry, ...]:
+    """The ``[[spaces]]`` tables; one space may repeat, under other protocols only."""
+    space_tables = _tables(raw, "spaces", src)
+    spaces = tuple(_parse_space(t, f"spaces[{i}]", matrix_name, src) for i, t in enumerate(space_tables))
+    # A space may appear under several protocols (e.g. one per channel-sharing rule); cells and
+    # report rows are told apart by the protocol's name, so that pair must be unique.
+    listed = [f"{s.name}/{s.protocol.name}" for s in spaces]
+    if len(set(listed)) != len(listed):
+        raise _fail(
+            src,
+            "spaces",
+            f"a space is listed twice with the same protocol ({', '.join(listed)}); "
+            "list it once, or give each variant its own overrides.name",
+        )
+    return spaces
+
+
+def _strategies(raw: dict[str, Any], space_names: list[str], src: str) -> tuple[StrategyEntry, ...]:
+    """The ``[[strategies]]`` tables, each label used once."""
+    strategies = tuple(
+        _parse_strategy(t, f"strategies[{i}]", space_names, src) for i, t in enumerate(_tables(raw, "strategies", src))
+    )
+    labels = [s.label for s in strategies]
+    for i, lab in enumerate(labels):
+        if lab in labels[:i]:
+            raise _fail(src, f"strategies[{i}].label", f"{lab!r} is used twice; give each strategy variant its own label")
+    return strategies
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str, src: str) -> None:
@@ -282,9 +314,8 @@ def _tables(raw: dict[str, Any], key: str, src: str) -> list[dict[str, Any]]:
 
 
 def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> SpaceEntry:
-    from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery
-    from harness.engine.protocols import PROTOCOLS
-    from spaces import SPACES
+    from harness.api.ground_truth import GroundTruthQuery
+    from harness.catalog import GROUND_TRUTHS, PROTOCOLS, SPACES
 
     _check_keys(t, SPACE_KEYS, where, src)
     name = _get(t, "name", str, None, src, f"{where}.")
@@ -303,21 +334,9 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
         raise UnknownNameError(f"{src}: {where}.protocol: {e}") from None
     overrides = _get(t, "overrides", dict, {}, src, f"{where}.")
     if overrides:
-        changes = _protocol_changes(overrides, f"{where}.overrides", src)
-        changes.setdefault("name", f"{proto_name}+{matrix_name}")
-        if "network" in changes:  # merged onto the protocol's network, checked by the space
-            changes["network"] = {**protocol.network, **changes["network"]}
-            try:
-                SPACES.get(name).network_config(changes["network"], where=f"{where}.overrides.network")
-            except WsbenchError as e:
-                raise WsbenchError(f"{src}: {e}") from None
-        try:
-            protocol = protocol.replace(**changes)
-        except WsbenchError as e:
-            hint = "; set overrides.snapshot_epochs too" if "snapshot" in str(e) and "snapshot_epochs" not in overrides else ""
-            raise WsbenchError(f"{src}: {where}.overrides: {e}{hint}") from None
+        protocol = _overridden(protocol, overrides, SPACES.get(name), f"{where}.overrides", f"{proto_name}+{matrix_name}", src)
     try:  # the task's own checks (its split, parts and image counts), before any cell runs
-        from harness.engine.scoring import task_of
+        from harness.catalog import task_of
 
         task_of(SPACES.get(name), protocol.task).check_protocol(protocol)
     except WsbenchError as e:
@@ -343,60 +362,28 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
     return SpaceEntry(name, protocol, tuple(specs) if specs is not None else None)
 
 
-def _protocol_changes(overrides: dict[str, Any], where: str, src: str) -> dict[str, Any]:
-    """Type-check protocol overrides against the Protocol dataclass's annotations."""
-    from harness.engine.protocols import Protocol
-
-    hints = typing.get_type_hints(Protocol)
-    fields = tuple(f.name for f in dataclasses.fields(Protocol))
-    changes = {}
-    for key, value in overrides.items():
-        if key not in hints:
-            hint = f" (network keys go in {where}.network, e.g. network = {{ {key} = ... }})" if key in ("C", "N") else ""
-            raise UnknownNameError(
-                f"{src}: unknown protocol field {key!r} in {where}{did_you_mean(key, fields)}{hint}; known: {', '.join(fields)}"
-            )
-        ok, converted = _coerce(value, hints[key])
-        if not ok:
-            raise WsbenchError(f"{src}: {where}.{key}: must be {_hint_name(hints[key])}, got {value!r} ({_toml_type(value)})")
-        changes[key] = converted
-    return changes
-
-
-def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
-    """(True, value in the annotated type) or (False, None); lists become tuples."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        for arm in typing.get_args(hint):
-            if arm is type(None):
-                continue
-            ok, v = _coerce(value, arm)
-            if ok:
-                return True, v
-        return False, None
-    if typing.get_origin(hint) is tuple:
-        inner = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            return False, None
-        items = [_coerce(v, inner) for v in value]
-        return (True, tuple(v for _, v in items)) if all(ok for ok, _ in items) else (False, None)
-    if typing.get_origin(hint) in (Mapping, collections.abc.Mapping):
-        return (True, dict(value)) if isinstance(value, dict) else (False, None)
-    if hint is bool:
-        return (True, value) if isinstance(value, bool) else (False, None)
-    if hint is int:
-        return (True, value) if type(value) is int else (False, None)
-    if hint is float:
-        return (True, float(value)) if type(value) in (int, float) else (False, None)
-    if hint is str:
-        return (True, value) if isinstance(value, str) else (False, None)
-    return False, None
+def _overridden(protocol: Any, overrides: dict[str, Any], space: Any, where: str, default_name: str, src: str) -> Any:
+    """``protocol`` with a matrix's overrides: type-checked by the fields' rules, network and task options merged."""
+    try:
+        changes = merged(protocol, {"name": default_name, **coerce_changes(overrides, where)})
+    except WsbenchError as e:
+        raise WsbenchError(f"{src}: {e}") from None
+    if "network" in overrides:  # checked by the space, with the override's own key in the error
+        try:
+            space.network_config(changes["network"], where=f"{where}.network")
+        except WsbenchError as e:
+            raise WsbenchError(f"{src}: {e}") from None
+    try:
+        return protocol.replace(**changes)
+    except WsbenchError as e:
+        hint = "; set overrides.snapshot_epochs too" if "snapshot" in str(e) and "snapshot_epochs" not in overrides else ""
+        raise WsbenchError(f"{src}: {where}: {e}{hint}") from None
 
 
 def _parse_strategy(t: dict[str, Any], where: str, space_names: list[str], src: str) -> StrategyEntry:
     import numpy as np
 
-    from spaces import SPACES
-    from strategies import STRATEGIES
+    from harness.catalog import SPACES, STRATEGIES
 
     _check_keys(t, STRATEGY_KEYS, where, src)
     name = _get(t, "name", str, None, src, f"{where}.")

@@ -32,8 +32,10 @@ import pandas as pd
 
 from harness.api.errors import WsbenchError
 from harness.fileio import atomic_write_json
+from harness.metrics import REGRESSION, names_shown
 
-METRICS = ("kendall_tau", "spearman_rho", "hit@10%", "br@1%")
+#: The metrics tracked: those declaring the ``regression`` place in ``harness.metrics``.
+METRICS = names_shown(REGRESSION)
 BAND_K = 3.0
 SD_FLOOR = 0.05  # metrics live in [-1, 1] and hit rates move in steps of 1/k: a band is never narrower than one step of a small k
 THREADS = 1  # pinned: CPU numbers depend on the thread count
@@ -98,18 +100,14 @@ def run_ci_matrix(matrix: str, root: Path, executor: Any = None) -> pd.DataFrame
     numbers must not move: the regression check then also checks the cluster path).
     """
     from harness.api.task import estimator_name
-    from harness.engine.scoring import task_of
-    from harness.run.executor import run_matrix
+    from harness.catalog import SPACES, task_of
+    from harness.run.cluster_options import ExecutorOptions
+    from harness.run.launch import launch
     from harness.run.matrix import load_matrix
-    from spaces import SPACES
 
     m = load_matrix(matrix)
-    if executor is not None and executor.is_cluster():
-        from harness.run.executor import run_on_cluster
-
-        run = run_on_cluster(m, root, executor.updated(threads=THREADS), log=lambda _m: None)
-    else:
-        run = run_matrix(m, root=root, workers=1, progress=None, log=None, threads=THREADS)  # a bar unless CI is set
+    opts = executor.updated(threads=THREADS) if executor is not None and executor.is_cluster() else ExecutorOptions()
+    run = launch(m, root, opts, workers=1, threads=THREADS, log=None)  # the local pool shows a bar unless CI is set
     if not run.ok:
         raise WsbenchError(f"matrix {matrix!r} had failed cells: {run.summary()}")
     rows = []

@@ -22,6 +22,7 @@ import pandas as pd
 from harness.api.errors import WsbenchError
 from harness.api.task import ScoreField
 from harness.engine.integrity import FINISHED, cell_state, read_json
+from harness.engine.run_folder import RunFolder
 from harness.fileio import atomic_write_bytes, atomic_write_text
 from harness.settings import results_dir
 
@@ -39,8 +40,8 @@ AGGREGATE_SCHEMA: dict[str, str] = {
     "ground_truth": "ground-truth label space/source:dataset/split/metric@seed_reduction",
     "gt_fingerprint": "first 16 hex digits of the SHA-256 of the ground-truth table's content",
     "score": "estimator: accuracy (shared-weight accuracy) or neg_loss (minus its cross-entropy)",
-    "metric": "metric name from harness.analysis.metrics (kendall_tau, hit@5%, br@1%, ...)",
-    "value": "metric value (orientation as documented in harness.analysis.metrics; br@1% lower is better)",
+    "metric": "metric name from harness.metrics (kendall_tau, hit@5%, br@1%, ...)",
+    "value": "metric value (orientation as documented in harness.metrics; br@1% lower is better)",
     "wsbench_version": "wsbench version that ran the cell",
     "git": "git commit of the code that ran the cell (empty when unknown)",
     "git_dirty": "whether that checkout had uncommitted changes",
@@ -94,7 +95,7 @@ class Scan:
 def strategy_label(name: str, options: dict[str, Any]) -> str:
     """``name`` plus the options that differ from the strategy's defaults, e.g. ``spos[sampling=deisomorphic]``."""
     try:
-        from strategies import STRATEGIES
+        from harness.catalog import STRATEGIES
 
         defaults = dict(STRATEGIES.get(name).defaults)
     except WsbenchError:
@@ -258,12 +259,7 @@ def _no_cells_error(sc: Scan) -> WsbenchError:
 
 def cell_frame(cell: Cell, root: Path | None = None) -> pd.DataFrame:
     """The aggregate rows of one cell: its metrics.csv with identity and provenance columns."""
-    try:
-        metrics = pd.read_csv(cell.run_dir / "metrics.csv")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise WsbenchError(f"metrics.csv is unreadable ({type(exc).__name__}); run the cell again") from None
-    if metrics.empty or not {"epoch", "ground_truth", "score", "metric", "value"} <= set(metrics.columns):
-        raise WsbenchError("metrics.csv has no metric rows; run the cell again")
+    metrics = RunFolder(cell.run_dir).metrics()
     cfg = cell.config
     prov = cfg.get("provenance", {})
     try:
@@ -343,38 +339,6 @@ def write_aggregate(root: str | Path | None = None, labels: Mapping[str, str] | 
 def load_scores(run_dir: str | Path, fields: Sequence[ScoreField] | None = None) -> pd.DataFrame:
     """Every snapshot's architecture scores of one cell: columns epoch, arch and the task's score fields.
 
-    ``fields`` default to those of the task recorded in the cell's ``config.json``.
+    ``fields`` default to those of the task the cell's ``config.json`` names (``RunFolder.scores``).
     """
-    run_dir = Path(run_dir)
-    if fields is None:
-        fields = _cell_score_fields(run_dir)
-    columns = ["epoch", "arch", *(f.name for f in fields)]
-    files = sorted((run_dir / "scores").glob("epoch_*.csv"))
-    if not files:
-        raise WsbenchError(f"no score files in {run_dir / 'scores'}; the cell has not reached a snapshot epoch yet")
-    frames = []
-    for f in files:
-        try:
-            # Architecture ids are strings: CBM's keys are all digits and would otherwise become ints.
-            frames.append(pd.read_csv(f, dtype={"arch": str}, keep_default_na=False))
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise WsbenchError(f"{f} is unreadable ({exc}); delete the cell folder and run it again") from None
-    df = pd.concat(frames, ignore_index=True)
-    missing = set(columns) - set(df.columns)
-    if missing:
-        raise WsbenchError(
-            f"score files in {run_dir / 'scores'} lack columns {sorted(missing)}; they are not wsbench score files"
-        )
-    return df[columns].sort_values("epoch", kind="stable").reset_index(drop=True)
-
-
-def _cell_score_fields(run_dir: Path) -> tuple[ScoreField, ...]:
-    """The score fields of the task a cell ran (classification's where its config names none or is unreadable)."""
-    from harness.engine.scoring import task_of_config
-
-    try:
-        return task_of_config(json.loads((run_dir / "config.json").read_text())).score_fields
-    except (OSError, ValueError, KeyError):
-        from harness.tasks.classification import CIFAR10_CLASSIFICATION
-
-        return CIFAR10_CLASSIFICATION.score_fields
+    return RunFolder(Path(run_dir)).scores(fields)

@@ -16,27 +16,25 @@ Sources (``task_options.data``):
 
 ``root`` is relative to ``$WSBENCH_DATA`` (default ``imagenet``, or ``imagenet32`` / ``imagenet64``)
 or absolute. ``classes`` keeps the first K classes (sorted folder names; label order for the npz
-files). Protocol fields it reads: ``train_part`` (``train``), ``eval_part`` (``val``, or ``holdout``:
+files). Its other options: ``train_part`` (``train``), ``eval_part`` (``val``, or ``holdout``:
 ``holdout_per_class`` training images per class that training never sees), ``subset`` (at most
-this many training images, class-balanced), ``eval_images``, ``batch_size``, ``calib_batches``,
-``calib_batch_size``, ``eval_batch_size``, ``augment``, ``channels_last``.
+this many training images, class-balanced), ``augment``. Protocol fields it reads: ``eval_images``,
+``batch_size``, ``calib_batches``, ``calib_batch_size``, ``eval_batch_size``, ``channels_last``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from harness.api.errors import WsbenchError
-from harness.api.space import TaskSpec
-from harness.api.task import Batch, CellData, ScoreField, Task
-from harness.engine.seeding import numpy_stream, torch_stream
+from harness.api.options import Option
+from harness.api.task import CellData, ScoreField
+from harness.seeding import numpy_stream, torch_stream
+from harness.tasks.classification import ClassificationTask
 
 DATA_FORMS = ("folder", "downsampled")
 EVAL_PARTS = ("val", "holdout")
@@ -48,7 +46,7 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, k: int) -> int:
     return int((top == target.view(-1, 1)).any(dim=1).sum())
 
 
-class ImageNetClassification(Task):
+class ImageNetClassification(ClassificationTask):
     """ImageNet-format classification, top-1 the primary score."""
 
     name = "imagenet"
@@ -59,47 +57,35 @@ class ImageNetClassification(Task):
         ScoreField("top5", True, "top-5 accuracy (percent) on the evaluation images"),
         ScoreField("loss", False, "mean cross-entropy (no smoothing) on the evaluation images"),
     )
-    option_defaults: ClassVar[dict[str, Any]] = {
-        "data": "folder",
-        "root": None,
-        "image_size": None,  # None: 224 for folder, 32 for downsampled
-        "classes": 1000,
-        "label_smoothing": 0.0,
-        "workers": 4,
-        "holdout_per_class": 50,
+    option_specs: ClassVar[dict[str, Option]] = {
+        "data": Option("folder", str, choices=DATA_FORMS, help="a streamed folder, or downsampled npz batches"),
+        "root": Option(None, str, nullable=True, help="the data folder: absolute, or under $WSBENCH_DATA"),
+        "image_size": Option(None, int, min=8, nullable=True, help="crop side (unset: 224 for folder, 32 for downsampled)"),
+        "classes": Option(1000, int, min=2, help="the first K classes"),
+        "label_smoothing": Option(0.0, float, min=0.0, below=1.0, help="label smoothing of the training loss"),
+        "workers": Option(4, int, min=0, help="decoding worker processes (folder)"),
+        "holdout_per_class": Option(50, int, min=1, help="eval_part holdout: training images per class held out"),
+        "train_part": Option("train", str, choices=("train",), help="the part the supernet trains on"),
+        "eval_part": Option("val", str, choices=EVAL_PARTS, help="val, or holdout: training images training never sees"),
+        "subset": Option(None, int, min=1, nullable=True, help="at most this many training images, class-balanced"),
+        "augment": Option(True, bool, help="random crops and flips of training images"),
     }
 
     def __init__(self, num_classes: int = 1000, label_smoothing: float = 0.0) -> None:
-        self.num_classes, self.label_smoothing = num_classes, float(label_smoothing)
+        super().__init__(num_classes, label_smoothing)
 
     def configure(self, protocol: Any) -> "ImageNetClassification":
         """This task with the protocol's class count and label smoothing."""
         opts = self.options(protocol)
         return ImageNetClassification(opts["classes"], opts["label_smoothing"])
 
-    def spec(self) -> TaskSpec:
-        return TaskSpec(outputs=self.num_classes)
-
-    def options(self, protocol: Any) -> dict[str, Any]:
-        """The protocol's task options, checked, defaults filled in."""
-        where = f"protocol {protocol.name!r}: task option"
-        out = self.known_options(protocol)
-        if out["data"] not in DATA_FORMS:
-            raise WsbenchError(f"{where} data must be one of {', '.join(DATA_FORMS)}, got {out['data']!r}")
-        if out["image_size"] is None:
-            out["image_size"] = 224 if out["data"] == "folder" else 32
-        for key, least in (("image_size", 8), ("classes", 2), ("workers", 0), ("holdout_per_class", 1)):
-            v = out[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < least:
-                raise WsbenchError(f"{where} {key} must be an integer >= {least}, got {v!r}")
-        if out["data"] == "downsampled" and out["image_size"] not in (32, 64):
-            raise WsbenchError(f"{where} image_size must be 32 or 64 for downsampled ImageNet, got {out['image_size']}")
-        ls = out["label_smoothing"]
-        if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not math.isfinite(ls) or not 0 <= ls < 1:
-            raise WsbenchError(f"{where} label_smoothing must be a number in [0, 1), got {ls!r}")
-        if out["root"] is not None and not isinstance(out["root"], str):
-            raise WsbenchError(f"{where} root must be a folder path (text), got {out['root']!r}")
-        return out
+    def refine_options(self, opts: dict[str, Any], where: str) -> dict[str, Any]:
+        """The image size that depends on the data form, and the sizes downsampled ImageNet has."""
+        if opts["image_size"] is None:
+            opts["image_size"] = 224 if opts["data"] == "folder" else 32
+        if opts["data"] == "downsampled" and opts["image_size"] not in (32, 64):
+            raise WsbenchError(f"{where} image_size must be 32 or 64 for downsampled ImageNet, got {opts['image_size']}")
+        return opts
 
     def root(self, opts: dict[str, Any]) -> Path:
         """The data folder: ``root`` as given if absolute, else under ``$WSBENCH_DATA``."""
@@ -114,14 +100,7 @@ class ImageNetClassification(Task):
 
     def check_protocol(self, protocol: Any) -> None:
         """Parts and options checked before any data is read."""
-        p = protocol
-        self.options(p)
-        if p.train_part != "train":
-            raise WsbenchError(f"protocol {p.name!r}: train_part must be 'train' for task 'imagenet', got {p.train_part!r}")
-        if p.eval_part not in EVAL_PARTS:
-            raise WsbenchError(
-                f"protocol {p.name!r}: eval_part must be one of {', '.join(EVAL_PARTS)} for task 'imagenet', got {p.eval_part!r}"
-            )
+        self.options(protocol)
 
     # -- data --------------------------------------------------------------------------------------
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
@@ -136,7 +115,7 @@ class ImageNetClassification(Task):
 
         k = opts["classes"]
         train = np.arange(len(labels))
-        if p.eval_part == "holdout":
+        if opts["eval_part"] == "holdout":
             held = class_balanced(labels, opts["holdout_per_class"] * k, numpy_stream(0, "archset"), k)
             train, evaluation, labels_eval = np.setdiff1d(train, held), held, labels
         else:
@@ -145,8 +124,8 @@ class ImageNetClassification(Task):
         if p.eval_images is not None and p.eval_images < len(evaluation):
             sub = class_balanced(labels_eval[evaluation], p.eval_images, numpy_stream(0, "scoring"), k)
             evaluation = evaluation[sub]
-        if p.subset is not None and p.subset < len(train):
-            train = train[class_balanced(labels[train], p.subset, numpy_stream(0, "data"), k)]
+        if opts["subset"] is not None and opts["subset"] < len(train):
+            train = train[class_balanced(labels[train], opts["subset"], numpy_stream(0, "data"), k)]
         calib_n = min(len(train), p.calib_batches * p.calib_batch_size)
         calib = train[class_balanced(labels[train], calib_n, numpy_stream(1, "scoring"), k)] if calib_n else train[:0]
         return {"train": train, "eval": evaluation, "calib": calib}
@@ -183,7 +162,7 @@ class ImageNetClassification(Task):
             )
         classes = train_index.classes[:k]
         train_index = train_index.subset(np.flatnonzero(train_index.labels < k))
-        val_index = scan_folder(root, "val", classes) if p.eval_part == "val" else None
+        val_index = scan_folder(root, "val", classes) if opts["eval_part"] == "val" else None
         parts = self._parts(p, opts, train_index.labels, val_index.labels if val_index is not None else None)
         eval_index = (val_index or train_index).subset(parts["eval"])
         calib_index = train_index.subset(parts["calib"])
@@ -208,7 +187,7 @@ class ImageNetClassification(Task):
             n_train=len(train),
             n_eval=len(eval_index),
             arch_train=arch_train,
-            info={"source": {"train": str(root / "train"), p.eval_part: str(root / eval_index.part)}, "classes": k,
+            info={"source": {"train": str(root / "train"), opts["eval_part"]: str(root / eval_index.part)}, "classes": k,
                   "image_size": size, "form": "folder", "n_calib": len(calib_index)},
         )  # fmt: skip
 
@@ -219,13 +198,13 @@ class ImageNetClassification(Task):
 
         root, size, k = self.root(opts), opts["image_size"], opts["classes"]
         x, y = load_part(root, size, "train", k)
-        xv, yv = load_part(root, size, "val", k) if p.eval_part == "val" else (None, None)
+        xv, yv = load_part(root, size, "val", k) if opts["eval_part"] == "val" else (None, None)
         parts = self._parts(p, opts, y, yv)
         ex, ey = (xv, yv) if xv is not None and yv is not None else (x, y)
 
         def batches(idx: np.ndarray, concern: str) -> TensorBatches:
             return TensorBatches(
-                x[idx], y[idx], device=device, batch_size=p.batch_size, augment=p.augment, shuffle=True, drop_last=True,
+                x[idx], y[idx], device=device, batch_size=p.batch_size, augment=opts['augment'], shuffle=True, drop_last=True,
                 generator=torch_stream(seed, concern), channels_last=p.channels_last, pad=size // 8,
                 mean=IMAGENET_MEAN, std=IMAGENET_STD,
             )  # fmt: skip
@@ -246,27 +225,12 @@ class ImageNetClassification(Task):
         )
 
     # -- loss and scores ---------------------------------------------------------------------------
-    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
-
-    def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (output.argmax(1) == target).sum()
-
-    def synthetic_batch(self, n: int, generator: torch.Generator) -> Batch:
-        x = torch.randn(n, 3, 32, 32, generator=generator)
-        return x, torch.randint(0, self.num_classes, (n,), generator=generator)
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, arch: Any, batches: Sequence[Batch]) -> dict[str, float]:
-        top1 = top5 = n = 0
-        loss_sum = 0.0
-        for x, y in batches:
-            logits = model(x, arch).float()
-            loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            top1 += topk_correct(logits, y, 1)
-            top5 += topk_correct(logits, y, 5)
-            n += int(y.numel())
-        return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "loss": loss_sum / n}
+    def hits(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, int]:
+        """Top-1 and top-5 hits."""
+        return {"top1": topk_correct(logits, target, 1), "top5": topk_correct(logits, target, 5)}
 
 
 IMAGENET_CLASSIFICATION = ImageNetClassification()
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"task": {"imagenet": IMAGENET_CLASSIFICATION}}

@@ -9,8 +9,8 @@ scored with the shared weights by its perplexity on a fixed token budget of the 
 (``eval_tokens``; the whole part when unset), read in windows of ``bptt`` from a zero state at
 ``eval_batch_size`` streams. No batch norm: nothing to recalibrate.
 
-Protocol fields it reads: ``train_part`` (``train``), ``eval_part`` (``valid`` or ``test``),
-``batch_size``, ``eval_batch_size`` and ``task_options`` (``option_defaults`` below).
+Its options (``task_options``, ``option_specs`` below) include ``train_part`` (``train``) and
+``eval_part`` (``valid`` or ``test``); the protocol fields it reads: ``batch_size``, ``eval_batch_size``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.api.options import Option
 from harness.api.space import TaskSpec
 from harness.api.task import Batch, CellData, ScoreField, Task
-from harness.engine.seeding import torch_stream
-
-_INT_OPTIONS = ("bptt", "train_tokens", "eval_tokens")
-_FLOAT_OPTIONS = ("ar", "tar")
+from harness.seeding import torch_stream
 
 
 class LanguageModelling(Task):
@@ -39,13 +37,15 @@ class LanguageModelling(Task):
     version = 1
     dataset = "ptb"
     score_fields = (ScoreField("perplexity", False, "perplexity on the evaluation token budget (lower is better)"),)
-    option_defaults: ClassVar[dict[str, Any]] = {
-        "bptt": 35,
-        "jitter": True,  # AWD-LSTM's random window lengths
-        "train_tokens": None,  # None: the whole training part; else its first N tokens
-        "eval_tokens": None,  # None: the whole evaluation part
-        "ar": 0.0,
-        "tar": 0.0,
+    option_specs: ClassVar[dict[str, Option]] = {
+        "train_part": Option("train", str, choices=("train",), help="the text the supernet trains on"),
+        "eval_part": Option("valid", str, choices=("valid", "test"), help="the text architectures are scored on"),
+        "bptt": Option(35, int, min=2, help="BPTT window length"),
+        "jitter": Option(True, bool, help="AWD-LSTM's random window lengths"),
+        "train_tokens": Option(None, int, min=2, nullable=True, help="the first N training tokens (unset: all)"),
+        "eval_tokens": Option(None, int, min=2, nullable=True, help="evaluation token budget (unset: the whole part)"),
+        "ar": Option(0.0, float, min=0.0, help="activation regularizer weight (AWD-LSTM's alpha)"),
+        "tar": Option(0.0, float, min=0.0, help="temporal activation regularizer weight (beta)"),
     }
 
     def __init__(self, vocab: int = 10_000, ar: float = 0.0, tar: float = 0.0) -> None:
@@ -59,39 +59,18 @@ class LanguageModelling(Task):
     def spec(self) -> TaskSpec:
         return TaskSpec(outputs=self.vocab)
 
-    def options(self, protocol: Any) -> dict[str, Any]:
-        """The protocol's task options, checked, defaults filled in."""
-        out = self.known_options(protocol)
-        for key in _INT_OPTIONS:
-            v = out[key]
-            if v is None and key != "bptt":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
-                raise WsbenchError(f"protocol {protocol.name!r}: task option {key} must be an integer >= 2, got {v!r}")
-        for key in _FLOAT_OPTIONS:
-            v = out[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise WsbenchError(f"protocol {protocol.name!r}: task option {key} must be a number >= 0, got {v!r}")
-        if not isinstance(out["jitter"], bool):
-            raise WsbenchError(f"protocol {protocol.name!r}: task option jitter must be true or false, got {out['jitter']!r}")
-        return out
-
     def check_protocol(self, protocol: Any) -> None:
         """Parts, options and sizes checked against PTB's token counts before any data is read."""
         from harness.data.ptb import PTB_TOKENS
 
         p, opts = protocol, self.options(protocol)
-        if p.train_part != "train":
-            raise WsbenchError(f"protocol {p.name!r}: train_part must be 'train' for task 'ptb', got {p.train_part!r}")
-        if p.eval_part not in ("valid", "test"):
-            raise WsbenchError(f"protocol {p.name!r}: eval_part must be 'valid' or 'test' for task 'ptb', got {p.eval_part!r}")
         n_train = min(PTB_TOKENS["train"], opts["train_tokens"] or PTB_TOKENS["train"])
         if n_train // p.batch_size <= opts["bptt"]:
             raise WsbenchError(
                 f"protocol {p.name!r}: {n_train} training tokens in {p.batch_size} streams leave less than one "
                 f"window of bptt {opts['bptt']}; lower batch_size or bptt, or raise train_tokens"
             )
-        if PTB_TOKENS[p.eval_part] // p.eval_batch_size < 2:
+        if PTB_TOKENS[opts["eval_part"]] // p.eval_batch_size < 2:
             raise WsbenchError(f"protocol {p.name!r}: eval_batch_size {p.eval_batch_size} leaves no evaluation window")
 
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
@@ -115,7 +94,7 @@ class LanguageModelling(Task):
             half = len(train) // 2
             train, arch_ids = train[:half], train[half:]
             arch_train = stream(arch_ids, "archdata")
-        evaluation = eval_windows(corpus.tokens(p.eval_part), p.eval_batch_size, opts["bptt"], device, opts["eval_tokens"])
+        evaluation = eval_windows(corpus.tokens(opts["eval_part"]), p.eval_batch_size, opts["bptt"], device, opts["eval_tokens"])
         training = stream(train, "data")
         return CellData(
             train=training,
@@ -126,6 +105,25 @@ class LanguageModelling(Task):
             arch_train=arch_train,
             info={"source": corpus.source, "sha256": corpus.sha256, "unit": "tokens"},
             full_epoch_steps=windows_per_epoch(len(corpus_train), p.batch_size, opts["bptt"]),
+        )
+
+    def synthetic_data(self, protocol: Any, seed: int, device: torch.device) -> CellData:
+        """Random words in BPTT windows, as ``make_data`` windows the text: eight windows per epoch."""
+        from harness.data.tokens import BpttStream, eval_windows
+
+        p, opts = protocol, self.options(protocol)
+        g = torch.Generator().manual_seed(int(seed))
+        ids = torch.randint(0, self.vocab, (p.batch_size * (8 * opts["bptt"] + 1),), generator=g).numpy()
+        held = torch.randint(0, self.vocab, (p.eval_batch_size * (2 * opts["bptt"] + 1),), generator=g).numpy()
+        training = BpttStream(ids, p.batch_size, opts["bptt"], device, torch_stream(seed, "data"), jitter=opts["jitter"])
+        evaluation = eval_windows(held, p.eval_batch_size, opts["bptt"], device, opts["eval_tokens"])
+        return CellData(
+            train=training,
+            calib_batches=[],
+            eval_batches=evaluation,
+            n_train=training.num_examples,
+            n_eval=sum(int(y.numel()) for _, y in evaluation),
+            info={"source": "synthetic", "unit": "tokens"},
         )
 
     def loss(self, output: Any, target: torch.Tensor) -> torch.Tensor:
@@ -171,3 +169,6 @@ def _logits(output: Any) -> torch.Tensor:
 
 
 PTB_LANGUAGE_MODEL = LanguageModelling()
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"task": {"ptb": PTB_LANGUAGE_MODEL}}

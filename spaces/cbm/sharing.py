@@ -104,6 +104,8 @@ class BCNetRule(LeftRule):
 class CafeNetRule(LeftRule):
     """Base + free channels in a local zone, min-min trained (CafeNet, ICLR 2021)."""
 
+    draws: torch.Tensor  # a registered buffer (0-d long): placements drawn so far
+
     def __init__(self, options: tuple[tuple[int, ...], ...], seed: int, offset: float, candidates: int) -> None:
         super().__init__(options)
         if not 0 < offset <= 1:

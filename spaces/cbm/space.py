@@ -9,6 +9,7 @@ import numpy as np
 
 from harness.api import space as api
 from harness.api.errors import WsbenchError
+from harness.seeded_init import build_seeded
 from spaces.cbm import encoding
 
 Arch = encoding.Arch
@@ -29,6 +30,7 @@ class CBMSpace(api.Space):
     default_task = "cifar10"
     network_defaults = {"width_pct": 100}
     smoke_network = {"width_pct": 6}
+    smoke_protocol = "cbm-smoke"
     #: Zero-cost proxies build the CPU profile's quarter-width networks (full width: seconds per jacob_cov on a CPU).
     proxy_network = {"width_pct": 25}
     num_archs = encoding.NUM_ARCHS
@@ -89,7 +91,7 @@ class CBMSpace(api.Space):
                     )
                 if extra[key] != default:  # the default stays out, so cells keep their hash
                     out[key] = extra[key]
-        for key, default, valid in (
+        for key, default_value, valid in (
             ("offset", DEFAULT_OFFSET, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1),
             ("candidates", DEFAULT_CANDIDATES, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
         ):
@@ -101,7 +103,7 @@ class CBMSpace(api.Space):
                 raise WsbenchError(
                     f"{where}.{key}: must be {'a fraction in (0, 1]' if key == 'offset' else 'a positive integer'}, got {extra[key]!r}"
                 )
-            if extra[key] != default:
+            if extra[key] != default_value:
                 out[key] = extra[key]
         return out
 
@@ -124,15 +126,10 @@ class CBMSpace(api.Space):
 
     def build_network(self, arch: Any, width_pct: int = 100, num_classes: int = 10, seed: int = 0, **_: Any) -> Any:
         """The stand-alone network of one configuration, initialised from ``seed``."""
-        import torch
-
         from spaces.cbm.network import WidthNetwork
-        from spaces.nb201.supernet import _init_parameters
 
-        with torch.random.fork_rng(devices=[]):
-            net = WidthNetwork(self.backbone, encoding.widths(self.parse(arch), self.backbone, width_pct / 100), num_classes)
-        _init_parameters(net, seed)
-        return net
+        widths = encoding.widths(self.parse(arch), self.backbone, width_pct / 100)
+        return build_seeded(lambda: WidthNetwork(self.backbone, widths, num_classes), seed)
 
     def cost(self, arch: Any, width_pct: int = 100, num_classes: int = 10, **_: Any) -> Any:
         """Parameters and FLOPs (closed form; equal to the benchmark's columns at 100 %)."""
@@ -143,3 +140,7 @@ class CBMSpace(api.Space):
     def describe(self) -> dict[str, Any]:
         """Name, version and backbone for provenance."""
         return {"name": self.name, "version": self.version, "backbone": self.backbone}
+
+
+MOBILENET = CBMSpace("mobilenet")
+RESNET = CBMSpace("resnet")

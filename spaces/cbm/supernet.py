@@ -20,7 +20,7 @@ differ; they share the affine parameters as they share the weights).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -66,23 +66,28 @@ class WidthBN(nn.Module):
 
     def forward(self, x: torch.Tensor, option: int, idx: Index, side: int = 0) -> torch.Tensor:
         slot = option if self.mode == "switchable" else 0
-        stats, affine = self.bns[side * self.per_side + slot], self.bns[slot]
+        stats, affine = self._bn(side * self.per_side + slot), self._bn(slot)
+        running_mean, running_var, tracked = stats.running_mean, stats.running_var, stats.num_batches_tracked
+        assert running_mean is not None and running_var is not None and tracked is not None  # every BN here tracks them
         # A width's own BN covers exactly its selected channels, in order.
         sel: Index = slice(None) if self.mode == "switchable" else idx
         factor = 0.0
         if self.training and stats.track_running_stats:
             # As nn.BatchNorm2d does: momentum None is the cumulative average the evaluator's
             # BN recalibration relies on (each calibration batch weighs 1 / batches seen).
-            stats.num_batches_tracked.add_(1)
-            factor = 1.0 / float(stats.num_batches_tracked) if stats.momentum is None else stats.momentum
+            tracked.add_(1)
+            factor = 1.0 / float(tracked) if stats.momentum is None else stats.momentum
         # Slices of the buffers are views that batch_norm updates in place; index tensors give
         # copies, written back below.
-        mean, var = stats.running_mean[sel], stats.running_var[sel]
+        mean, var = running_mean[sel], running_var[sel]
         out = F.batch_norm(x, mean, var, affine.weight[sel], affine.bias[sel], self.training, factor, stats.eps)
         if self.training and isinstance(sel, torch.Tensor):
-            stats.running_mean[sel] = mean
-            stats.running_var[sel] = var
+            running_mean[sel] = mean
+            running_var[sel] = var
         return out
+
+    def _bn(self, i: int) -> nn.BatchNorm2d:
+        return cast(nn.BatchNorm2d, self.bns[i])
 
 
 class WidthSupernet(nn.Module):
@@ -169,7 +174,7 @@ class WidthSupernet(nn.Module):
 
 def _plan(backbone: str) -> list[tuple[int | None, int, int, int, bool]]:
     """(input layer, output layer, kernel, stride, depthwise) of every convolution, in order; layers index the 7 widths."""
-    stem = [(None, 0, 3, 2, False)]
+    stem: list[tuple[int | None, int, int, int, bool]] = [(None, 0, 3, 2, False)]
     if backbone == "mobilenet":
         blocks = [(0, 1, 0, 1), (0, 2, 0, 1), (0, 3, 4, 2), (4, 5, 4, 1)]
         convs = [c for i, h, o, s in blocks for c in ((i, h, 1, 1, False), (h, h, 3, s, True), (h, o, 1, 1, False))]

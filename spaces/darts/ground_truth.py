@@ -22,67 +22,22 @@ scored against one run of this ground truth must be read against.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.api.registry import Registry
-from harness.fileio import sha256_file
-from harness.settings import DATA_ENV, data_checksum_status, data_root
+from harness.api.errors import CorruptDataError, WsbenchError
+from harness.data.ground_truth_files import PerSeedFilesSource, example_archs, example_seed_rows, write_example_csv
 from spaces.darts import encoding
 
 SPACE = "darts"
 FILES = {42: "seedpaper/darts-cifar10.csv", 43: "seedpaper/darts-cifar10-seed43.csv"}
 REDUCTIONS = ("seed:42", "seed:43", "mean-of-seeds")
+#: Architectures in the example files (``write_example``): seed 42 trains them all, seed 43 half.
+EXAMPLE_ARCHS = 20
 
 
-def _path(seed: int) -> Path:
-    root = data_root(required=True)
-    assert root is not None
-    p = root / FILES[seed]
-    if not p.is_file():
-        raise DataMissingError(
-            f"DARTS ground truth (seed {seed}) not found at {p}; copy {FILES[seed]} there or point {DATA_ENV} at a folder holding it"
-        )
-    return p
-
-
-@lru_cache(maxsize=4)
-def _read(path: str, size: int, mtime: int, relative: str) -> tuple[dict[str, float], str, str]:
-    """arch id -> accuracy in percent, the file's sha256 and how it was checked."""
-    import pandas as pd
-
-    p = Path(path)
-    status = data_checksum_status(p, relative, f"DARTS ground truth {relative}")
-    try:
-        frame = pd.read_csv(p)
-        archs = [encoding.from_json(json.loads(text)) for text in frame["architecture"]]
-        fractions = frame["accuracy"].to_numpy(dtype=np.float64)
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
-        raise CorruptDataError(
-            f"{p} is not the seed paper's DARTS table (architecture JSON, accuracy, flops, params): {type(e).__name__}: {e}"
-        ) from None
-    ids = [encoding.arch_id(a) for a in archs]
-    if len(set(ids)) != len(ids):
-        raise CorruptDataError(f"{p} lists an architecture twice; the file is damaged")
-    if len(fractions) and not (0 <= fractions.min() and fractions.max() <= 1):
-        raise CorruptDataError(f"{p}: accuracies must be fractions in [0, 1] as the paper stores them; the file is damaged")
-    return dict(zip(ids, (100.0 * fractions).tolist())), sha256_file(p), status
-
-
-def seed_table(seed: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """One seed's arch id -> accuracy (percent), and the file's provenance."""
-    p = _path(seed)
-    st = p.stat()
-    values, sha, status = _read(str(p.resolve()), st.st_size, st.st_mtime_ns, FILES[seed])
-    return values, {"file": str(p), "sha256": sha, "checksum": status}
-
-
-class SeedPaperSource(GroundTruthSource):
+class SeedPaperSource(PerSeedFilesSource):
     """DARTS-CIFAR10 architectures trained from scratch by the seed paper (seed 42: 377, seed 43: 101)."""
 
     space = SPACE
@@ -93,40 +48,51 @@ class SeedPaperSource(GroundTruthSource):
     #: ``wsbench gt`` compares these tables with each other: the two training runs.
     report_reductions = ("seed:42", "seed:43")
     higher_is_better = {"accuracy": True}
+    files = FILES
+    missing_label = "DARTS ground truth (seed {key})"
+    checksum_label = "DARTS ground truth {relative}"
+    mean_reduction = "mean of seeds 42 and 43, on the architectures both trained"
+    unit = "percent (the files store fractions; multiplied by 100)"
 
-    def available(self) -> tuple[bool, str]:
-        """(True, paths) when both files are present, else (False, why)."""
+    def parse(self, path: Path) -> dict[str, float]:
+        """Arch id -> accuracy in percent (the file stores fractions)."""
+        import pandas as pd
+
         try:
-            return True, ", ".join(str(_path(s)) for s in FILES)
-        except WsbenchError as e:
-            return False, str(e)
+            frame = pd.read_csv(path)
+            archs = [encoding.from_json(json.loads(text)) for text in frame["architecture"]]
+            fractions = frame["accuracy"].to_numpy(dtype=np.float64)
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
+            raise CorruptDataError(
+                f"{path} is not the seed paper's DARTS table (architecture JSON, accuracy, flops, params): {type(e).__name__}: {e}"
+            ) from None
+        ids = [encoding.arch_id(a) for a in archs]
+        if len(set(ids)) != len(ids):
+            raise CorruptDataError(f"{path} lists an architecture twice; the file is damaged")
+        if len(fractions) and not (0 <= fractions.min() and fractions.max() <= 1):
+            raise CorruptDataError(
+                f"{path}: accuracies must be fractions in [0, 1] as the paper stores them; the file is damaged"
+            )
+        return dict(zip(ids, (100.0 * fractions).tolist()))
 
-    def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
-        if query.seed_reduction.startswith("seed:"):
-            seed = int(query.seed_reduction.split(":")[1])
-            values, prov = seed_table(seed)
-            ids = sorted(values)
-            vals = [values[a] for a in ids]
-            provenance = {**prov, "reduction": f"one training run (seed {seed})", "runs": [f"seed{seed}"]}
-        else:
-            (a, pa), (b, pb) = seed_table(42), seed_table(43)
-            ids = sorted(set(a) & set(b))
-            vals = [(a[i] + b[i]) / 2 for i in ids]
-            provenance = {
-                "files": [pa, pb],
-                "reduction": "mean of seeds 42 and 43, on the architectures both trained",
-                "runs": ["seed42", "seed43"],
-            }
-        # complete: the files are read whole (the space itself is only sampled, by design).
-        provenance.update(n_archs=len(ids), unit="percent (the files store fractions; multiplied by 100)", complete=True)
-        return GroundTruthTable(query=query, arch_ids=ids, values=np.asarray(vals), higher_is_better=True, provenance=provenance)
+    def values(self, parsed: dict[str, float], split: str) -> dict[str, float]:
+        """The file holds one split (test)."""
+        return parsed
 
-
-SOURCES: dict[str, str] = {"darts/seedpaper": "spaces.darts.ground_truth:SeedPaperSource"}
-
-
-def register_ground_truths(registry: Registry = GROUND_TRUTHS) -> None:
-    """Register the DARTS sources lazily (skipping names already registered)."""
-    for name, target in SOURCES.items():
-        if name not in registry:
-            registry.add_lazy(name, target)
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """Both seeds' CSVs over 20 sampled cells (seed 43: half of them), accuracies as fractions like the paper's."""
+        archs = example_archs(rng, encoding.sample, encoding.arch_id, EXAMPLE_ARCHS)
+        # One true quality per cell plus run noise, so the two seeds agree only roughly, as the real runs do.
+        quality = rng.uniform(0.962, 0.975, size=len(archs))
+        flops, params = (
+            rng.integers(250_000_000, 600_000_000, size=len(archs)),
+            rng.integers(2_000_000, 4_000_000, size=len(archs)),
+        )
+        for seed, rows in example_seed_rows(rng, len(archs), cls.files).items():
+            accuracy = np.round(np.clip(quality[rows] + rng.normal(0, 0.001, size=len(rows)), 0, 1), 4)
+            lines = (
+                [json.dumps(encoding.to_json(archs[i]), sort_keys=True, separators=(",", ":")), a, int(flops[i]), int(params[i])]
+                for i, a in zip(rows, accuracy.tolist())
+            )
+            write_example_csv(root, cls.files[seed], ("architecture", "accuracy", "flops", "params"), lines)

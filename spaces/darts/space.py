@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
+from types import ModuleType
+from typing import Any, ClassVar
 
 from harness.api import space as api
-from harness.api.errors import WsbenchError
+from harness.seeded_init import build_seeded
 from spaces.darts import encoding
+from spaces.grid import Grid, GridSpace
 
-Grid = tuple[int, ...]
-#: Archset pools: every seed-42 architecture, or only the 101 trained with both seeds.
-POOLS = ("seedpaper", "seedpaper:both-seeds")
+_SEEDPAPER = ("seedpaper", "cifar10", "test", "accuracy")
 
 
-class DartsSpace(api.Space):
+class DartsSpace(GridSpace):
     """DARTS (Liu et al., ICLR 2019) as the seed paper uses it: 7 ops, normal + reduction cell.
 
     An architecture is 24 option indices: per cell (normal, reduce) and node (2-5), the op on the
@@ -40,6 +37,7 @@ class DartsSpace(api.Space):
     default_task = "cifar10"
     network_defaults = {"C": 36, "layers": 20}
     smoke_network = {"C": 4, "layers": 3}
+    smoke_protocol = "darts-smoke"
     #: Zero-cost proxies (synflow, jacob_cov) build DARTS's search network: the 20-cell C=36 one costs
     #: ~22 s per jacob_cov on one CPU core (8 cells, C=16: ~2.5 s).
     proxy_network = {"C": 16, "layers": 8}
@@ -49,6 +47,11 @@ class DartsSpace(api.Space):
         ("seedpaper", "cifar10", "test", "accuracy", "mean-of-seeds"),
         ("seedpaper", "cifar10", "test", "accuracy", "seed:43"),  # the independent run: the ceiling for seed 42
     )
+    codec: ClassVar[ModuleType] = encoding
+    arch_noun = "DARTS architecture"
+    title = "DARTS"
+    #: Archset pools: every seed-42 architecture, or only the 101 trained with both seeds.
+    pools = {"seedpaper": (*_SEEDPAPER, "seed:42"), "seedpaper:both-seeds": (*_SEEDPAPER, "mean-of-seeds")}
 
     def choices(self) -> tuple[api.Choice, ...]:
         """Per cell and node: op on the lower input, op on the higher input, input pair."""
@@ -61,40 +64,13 @@ class DartsSpace(api.Space):
                 out.append(api.Choice(f"{cell} node {k}: inputs", pairs, kind="inputs"))
         return tuple(out)
 
-    def sample(self, rng: np.random.Generator) -> Grid:
-        """Uniform over the space: one uniform index per choice (the grid is a bijection)."""
-        return tuple(int(v) for v in rng.integers(0, self.grid_shape()))
-
-    def parse(self, arch: Any) -> Grid:
-        """The grid tuple of a grid tuple, a nested (normal, reduce) form, the seed paper's JSON, Genotype text or arch id."""
-        if isinstance(arch, (tuple, list, np.ndarray)) and len(arch) and all(isinstance(v, (int, np.integer)) for v in arch):
-            return encoding.to_grid(encoding.from_grid(arch))
-        if not isinstance(arch, (str, dict, tuple, list)):
-            raise WsbenchError(f"not a DARTS architecture: {type(arch).__name__} {str(arch)[:60]!r}")
-        try:
-            return encoding.to_grid(encoding.parse(arch))
-        except (TypeError, ValueError) as e:
-            raise WsbenchError(f"not a DARTS architecture: {str(arch)[:60]!r} ({e})") from None
-
-    def arch_id(self, arch: Any) -> str:
-        """The canonical id (``normal:0~op,1~op|...;reduce:...``) ground-truth tables are keyed by."""
-        return encoding.arch_id(encoding.from_grid(self.parse(arch)))
-
-    def format(self, arch: Any) -> str:
-        """The ``Genotype(...)`` text DARTS-family code prints."""
-        return encoding.to_genotype(encoding.from_grid(self.parse(arch)))
-
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
         """``C`` and ``layers`` (positive integers) and an optional ``drop_path`` probability in [0, 1)."""
-        rest = dict(config)
-        drop = rest.pop("drop_path", None)
-        out = super().network_config(rest, where)
-        if drop is not None:
-            ok = isinstance(drop, (int, float)) and not isinstance(drop, bool) and math.isfinite(drop) and 0 <= drop < 1
-            if not ok:
-                raise WsbenchError(f"{where}.drop_path: must be a probability in [0, 1) for space 'darts', got {drop!r}")
-            if drop:
-                out["drop_path"] = float(drop)
+        out, extra = self.network_options(config, where, ("drop_path",))
+        if extra.get("drop_path") is not None:
+            drop = self.probability(extra["drop_path"], where, "drop_path")
+            if drop:  # no drop-path stays out of the config, so cells keep their hash
+                out["drop_path"] = drop
         return out
 
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
@@ -106,15 +82,10 @@ class DartsSpace(api.Space):
 
     def build_network(self, arch: Any, C: int = 36, layers: int = 20, num_classes: int = 10, seed: int = 0, **_: Any) -> Any:
         """The stand-alone evaluation network of one architecture (no auxiliary head), initialised from ``seed``."""
-        import torch
-
         from spaces.darts.network import DartsNetwork
-        from spaces.nb201.supernet import _init_parameters
 
-        with torch.random.fork_rng(devices=[]):
-            net = DartsNetwork(encoding.from_grid(self.parse(arch)), C=C, layers=layers, num_classes=num_classes)
-        _init_parameters(net, seed)
-        return net
+        cells = encoding.from_grid(self.parse(arch))
+        return build_seeded(lambda: DartsNetwork(cells, C=C, layers=layers, num_classes=num_classes), seed)
 
     def cost(self, arch: Any, C: int = 36, layers: int = 20, num_classes: int = 10, **_: Any) -> Any:
         """Parameters and seed-paper FLOPs of the evaluation network (closed form; equal to the paper's columns)."""
@@ -134,18 +105,6 @@ class DartsSpace(api.Space):
 
         return encoding.to_grid(derive(weights))
 
-    def ground_truth_archs(self, source: str = "seedpaper") -> list[Grid]:
-        """The seed paper's architectures in id order: all 377 (``seedpaper``) or the 101 trained twice."""
-        from harness.api.errors import unknown
-        from spaces.darts.ground_truth import seed_table
-
-        if source not in POOLS:
-            raise unknown("DARTS ground-truth pool for an archset", source, POOLS)
-        ids = set(seed_table(42)[0])
-        if source == "seedpaper:both-seeds":
-            ids &= set(seed_table(43)[0])
-        return [self.parse(a) for a in sorted(ids)]
-
     def describe_arch(self, arch: Any) -> dict[str, Any]:
         """Facts about one architecture (for ``wsbench arch``)."""
         g = self.parse(arch)
@@ -157,3 +116,6 @@ class DartsSpace(api.Space):
             "params (M, 20 cells C=36)": round(cost.params_m, 6),
             "FLOPs (M, 20 cells C=36, seed-paper convention)": round(cost.flops_m, 6),
         }
+
+
+SPACE = DartsSpace()

@@ -24,15 +24,15 @@ BN layers are affine (DARTS searches with ``affine=False``; the evaluation netwo
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.seeded_init import global_rng_forked, init_parameters
 from spaces.darts import encoding
 from spaces.darts.network import FactorizedReduce, ReLUConvBN, drop_path, make_op
-from spaces.nb201.supernet import _init_parameters
 
 EDGES_PER_CELL = len(encoding.CANDIDATE_EDGES)
 MIXED_SHAPE = (2 * EDGES_PER_CELL, len(encoding.OPS_WITH_NONE))
@@ -67,7 +67,7 @@ class SupernetCell(nn.Module):
         )
 
     def _op(self, k: int, src: int, op: str, h: torch.Tensor, drop_prob: float) -> torch.Tensor:
-        module = self.edges[edge_key(k, src)][op]
+        module = cast(nn.ModuleDict, self.edges[edge_key(k, src)])[op]
         out = module(h)
         if drop_prob > 0 and not isinstance(module, nn.Identity) and self.training and torch.is_grad_enabled():
             out = drop_path(out, drop_prob)
@@ -112,7 +112,7 @@ class DartsSupernet(nn.Module):
     def __init__(self, C: int = 16, layers: int = 8, num_classes: int = 10, drop_path: float = 0.0, *, seed: int = 0) -> None:
         super().__init__()
         self.C, self.layers, self.num_classes, self.drop_path = C, layers, num_classes, float(drop_path)
-        with torch.random.fork_rng(devices=[]):  # module construction draws from the global RNG
+        with global_rng_forked():  # module construction draws from the global RNG
             self.stem = nn.Sequential(nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C))
             c_pp, c_p, c = 3 * C, 3 * C, C
             self.cells = nn.ModuleList()
@@ -125,7 +125,7 @@ class DartsSupernet(nn.Module):
                 c_pp, c_p = c_p, 4 * c
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.classifier = nn.Linear(c_p, num_classes)
-        _init_parameters(self, seed)
+        init_parameters(self, seed)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
         """Logits of one path (a grid tuple), or of the relaxation under an op-weight tensor [28, 8]."""
@@ -150,6 +150,7 @@ class DartsSupernet(nn.Module):
         nz_normal, nz_reduce = nonzero[:EDGES_PER_CELL], nonzero[EDGES_PER_CELL:]
         s0 = s1 = self.stem(x)
         for cell in self.cells:
+            cell = cast(SupernetCell, cell)
             wc, nz = (w_reduce, nz_reduce) if cell.reduction else (w_normal, nz_normal)
             s0, s1 = s1, cell.forward_mixed(s0, s1, wc, nz, self.drop_path)
         return self.classifier(self.pool(s1).flatten(1))
@@ -162,12 +163,17 @@ def derive(weights: Any, ops: tuple[str, ...] = encoding.OPS_WITH_NONE) -> encod
 
     w = np.asarray(weights, dtype=np.float64)
     live = [c for c, op in enumerate(ops) if op != "none"]
+
+    def strongest(row: np.ndarray) -> int:
+        """The live op of one edge that weighs most (ties: the lower op index)."""
+        return max(live, key=lambda c: (row[c], -c))
+
     cells = []
     for half in (w[:EDGES_PER_CELL], w[EDGES_PER_CELL:]):
         nodes = []
         for k in encoding.NODES:
             rows = [encoding.CANDIDATE_EDGES.index((k, src)) for src in range(k)]
-            best = [max(live, key=lambda c, r=r: (half[r, c], -c)) for r in rows]  # ties: the lower op index
+            best = [strongest(half[r]) for r in rows]
             strength = [half[r, c] for r, c in zip(rows, best)]
             top = sorted(range(k), key=lambda s: (-strength[s], s))[:2]
             nodes.append([(src, ops[best[src]]) for src in sorted(top)])

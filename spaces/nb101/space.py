@@ -54,6 +54,7 @@ class NB101Space(api.Space):
     default_task = "cifar10"
     network_defaults = {"C": 128, "N": 3}
     smoke_network = {"C": 4, "N": 1}
+    smoke_protocol = "nb101-smoke"
     num_archs = 423_624
     #: (source, dataset, split, metric, seed_reduction) scored by default.
     default_ground_truths = (
@@ -112,11 +113,12 @@ class NB101Space(api.Space):
         net = self.network_config(network)
         return NB101Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed)
 
-    def cost(self, arch: Any, C: int = 128, N: int = 3, num_classes: int = 10) -> Any:
-        """Trainable parameters of the cell's stand-alone network (the benchmark's counting rule)."""
+    def cost(self, arch: Any, **network: Any) -> Any:
+        """Trainable parameters of the cell's stand-alone network (the benchmark's counting rule; ``network``:
+        C, N, num_classes; defaults 128, 3, 10)."""
         from spaces.nb101.cost import arch_cost
 
-        return arch_cost(self.parse(arch), C=C, N=N, num_classes=num_classes)
+        return arch_cost(self.parse(arch), **network)
 
     def ground_truth_archs(self, source: str = "hash20k") -> list[Cell]:
         """The cells of one ground-truth source's default table, sorted by module hash (an archset pool).
@@ -125,7 +127,7 @@ class NB101Space(api.Space):
         (built once, about 90 s, then cached).
         """
         from harness.api.errors import unknown
-        from harness.api.ground_truth import load_ground_truth
+        from harness.catalog import load_ground_truth
 
         queries = {q[0]: q for q in self.default_ground_truths}
         queries.setdefault("curves1k", ("curves1k", "cifar10", "valid", "accuracy@108", "one-run"))
@@ -157,3 +159,6 @@ def _from_naslib_key(key: Any) -> Any:
     if not isinstance(value, (list, tuple)):
         raise encoding.CellError(f"{str(key)[:60]!r} is not a NASLib 56-tuple")
     return encoding.from_naslib_tuple(value)
+
+
+SPACE = NB101Space()

@@ -35,14 +35,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.seeded_init import global_rng_forked, init_parameters
 from spaces.nb101.encoding import MAX_VERTICES, OPS, Cell, as_cell, check_valid
-from spaces.nb201.supernet import _init_parameters
 
 OUT_SLOT = MAX_VERTICES - 1
 INTERIOR_SLOTS = tuple(range(1, OUT_SLOT))
@@ -128,7 +128,7 @@ class SupernetCell(nn.Module):
             parts = [nodes[s] for s in n.preds]
             if n.from_input:
                 parts.append(self.proj[str(n.slot)](x))
-            nodes[n.slot] = self.ops[str(n.slot)][n.op](_sum(parts))
+            nodes[n.slot] = self.slot_op(n.slot, n.op)(_sum(parts))
         parts = [nodes[s] for s in plan.out_preds]
         if plan.input_to_output:
             parts.append(self.proj[str(OUT_SLOT)](x))
@@ -139,9 +139,13 @@ class SupernetCell(nn.Module):
         for n in plan.nodes:
             if n.from_input:
                 yield self.proj[str(n.slot)]
-            yield self.ops[str(n.slot)][n.op]
+            yield self.slot_op(n.slot, n.op)
         if plan.input_to_output:
             yield self.proj[str(OUT_SLOT)]
+
+    def slot_op(self, slot: int, op: str) -> nn.Module:
+        """The candidate ``op`` of the interior vertex ``slot``."""
+        return cast(nn.ModuleDict, self.ops[str(slot)])[op]
 
 
 def _sum(parts: list[torch.Tensor]) -> torch.Tensor:
@@ -160,7 +164,7 @@ class NB101Supernet(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NB101ConfigError(f"NB101 supernet needs {name} to be a positive integer, got {value!r}")
         self.C, self.N, self.num_classes = C, N, num_classes
-        with torch.random.fork_rng(devices=[]):  # module constructors draw from the global RNG
+        with global_rng_forked():  # module constructors draw from the global RNG
             self.stem = ConvBnRelu(3, C, 3)
             layers: list[nn.Module] = []
             c_in = C
@@ -173,7 +177,7 @@ class NB101Supernet(nn.Module):
                     c_in = c_out
             self.layers = nn.ModuleList(layers)
             self.classifier = nn.Linear(c_in, num_classes)
-        _init_parameters(self, seed)
+        init_parameters(self, seed)
         self._is_cell = tuple(isinstance(m, SupernetCell) for m in self.layers)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
@@ -192,6 +196,6 @@ class NB101Supernet(nn.Module):
         mods: list[nn.Module] = [self.stem]
         for layer, is_cell in zip(self.layers, self._is_cell):
             if is_cell:
-                mods.extend(layer.path_modules(plan))
+                mods.extend(cast(SupernetCell, layer).path_modules(plan))
         mods.append(self.classifier)
         return [p for m in mods for p in m.parameters()]

@@ -110,12 +110,13 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
+def _fields(buf: bytes) -> Iterator[tuple[int, int, int | float | bytes]]:
     """(field number, wire type, value) of a protobuf message; unknown fields are skipped by callers."""
     i = 0
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        val: int | float | bytes
         if wt == 0:
             val, i = _varint(buf, i)
         elif wt == 1:
@@ -164,17 +165,17 @@ def parse_model_metrics(buf: bytes) -> ModelMetrics:
     """Decode a serialized ``ModelMetrics``."""
     m = ModelMetrics()
     for num, wt, val in _fields(buf):
-        if num == 1 and wt == 2:
+        if num == 1 and wt == 2 and isinstance(val, bytes):  # length-delimited: always bytes
             e = Evaluation()
-            for n2, w2, v2 in _fields(val):  # type: ignore[arg-type]
+            for n2, w2, v2 in _fields(val):
                 if n2 in _EVAL_FIELDS and w2 == 1:
-                    setattr(e, _EVAL_FIELDS[n2], float(v2))  # type: ignore[arg-type]
+                    setattr(e, _EVAL_FIELDS[n2], float(v2))
             m.evaluation_data.append(e)
         elif num == 2 and wt == 0:
-            v = int(val)  # type: ignore[arg-type]
+            v = int(val)
             m.trainable_parameters = v - (1 << 64) if v >= 1 << 63 else v  # int32 negatives are 10-byte varints
         elif num == 3 and wt == 1:
-            m.total_time = float(val)  # type: ignore[arg-type]
+            m.total_time = float(val)
     return m
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from harness.api.errors import WsbenchError
 
@@ -66,10 +67,10 @@ def parse_arch_str(arch: str) -> Arch:
     return tuple(ops)  # type: ignore[return-value]
 
 
-def check_arch(arch: object) -> Arch:
-    """Validate a 6-tuple (or list) of op indices and return it as a tuple."""
+def check_arch(arch: Any) -> Arch:
+    """Validate a 6-tuple (or list) of op indices and return it as a tuple (anything else: a one-line error)."""
     try:
-        t = tuple(int(x) for x in arch)  # type: ignore[union-attr]
+        t = tuple(int(x) for x in arch)
     except (TypeError, ValueError):
         raise ArchStringError(f"NB201 arch tuple must be 6 integers in 0..4, got {arch!r}") from None
     if len(t) != NUM_EDGES or any(not 0 <= x < len(OPS) for x in t):

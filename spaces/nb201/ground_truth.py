@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from harness.api.errors import CorruptDataError, DataMissingError, UnknownNameError, WsbenchError, unknown
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.api.registry import Registry
-from harness.fileio import read_sha256sums, sha256_file, verify_sha256
+from harness.api.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
+from harness.data import ground_truth_files
+from harness.data.ground_truth_files import FileBackedSource, example_file, file_identity, write_example_csv
+from harness.fileio import sha256_file
 from harness.settings import DATA_ENV, data_root
 from spaces.nb201.encoding import EDGES, NUM_ARCHS, OP_INDEX, OPS, Arch, ArchStringError, check_arch, parse_arch_str, to_arch_str
 
@@ -64,11 +65,6 @@ def _package_version(dist: str) -> str:
         return "unknown"
 
 
-def _file_identity(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
 def _cached(key: tuple[Any, ...], build: Callable[[], GroundTruthTable]) -> GroundTruthTable:
     if key not in _TABLE_CACHE:
         _TABLE_CACHE[key] = build()
@@ -80,7 +76,7 @@ def clear_cache() -> None:
     _TABLE_CACHE.clear()
     _API_CACHE.clear()
     _analog_raw.cache_clear()
-    _read_nb201_csv_cached.cache_clear()
+    ground_truth_files.clear_cache()
 
 
 def _check_seed_reduction(src: GroundTruthSource, query: GroundTruthQuery, why: str) -> None:
@@ -93,7 +89,7 @@ def _check_seed_reduction(src: GroundTruthSource, query: GroundTruthQuery, why: 
 # --------------------------------------------------------------------------- the shared CSV
 
 
-class NB201CsvSource(GroundTruthSource):
+class NB201CsvSource(FileBackedSource):
     """The all-15,625-cell CSV export of the official benchmark (200-epoch test accuracy, seed mean).
 
     Columns were exported with ``get_more_info(i, dataset, hp='200', is_random=False)``:
@@ -112,6 +108,9 @@ class NB201CsvSource(GroundTruthSource):
     version = 1
     description = "CSV export of NAS-Bench-201: 200-epoch test accuracy, mean over the benchmark's seeds"
     RELATIVE = "nb201/nb201-test-acc-200ep.csv"
+    files = {None: RELATIVE}
+    missing_label = "NB201 CSV ground truth"
+    checksum_label = "NB201 CSV ground truth"
     HEADER = (
         "CIFAR10TestAccuracy200Epochs",
         "CIFAR100TestAccuracy200Epochs",
@@ -128,77 +127,46 @@ class NB201CsvSource(GroundTruthSource):
     seed_reductions = ("mean",)
     higher_is_better = {"accuracy": True}
 
-    def path(self) -> Path:
-        """Where the CSV should be; a one-line error when WSBENCH_DATA is unset or the file absent."""
-        root = data_root(required=True)
-        assert root is not None
-        path = root / self.RELATIVE
-        if not path.is_file():
-            raise DataMissingError(
-                f"NB201 CSV ground truth not found at {path}; copy {self.RELATIVE} there "
-                f"or point {DATA_ENV} at a folder holding it"
-            )
-        return path
-
-    def available(self) -> tuple[bool, str]:
-        """(True, path) when the CSV is present, else (False, why)."""
-        try:
-            return True, str(self.path())
-        except WsbenchError as e:
-            return False, str(e)
-
     def validate(self, query: GroundTruthQuery) -> None:
         """Reject any field the export cannot answer; per-seed values do not exist in it."""
         _check_seed_reduction(self, query, "the CSV holds only the mean over the benchmark's seeds, no per-seed values")
         super().validate(query)
 
+    def parse(self, path: Path) -> pd.DataFrame:
+        """The checked export: one canonical arch string and three accuracies per cell."""
+        return _parse_nb201_csv(path, self.HEADER)
+
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
         path = self.path()
-        frame, checksum = _read_nb201_csv(path, self.RELATIVE, self.HEADER)
         column = self.COLUMNS[(query.dataset, query.split)]
 
         def build() -> GroundTruthTable:
+            frame, provenance = self.read()
             return GroundTruthTable(
                 query=query,
                 arch_ids=list(frame["arch"]),
                 values=frame[column].to_numpy(dtype=np.float64),
                 higher_is_better=self.higher_is_better[query.metric],
-                provenance={
-                    "file": str(path),
-                    "sha256": checksum["sha256"],
-                    "checksum": checksum["status"],
-                    "column": column,
-                    "n_archs": len(frame),
-                    "package": f"pandas {pd.__version__}",
-                },
+                provenance={**provenance, "column": column, "n_archs": len(frame), "package": f"pandas {pd.__version__}"},
             )
 
-        return _cached((self.source, query, _file_identity(path)), build)
+        return _cached((self.source, query, file_identity(path)), build)
 
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """The export over every cell (the parser demands all 15,625), in official order, with drawn accuracies."""
+        from spaces.nb201.isomorphism import canonical
+        from spaces.nb201.official_order import arch_at_official_index
 
-@lru_cache(maxsize=4)
-def _read_nb201_csv_cached(
-    path: str, size: int, mtime: int, relative: str, header: tuple[str, ...]
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    p = Path(path)
-    sha = sha256_file(p)
-    sums_file = p.parent.parent / "SHA256SUMS"
-    status = "no SHA256SUMS beside the data"
-    if sums_file.is_file():
-        sums = read_sha256sums(sums_file)
-        if relative in sums:
-            verify_sha256(p, sums[relative], "NB201 CSV ground truth")
-            status = f"verified against {sums_file}"
-        else:
-            status = f"not listed in {sums_file}"
-    frame = _parse_nb201_csv(p, header)
-    return frame, {"sha256": sha, "status": status}
-
-
-def _read_nb201_csv(path: Path, relative: str, header: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Verify (when listed in SHA256SUMS) and parse the CSV, cached per file version."""
-    ident = _file_identity(path)
-    return _read_nb201_csv_cached(ident[0], ident[1], ident[2], relative, header)
+        archs = [arch_at_official_index(i) for i in range(NUM_ARCHS)]
+        quality = rng.uniform(0, 1, size=(NUM_ARCHS, 1))
+        # One quality per cell drives all three datasets (their rankings agree, as the real ones largely do).
+        low, high = np.array([85.0, 55.0, 25.0]), np.array([94.4, 73.5, 47.3])
+        accuracy = low + (high - low) * quality + rng.normal(0, 0.3, size=(NUM_ARCHS, 3))
+        # A cell without an input->output path outputs a constant: chance accuracy (10, 100 and 120 classes).
+        accuracy[[not has_input_output_path(a) for a in archs]] = [10.0, 1.0, 100 / 120]
+        rows = ([*row, to_arch_str(a), canonical(a)] for row, a in zip(np.clip(accuracy, 0, 100).tolist(), archs))
+        write_example_csv(root, cls.RELATIVE, cls.HEADER, rows)
 
 
 def _parse_nb201_csv(path: Path, header: tuple[str, ...]) -> pd.DataFrame:
@@ -454,11 +422,11 @@ class _OfficialApiSource(GroundTruthSource):
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
         self._check_package()
         path = self.locate()
-        return _cached((self.source, query, _file_identity(path)), lambda: self._build(query, path))
+        return _cached((self.source, query, file_identity(path)), lambda: self._build(query, path))
 
     def _opened(self, path: Path) -> tuple[Any, list[int]]:
         """``_open`` remembered for the last file per source: one benchmark file answers many queries."""
-        ident = (type(self), _file_identity(path))
+        ident = (type(self), file_identity(path))
         if _API_CACHE.get(type(self), (None,))[0] != ident:
             _API_CACHE[type(self)] = (ident, self._open(path))
         return _API_CACHE[type(self)][1]
@@ -600,6 +568,12 @@ class NB201PthSource(_OfficialApiSource):
             raise CorruptDataError(f"cannot read {path} ({type(e).__name__}: {e}); download it again") from None
         return api, sorted(api.arch2infos_dict)
 
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """``NAS-Bench-201-v1_1-096897.pth`` listing every cell, with results for 12 of them (needs nas_201_api)."""
+        cls()._check_package()
+        write_pth(example_file(root, cls.FILES[0]), *example_runs(rng))
+
 
 class NATSBenchSource(_OfficialApiSource):
     __doc__ = (
@@ -647,19 +621,114 @@ class NATSBenchSource(_OfficialApiSource):
         api._prepare_info(index)  # fast mode: read the cell's file before asking for its seeds
         return list(api.arch2infos_dict[index]["200"].get_dataset_seeds(dataset))
 
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """The ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` archive listing every cell, with results for 12 of them (needs nats_bench)."""
+        cls()._check_package()
+        archs, runs = example_runs(rng)
+        write_nats(root, archs, runs, simple=False)
 
-# --------------------------------------------------------------------------- registration
 
-SOURCES: dict[str, str] = {
-    "nb201/csv": "spaces.nb201.ground_truth:NB201CsvSource",
-    "nb201/analog": "spaces.nb201.ground_truth:AnalogNASBenchSource",
-    "nb201/nb201-pth": "spaces.nb201.ground_truth:NB201PthSource",
-    "nb201/nats": "spaces.nb201.ground_truth:NATSBenchSource",
+# --------------------------------------------------------------------------- official-format files
+
+#: Arch index -> training budget (``"12"``, ``"200"``) -> (dataset, set name, seed) -> last-epoch accuracy (percent).
+Runs = dict[int, dict[str, dict[tuple[str, str, int], Any]]]
+#: The sets each dataset's results evaluate, as the official files store them.
+RESULT_SETS: dict[str, tuple[str, ...]] = {
+    "cifar10-valid": ("x-valid", "ori-test"),
+    "cifar10": ("ori-test",),
+    "cifar100": ("x-valid", "x-test", "ori-test"),
+    "ImageNet16-120": ("x-valid", "x-test", "ori-test"),
 }
+#: Training budgets of the official files: epochs each ran.
+BUDGET_EPOCHS = {"12": 12, "200": 200}
+_CLASSES = {"cifar10-valid": 10, "cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+#: Final accuracy range (percent) of each dataset at 200 epochs; 12-epoch runs land lower.
+_EXAMPLE_RANGE = {
+    "cifar10-valid": (84.0, 91.6),
+    "cifar10": (88.0, 94.4),
+    "cifar100": (60.0, 73.5),
+    "ImageNet16-120": (30.0, 47.3),
+}
+#: Cells with results in an example file.
+EXAMPLE_EVALUATED = 12
 
 
-def register_ground_truths(registry: Registry = GROUND_TRUTHS) -> None:
-    """Register the four NB201 sources lazily (skipping names already registered)."""
-    for name, target in SOURCES.items():
-        if name not in registry:
-            registry.add_lazy(name, target)
+def arch_results_state(api_utils: Any, index: int, arch: str, hp: str, accuracies: dict[tuple[str, str, int], Any]) -> Any:
+    """One cell's ``ArchResults`` state at budget ``hp``, built with the package's own classes."""
+    # Every epoch gets an entry, as in the real files; only the last holds ``accuracies``: the one read.
+    epochs = BUDGET_EPOCHS[hp]
+    results = api_utils.ArchResults(index, arch)
+    for dataset, seed in dict.fromkeys((d, s) for d, _, s in accuracies):
+        config = {"arch_str": arch, "channel": 16, "num_cells": 5, "class_num": _CLASSES[dataset]}
+        train = {i: 100.0 * (1 - 0.9 * 0.98**i) for i in range(epochs)}
+        count = api_utils.ResultsCount(
+            f"{dataset}-{seed}", None, train, {i: 2.0 for i in range(epochs)}, 0.1, 10.0, config, seed, epochs, None
+        )
+        sets = [name for d, name, s in accuracies if (d, s) == (dataset, seed)]
+        evals = {
+            f"{name}@{i}": accuracies[(dataset, name, seed)] if i == epochs - 1 else 1.0 for name in sets for i in range(epochs)
+        }
+        count.update_eval(evals, {k: 1.0 for k in evals}, {k: 0.01 for k in evals})
+        results.update(dataset, seed, count)
+    return results.state_dict()
+
+
+def example_runs(rng: np.random.Generator) -> tuple[list[str], Runs]:
+    """Every cell's string in official order, and drawn results of 12 of them for both budgets and all three seeds."""
+    from spaces.nb201.official_order import arch_at_official_index
+
+    archs = [to_arch_str(arch_at_official_index(i)) for i in range(NUM_ARCHS)]
+    runs: Runs = {}
+    for index in sorted(int(i) for i in rng.choice(NUM_ARCHS, size=EXAMPLE_EVALUATED, replace=False)):
+        quality = float(rng.uniform(0, 1))
+        runs[index] = {}
+        for hp in BUDGET_EPOCHS:
+            shortfall = 8.0 if hp == "12" else 0.0  # the 12-epoch schedule ends well short of the 200-epoch one
+            runs[index][hp] = {
+                (dataset, name, seed): round(lo + (hi - lo) * quality - shortfall + float(rng.normal(0, 0.3)), 4)
+                for dataset, (lo, hi) in _EXAMPLE_RANGE.items()
+                for name in RESULT_SETS[dataset]
+                for seed in _OFFICIAL_SEEDS
+            }
+    return archs, runs
+
+
+def write_pth(path: Path, archs: list[str], runs: Runs) -> None:
+    """A NAS-Bench-201 ``.pth`` file as ``nas_201_api`` reads it: ``less`` (12 epochs) and ``full`` (200) per evaluated cell."""
+    import torch
+    from nas_201_api import api_utils
+
+    blob = {
+        "meta_archs": list(archs),
+        "arch2infos": {
+            i: {
+                "less": arch_results_state(api_utils, i, archs[i], "12", r["12"]),
+                "full": arch_results_state(api_utils, i, archs[i], "200", r["200"]),
+            }
+            for i, r in runs.items()
+        },
+        "evaluated_indexes": set(runs),
+        "total_archs": len(archs),
+    }
+    torch.save(blob, path)
+
+
+def write_nats(root: Path, archs: list[str], runs: Runs, simple: bool) -> Path:
+    """NATS-Bench topology data under ``root`` as ``nats_bench`` reads it: the ``-simple`` folder or the archive."""
+    from nats_bench import api_utils
+
+    infos = {i: {hp: arch_results_state(api_utils, i, archs[i], hp, r[hp]) for hp in BUDGET_EPOCHS} for i, r in runs.items()}
+    if simple:
+        folder = root / NATSBenchSource.FILES[0]
+        folder.mkdir(parents=True)
+        api_utils.pickle_save({"meta_archs": list(archs)}, str(folder / "meta.pickle"))
+        for i, info in infos.items():
+            api_utils.pickle_save(info, str(folder / f"{i:06d}.pickle"))
+        return folder
+    archive = example_file(root, NATSBenchSource.FILES[1])
+    # pickle_save appends ".pbz2" to the name it is given.
+    api_utils.pickle_save(
+        {"meta_archs": list(archs), "arch2infos": infos, "evaluated_indexes": list(runs)}, str(archive.with_suffix(""))
+    )
+    return archive

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import torch
 from torch import nn
@@ -232,7 +233,7 @@ def run_mixed_cell(
                 if zeros is None:
                     zeros = x * 0.0
                 h = zeros
-            out = h if term.op == "skip_connect" else edges[term.key][term.op](h)
+            out = h if term.op == "skip_connect" else cast(nn.ModuleDict, edges[term.key])[term.op](h)
             out = weights[term.edge][term.op_index] * out
             acc = out if acc is None else acc + out
         if group.kept_zero:

@@ -33,6 +33,7 @@ class NB201Space(api.Space):
     default_task = "cifar10"
     network_defaults = {"C": 16, "N": 5}
     smoke_network = {"C": 4, "N": 1}
+    smoke_protocol = "nb201-smoke"
     num_archs = encoding.NUM_ARCHS
     num_edges = encoding.NUM_EDGES
     num_ops = len(encoding.OPS)
@@ -108,11 +109,11 @@ class NB201Space(api.Space):
 
         return NB201Network(encoding.as_arch(arch), C, N, num_classes, seed=seed)
 
-    def cost(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10) -> Any:
-        """FLOPs and parameters of the stand-alone network of a cell."""
+    def cost(self, arch: Arch | str, **network: Any) -> Any:
+        """FLOPs and parameters of the stand-alone network of a cell (``network``: C, N, num_classes; defaults 16, 5, 10)."""
         from spaces.nb201.cost import arch_cost
 
-        return arch_cost(encoding.as_arch(arch), C=C, N=N, num_classes=num_classes)
+        return arch_cost(encoding.as_arch(arch), **network)
 
     def describe_arch(self, arch: Arch | str) -> dict[str, Any]:
         """Human-readable facts about one cell (for ``wsbench arch``)."""
@@ -140,3 +141,6 @@ def _classes() -> tuple[tuple[Arch, ...], ...]:
     for arch in encoding.enumerate_archs():
         groups.setdefault(canonical(arch), []).append(arch)
     return tuple(sorted((tuple(g) for g in groups.values()), key=lambda g: encoding.lex_index(g[0])))
+
+
+SPACE = NB201Space()

@@ -21,13 +21,14 @@ Weight init reproduces torch's default init but draws from a private ``torch.Gen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
+from harness.seeded_init import global_rng_forked, init_parameters
 from spaces.nb201.encoding import EDGES, OPS, Arch
 from spaces.nb201.ops import (
     CellPlan,
@@ -66,22 +67,6 @@ def _check_input(x: torch.Tensor) -> None:
         )
 
 
-def _init_parameters(module: nn.Module, seed: int) -> None:
-    """Torch's default init for conv/linear/BN, drawn from a generator seeded by ``seed``."""
-    gen = torch.Generator().manual_seed(int(seed))
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            # Same distribution as nn.Conv2d/nn.Linear.reset_parameters, but on our own stream.
-            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=gen)
-            if m.bias is not None:
-                fan_in = m.weight[0].numel()
-                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                with torch.no_grad():
-                    m.bias.uniform_(-bound, bound, generator=gen)
-        elif isinstance(m, nn.BatchNorm2d):
-            m.reset_parameters()
-
-
 class _Backbone(nn.Module):
     """Stem, cells interleaved with the two reduction blocks, and the head; cells come from a factory."""
 
@@ -91,7 +76,7 @@ class _Backbone(nn.Module):
         self.C, self.N, self.num_classes = C, N, num_classes
         # Building modules runs torch's own init on the global RNG; fork it so callers' streams
         # are untouched, then re-draw every weight from the private generator.
-        with torch.random.fork_rng(devices=[]):
+        with global_rng_forked():
             self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
             layers: list[nn.Module] = []
             for stage, channels in enumerate((C, 2 * C, 4 * C)):
@@ -102,7 +87,7 @@ class _Backbone(nn.Module):
             self.cells = nn.ModuleList(layers)
             self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=True))
             self.classifier = nn.Linear(4 * C, num_classes)
-        _init_parameters(self, seed)
+        init_parameters(self, seed)
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         h = self.lastact(h)
@@ -119,7 +104,11 @@ class SupernetCell(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
-        return run_cell(x, plan.steps, [self.edges[s.key][s.op] for s in plan.steps])
+        return run_cell(x, plan.steps, [self.edge_op(s.key, s.op) for s in plan.steps])
+
+    def edge_op(self, key: str, op: str) -> nn.Module:
+        """The candidate ``op`` of the edge ``key``."""
+        return cast(nn.ModuleDict, self.edges[key])[op]
 
     def forward_mixed(self, x: torch.Tensor, weights: list[list[torch.Tensor]], groups: tuple) -> torch.Tensor:
         """The cell under op weights (see ``spaces.nb201.ops.mixed_plan``)."""
@@ -166,7 +155,7 @@ class NB201Supernet(_Backbone):
         weights = [list(row.unbind(0)) for row in w.unbind(0)]
         h = self.stem(x)
         for layer, is_cell in zip(self.cells, self._is_cell):
-            h = layer.forward_mixed(h, weights, groups) if is_cell else layer(h)
+            h = cast(SupernetCell, layer).forward_mixed(h, weights, groups) if is_cell else layer(h)
         return self._head(h)
 
     def _path_modules(self, arch: Arch | str, keep_dead_ops: bool) -> Iterator[tuple[str, nn.Module]]:
@@ -176,7 +165,7 @@ class NB201Supernet(_Backbone):
         for i, (layer, is_cell) in enumerate(zip(self.cells, self._is_cell)):
             if is_cell:
                 for e in plan.edges:
-                    yield f"cells.{i}.edges.{e.key}", layer.edges[e.key][e.op]
+                    yield f"cells.{i}.edges.{e.key}", cast(SupernetCell, layer).edge_op(e.key, e.op)
             else:
                 yield f"cells.{i}", layer
         yield "lastact", self.lastact

@@ -19,78 +19,23 @@ What is asked must be said (``harness.api.ground_truth``):
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.api.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.fileio import sha256_file
-from harness.settings import DATA_ENV, data_checksum_status, data_root
+from harness.api.errors import CorruptDataError, WsbenchError
+from harness.api.ground_truth import GroundTruthQuery, GroundTruthTable
+from harness.data.ground_truth_files import FileBackedSource, example_archs, write_example_csv
 from spaces.proxyless import encoding
 
 FILE = "seedpaper/proxylessnas.csv"
 COLUMNS = {"top1": "accuracy", "top5": "accuracy_top5"}
+#: Architectures in the example file (``write_example``).
+EXAMPLE_ARCHS = 12
 
 
-def _path() -> Path:
-    root = data_root(required=True)
-    assert root is not None
-    p = root / FILE
-    if not p.is_file():
-        raise DataMissingError(
-            f"ProxylessNAS ground truth not found at {p}; copy {FILE} there or point {DATA_ENV} at a folder holding it"
-        )
-    return p
-
-
-@lru_cache(maxsize=2)
-def _read(path: str, size: int, mtime: int) -> tuple[dict[str, dict[str, float]], str, str]:
-    """arch id -> {top1, top5 (percent), flops, params}, the file's sha256 and how it was checked."""
-    import pandas as pd
-
-    p = Path(path)
-    status = data_checksum_status(p, FILE, f"ProxylessNAS ground truth {FILE}")
-    try:
-        frame = pd.read_csv(p)
-        ids = [encoding.arch_id(encoding.from_json(json.loads(text))) for text in frame["architecture"]]
-        columns = {name: frame[col].to_numpy(dtype=np.float64) for name, col in COLUMNS.items()}
-        flops, params = frame["flops"].to_numpy(dtype=np.int64), frame["params"].to_numpy(dtype=np.int64)
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
-        raise CorruptDataError(
-            f"{p} is not the seed paper's ProxylessNAS table (architecture JSON, accuracy, accuracy_top5, flops, params): "
-            f"{type(e).__name__}: {e}"
-        ) from None
-    if len(set(ids)) != len(ids):
-        raise CorruptDataError(f"{p} lists an architecture twice; the file is damaged")
-    for name, values in columns.items():
-        if len(values) and not (0 <= values.min() and values.max() <= 1):
-            raise CorruptDataError(
-                f"{p}: {COLUMNS[name]} must be fractions in [0, 1] as the paper stores them; the file is damaged"
-            )
-    rows = {
-        a: {
-            "top1": 100.0 * columns["top1"][i],
-            "top5": 100.0 * columns["top5"][i],
-            "flops": int(flops[i]),
-            "params": int(params[i]),
-        }
-        for i, a in enumerate(ids)
-    }
-    return rows, sha256_file(p), status
-
-
-def table() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """arch id -> its row (top1, top5 in percent; flops, params as published), and the file's provenance."""
-    p = _path()
-    st = p.stat()
-    rows, sha, status = _read(str(p.resolve()), st.st_size, st.st_mtime_ns)
-    return rows, {"file": str(p), "sha256": sha, "checksum": status}
-
-
-class SeedPaperSource(GroundTruthSource):
+class SeedPaperSource(FileBackedSource):
     """36 ProxylessNAS architectures (width 1.35) trained from scratch on ImageNet by the seed paper, one run each."""
 
     space = "proxyless"
@@ -99,16 +44,43 @@ class SeedPaperSource(GroundTruthSource):
     options = {("imagenet", "val"): ("top1", "top5")}
     seed_reductions = ("as-published",)
     higher_is_better = {"top1": True, "top5": True}
+    files = {None: FILE}
+    missing_label = "ProxylessNAS ground truth"
+    checksum_label = "ProxylessNAS ground truth {relative}"
 
-    def available(self) -> tuple[bool, str]:
-        """(True, path) when the file is present, else (False, why)."""
+    def parse(self, path: Path) -> dict[str, dict[str, Any]]:
+        """Arch id -> {top1, top5 (percent), flops, params (as published)}."""
+        import pandas as pd
+
         try:
-            return True, str(_path())
-        except WsbenchError as e:
-            return False, str(e)
+            frame = pd.read_csv(path)
+            ids = [encoding.arch_id(encoding.from_json(json.loads(text))) for text in frame["architecture"]]
+            columns = {name: frame[col].to_numpy(dtype=np.float64) for name, col in COLUMNS.items()}
+            flops, params = frame["flops"].to_numpy(dtype=np.int64), frame["params"].to_numpy(dtype=np.int64)
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
+            raise CorruptDataError(
+                f"{path} is not the seed paper's ProxylessNAS table (architecture JSON, accuracy, accuracy_top5, flops, params): "
+                f"{type(e).__name__}: {e}"
+            ) from None
+        if len(set(ids)) != len(ids):
+            raise CorruptDataError(f"{path} lists an architecture twice; the file is damaged")
+        for name, values in columns.items():
+            if len(values) and not (0 <= values.min() and values.max() <= 1):
+                raise CorruptDataError(
+                    f"{path}: {COLUMNS[name]} must be fractions in [0, 1] as the paper stores them; the file is damaged"
+                )
+        return {
+            a: {
+                "top1": 100.0 * columns["top1"][i],
+                "top5": 100.0 * columns["top5"][i],
+                "flops": int(flops[i]),
+                "params": int(params[i]),
+            }
+            for i, a in enumerate(ids)
+        }
 
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
-        rows, prov = table()
+        rows, prov = self.read()
         ids = sorted(rows)
         provenance = {
             **prov,
@@ -120,3 +92,25 @@ class SeedPaperSource(GroundTruthSource):
         }
         values = np.asarray([rows[a][query.metric] for a in ids])
         return GroundTruthTable(query=query, arch_ids=ids, values=values, higher_is_better=True, provenance=provenance)
+
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """The CSV over 12 sampled architectures, top-1/top-5 as fractions like the paper's."""
+        archs = example_archs(rng, _sample, encoding.arch_id, EXAMPLE_ARCHS)
+        top1 = np.round(rng.uniform(0.745, 0.775, size=len(archs)), 5)
+        # Top-5 follows top-1 (the same network), about 17 points higher.
+        top5 = np.round(np.clip(top1 + 0.17 + rng.normal(0, 0.002, size=len(archs)), 0, 1), 5)
+        flops, params = (
+            rng.integers(450_000_000, 650_000_000, size=len(archs)),
+            rng.integers(5_000_000, 7_500_000, size=len(archs)),
+        )
+        rows = (
+            [json.dumps(json.loads(encoding.to_json(a)), separators=(",", ":")), t1, t5, int(f), int(p)]
+            for a, t1, t5, f, p in zip(archs, top1.tolist(), top5.tolist(), flops, params)
+        )
+        write_example_csv(root, FILE, ("architecture", *COLUMNS.values(), "flops", "params"), rows)
+
+
+def _sample(rng: np.random.Generator) -> encoding.Arch:
+    """A uniform architecture: one option per layer (zero only where a shortcut exists)."""
+    return encoding.check(tuple(int(rng.integers(encoding.options_at(i))) for i in range(encoding.NUM_LAYERS)))

@@ -10,11 +10,12 @@ conv-BN-ReLU6, global average pooling, dropout and a linear classifier. Shapes c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from harness.seeded_init import global_rng_forked, init_parameters
 from spaces.proxyless import cost, encoding
 
 
@@ -87,14 +88,12 @@ class ProxylessSupernet(_Frame):
     """
 
     def __init__(self, width_pct: int = 135, num_classes: int = 1000, dropout: float = 0.0, seed: int = 0) -> None:
-        from spaces.nb201.supernet import _init_parameters
-
-        with torch.random.fork_rng(devices=[]):  # module construction draws from the global RNG
+        with global_rng_forked():  # module construction draws from the global RNG
             super().__init__(width_pct, num_classes, dropout)
             self.candidates = nn.ModuleList(
                 nn.ModuleList(MBConv(p.c_in, p.c_out, k, e, p.stride) for k, e in encoding.KERNEL_EXPAND) for p in self.plans
             )
-        _init_parameters(self, seed)
+        init_parameters(self, seed)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
         from harness.api.errors import WsbenchError
@@ -107,5 +106,6 @@ class ProxylessSupernet(_Frame):
         x = self.first(self.stem(x))
         for op, plan, layer in zip(ops, self.plans, self.candidates):
             if op != encoding.ZERO:
-                x = layer[op](x) + x if plan.residual else layer[op](x)
+                block = cast(nn.ModuleList, layer)[op]
+                x = block(x) + x if plan.residual else block(x)
         return self.head(x)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from harness.api import space as api
+from harness.api.errors import WsbenchError
+from harness.seeded_init import build_seeded
+from spaces.grid import GridSpace
 from spaces.proxyless import encoding
 
 
-class ProxylessSpace(api.Space):
+class ProxylessSpace(GridSpace):
     """ProxylessNAS's MobileNetV2-like space (Cai et al., ICLR 2019) as the seed paper samples it.
 
     21 layers; each stage's first layer picks one of 6 MBConv blocks, the other 15 also ``zero``
@@ -34,15 +35,15 @@ class ProxylessSpace(api.Space):
     )
     network_defaults = {"width_pct": 135, "resolution": 224}
     smoke_network = {"width_pct": 10, "resolution": 32}
+    smoke_protocol = "proxyless-smoke"
     num_archs = encoding.space_size()
+    title = "ProxylessNAS"
+    #: Archset pool: the seed paper's 36 architectures.
+    pools = {"seedpaper": ("seedpaper", "imagenet", "val", "top1", "as-published")}
 
     def choices(self) -> tuple[api.Choice, ...]:
         """One choice per layer: its MBConv options, plus zero where a shortcut exists."""
         return tuple(api.Choice(key, encoding.OPS[: encoding.options_at(i)]) for i, key in enumerate(encoding.KEYS))
-
-    def sample(self, rng: np.random.Generator) -> encoding.Arch:
-        """Uniform over the space: one uniform option per layer."""
-        return tuple(int(v) for v in rng.integers(0, self.grid_shape()))
 
     def parse(self, arch: Any) -> encoding.Arch:
         """An id (``"4063-3642-4614-5656-1550-3"``), the seed paper's JSON (dict or text) or 21 indices."""
@@ -58,11 +59,8 @@ class ProxylessSpace(api.Space):
 
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
         """``width_pct`` and ``resolution`` (positive integers); an optional ``dropout_pct`` in 0..99."""
-        from harness.api.errors import WsbenchError
-
-        rest = dict(config)
-        dropout = rest.pop("dropout_pct", None)
-        out = super().network_config(rest, where)
+        out, extra = self.network_options(config, where, ("dropout_pct",))
+        dropout = extra.get("dropout_pct")
         if dropout is not None:
             if isinstance(dropout, bool) or not isinstance(dropout, int) or not 0 <= dropout < 100:
                 raise WsbenchError(
@@ -81,30 +79,16 @@ class ProxylessSpace(api.Space):
 
     def build_network(self, arch: Any, width_pct: int = 135, num_classes: int = 1000, seed: int = 0, **_: Any) -> Any:
         """The stand-alone network of one architecture, initialised from ``seed``."""
-        import torch
-
-        from spaces.nb201.supernet import _init_parameters
         from spaces.proxyless.network import ProxylessNetwork
 
-        with torch.random.fork_rng(devices=[]):
-            net = ProxylessNetwork(self.parse(arch), width_pct, num_classes)
-        _init_parameters(net, seed)
-        return net
+        layers = self.parse(arch)
+        return build_seeded(lambda: ProxylessNetwork(layers, width_pct, num_classes), seed)
 
     def cost(self, arch: Any, width_pct: int = 135, resolution: int = 224, num_classes: int = 1000, **_: Any) -> Any:
         """Parameters and FLOPs (closed form; the seed paper's columns at width 135, resolution 224)."""
         from spaces.proxyless.cost import arch_cost
 
         return arch_cost(self.parse(arch), width_pct, resolution, num_classes)
-
-    def ground_truth_archs(self, source: str = "seedpaper") -> list[encoding.Arch]:
-        """The seed paper's 36 architectures in id order."""
-        from harness.api.errors import unknown
-        from spaces.proxyless.ground_truth import table
-
-        if source != "seedpaper":
-            raise unknown("ProxylessNAS ground-truth pool for an archset", source, ["seedpaper"])
-        return [self.parse(a) for a in sorted(table()[0])]
 
     def describe_arch(self, arch: Any) -> dict[str, Any]:
         """Facts about one architecture (for ``wsbench arch``)."""
@@ -117,3 +101,6 @@ class ProxylessSpace(api.Space):
             "params (M, width 1.35, 1000 classes)": round(cost.params_m, 6),
             "FLOPs (M MACs, width 1.35, 224 x 224)": round(cost.flops_m, 6),
         }
+
+
+SPACE = ProxylessSpace()

@@ -19,69 +19,23 @@ The two seeds agree at Kendall tau ~0.72 (``wsbench gt ptb``): the ceiling for o
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
-from harness.api.ground_truth import GROUND_TRUTHS, GroundTruthQuery, GroundTruthSource, GroundTruthTable
-from harness.api.registry import Registry
-from harness.fileio import sha256_file
-from harness.settings import DATA_ENV, data_checksum_status, data_root
+from harness.api.errors import CorruptDataError, WsbenchError
+from harness.data.ground_truth_files import PerSeedFilesSource, example_archs, example_seed_rows, write_example_csv
 from spaces.ptb import encoding
 
 SPACE = "ptb"
 FILES = {42: "seedpaper/ptb.csv", 43: "seedpaper/ptb-seed43.csv"}
 SPLITS = ("valid", "test")
 REDUCTIONS = ("seed:42", "seed:43", "mean-of-seeds")
+#: Cells in the example files (``write_example``): seed 42 trains them all, seed 43 half.
+EXAMPLE_CELLS = 16
 
 
-def _path(seed: int) -> Path:
-    root = data_root(required=True)
-    assert root is not None
-    p = root / FILES[seed]
-    if not p.is_file():
-        raise DataMissingError(
-            f"PTB ground truth (seed {seed}) not found at {p}; copy {FILES[seed]} there or point {DATA_ENV} at a folder holding it"
-        )
-    return p
-
-
-@lru_cache(maxsize=4)
-def _read(path: str, size: int, mtime: int, relative: str) -> tuple[dict[str, dict[str, float]], str, str]:
-    """split -> arch id -> perplexity, the file's sha256 and how it was checked."""
-    import pandas as pd
-
-    p = Path(path)
-    status = data_checksum_status(p, relative, f"PTB ground truth {relative}")
-    try:
-        frame = pd.read_csv(p)
-        archs = [encoding.from_json(json.loads(text)) for text in frame["architecture"]]
-        values = {split: frame[f"{split}_ppl"].to_numpy(dtype=np.float64) for split in SPLITS}
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
-        raise CorruptDataError(
-            f"{p} is not the seed paper's PTB table (architecture JSON, valid_ppl, test_ppl): {type(e).__name__}: {e}"
-        ) from None
-    ids = [encoding.arch_id(a) for a in archs]
-    if len(set(ids)) != len(ids):
-        raise CorruptDataError(f"{p} lists a cell twice; the file is damaged")
-    for split, v in values.items():
-        if len(v) and not (np.all(np.isfinite(v)) and v.min() >= 1.0):
-            raise CorruptDataError(f"{p}: {split}_ppl must be finite perplexities >= 1; the file is damaged")
-    return {s: dict(zip(ids, v.tolist())) for s, v in values.items()}, sha256_file(p), status
-
-
-def seed_table(seed: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """One seed's split -> arch id -> perplexity, and the file's provenance."""
-    p = _path(seed)
-    st = p.stat()
-    values, sha, status = _read(str(p.resolve()), st.st_size, st.st_mtime_ns, FILES[seed])
-    return values, {"file": str(p), "sha256": sha, "checksum": status}
-
-
-class SeedPaperSource(GroundTruthSource):
+class SeedPaperSource(PerSeedFilesSource):
     """DARTS-PTB cells trained from scratch by the seed paper (seed 42: 137, seed 43: 93)."""
 
     space = SPACE
@@ -94,40 +48,54 @@ class SeedPaperSource(GroundTruthSource):
     #: ``wsbench gt`` compares these tables with each other: the two training runs.
     report_reductions = ("seed:42", "seed:43")
     higher_is_better = {"perplexity": False}
+    files = FILES
+    missing_label = "PTB ground truth (seed {key})"
+    checksum_label = "PTB ground truth {relative}"
+    mean_reduction = "arithmetic mean of the seed-42 and seed-43 perplexities, on the cells both trained"
+    unit = "perplexity (lower is better)"
 
-    def available(self) -> tuple[bool, str]:
-        """(True, paths) when both files are present, else (False, why)."""
+    def parse(self, path: Path) -> dict[str, dict[str, float]]:
+        """Split -> arch id -> perplexity."""
+        import pandas as pd
+
         try:
-            return True, ", ".join(str(_path(s)) for s in FILES)
-        except WsbenchError as e:
-            return False, str(e)
+            frame = pd.read_csv(path)
+            archs = [encoding.from_json(json.loads(text)) for text in frame["architecture"]]
+            values = {split: frame[f"{split}_ppl"].to_numpy(dtype=np.float64) for split in SPLITS}
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
+            raise CorruptDataError(
+                f"{path} is not the seed paper's PTB table (architecture JSON, valid_ppl, test_ppl): {type(e).__name__}: {e}"
+            ) from None
+        ids = [encoding.arch_id(a) for a in archs]
+        if len(set(ids)) != len(ids):
+            raise CorruptDataError(f"{path} lists a cell twice; the file is damaged")
+        for split, v in values.items():
+            if len(v) and not (np.all(np.isfinite(v)) and v.min() >= 1.0):
+                raise CorruptDataError(f"{path}: {split}_ppl must be finite perplexities >= 1; the file is damaged")
+        return {s: dict(zip(ids, v.tolist())) for s, v in values.items()}
 
-    def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
-        split = query.split
-        if query.seed_reduction.startswith("seed:"):
-            seed = int(query.seed_reduction.split(":")[1])
-            values, prov = seed_table(seed)
-            ids = sorted(values[split])
-            vals = [values[split][a] for a in ids]
-            provenance = {**prov, "reduction": f"one training run (seed {seed})", "runs": [f"seed{seed}"]}
-        else:
-            (a, pa), (b, pb) = seed_table(42), seed_table(43)
-            ids = sorted(set(a[split]) & set(b[split]))
-            vals = [(a[split][i] + b[split][i]) / 2 for i in ids]
-            provenance = {
-                "files": [pa, pb],
-                "reduction": "arithmetic mean of the seed-42 and seed-43 perplexities, on the cells both trained",
-                "runs": ["seed42", "seed43"],
-            }
-        provenance.update(n_archs=len(ids), unit="perplexity (lower is better)", complete=True)
-        return GroundTruthTable(query=query, arch_ids=ids, values=np.asarray(vals), higher_is_better=False, provenance=provenance)
+    def values(self, parsed: dict[str, dict[str, float]], split: str) -> dict[str, float]:
+        """The perplexities of one split."""
+        return parsed[split]
+
+    @classmethod
+    def write_example(cls, root: Path, rng: np.random.Generator) -> None:
+        """Both seeds' CSVs over 16 sampled cells (seed 43: half of them), valid/test perplexities like the paper's."""
+        cells = example_archs(rng, _sample, encoding.arch_id, EXAMPLE_CELLS)
+        # One true quality per cell plus run noise; test text reads about 2.5 perplexity lower than valid.
+        quality = rng.uniform(58.5, 64.0, size=len(cells))
+        for seed, rows in example_seed_rows(rng, len(cells), cls.files).items():
+            valid = np.round(quality[rows] + rng.normal(0, 0.3, size=len(rows)), 6)
+            test = np.round(valid - rng.uniform(2.0, 3.0, size=len(rows)), 6)
+            lines = (
+                [json.dumps(encoding.to_json(cells[i]), sort_keys=True, separators=(",", ":")), v, t]
+                for i, v, t in zip(rows, valid.tolist(), test.tolist())
+            )
+            write_example_csv(root, cls.files[seed], ("architecture", "valid_ppl", "test_ppl"), lines)
 
 
-SOURCES: dict[str, str] = {"ptb/seedpaper": "spaces.ptb.ground_truth:SeedPaperSource"}
-
-
-def register_ground_truths(registry: Registry = GROUND_TRUTHS) -> None:
-    """Register the PTB source lazily (skipping names already registered)."""
-    for name, target in SOURCES.items():
-        if name not in registry:
-            registry.add_lazy(name, target)
+def _sample(rng: np.random.Generator) -> encoding.Arch:
+    """A uniform cell: per step an activation and one of the states before it."""
+    return encoding.from_grid(
+        [int(v) for i in range(encoding.STEPS) for v in rng.integers(0, (len(encoding.ACTIVATIONS), i + 1))]
+    )

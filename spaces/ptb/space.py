@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.api import space as api
-from harness.api.errors import WsbenchError
+from spaces.grid import Grid, GridSpace
 from spaces.ptb import encoding
 
-Grid = tuple[int, ...]
-#: Archset pools: every seed-42 cell, or only the 93 trained with both seeds.
-POOLS = ("seedpaper", "seedpaper:both-seeds")
+_SEEDPAPER = ("seedpaper", "ptb", "valid", "perplexity")
 #: The seed paper's dropouts (its ``configs/ptb.py``: DARTS's final-training values).
 PAPER_DROPOUTS = {"dropout": 0.75, "dropout_h": 0.25, "dropout_x": 0.75, "dropout_i": 0.2, "dropout_e": 0.1}
 
 
-class PtbSpace(api.Space):
+class PtbSpace(GridSpace):
     """DARTS's recurrent cell (Liu et al., ICLR 2019) as the seed paper uses it, on Penn Treebank.
 
     An architecture is 16 option indices: per step ``i`` (0-7) its activation (tanh, relu, sigmoid,
@@ -42,6 +40,7 @@ class PtbSpace(api.Space):
     default_task = "ptb"
     network_defaults = {"hidden": 850, **PAPER_DROPOUTS}
     smoke_network = {"hidden": 8}
+    smoke_protocol = "ptb-smoke"
     num_archs = encoding.space_size()
     default_ground_truths = (
         ("seedpaper", "ptb", "valid", "perplexity", "seed:42"),
@@ -50,6 +49,12 @@ class PtbSpace(api.Space):
         ("seedpaper", "ptb", "test", "perplexity", "mean-of-seeds"),
         ("seedpaper", "ptb", "valid", "perplexity", "seed:43"),  # the independent run: the ceiling for seed 42
     )
+    codec: ClassVar[ModuleType] = encoding
+    arch_noun = "recurrent cell"
+    parse_errors = (TypeError, ValueError, SyntaxError)  # Genotype text is read with ast.literal_eval
+    title = "PTB"
+    #: Archset pools: every seed-42 cell, or only the 93 trained with both seeds.
+    pools = {"seedpaper": (*_SEEDPAPER, "seed:42"), "seedpaper:both-seeds": (*_SEEDPAPER, "mean-of-seeds")}
 
     def choices(self) -> tuple[api.Choice, ...]:
         """Per step: its activation, then the state it reads."""
@@ -59,41 +64,12 @@ class PtbSpace(api.Space):
             out.append(api.Choice(f"step {i}: input", tuple(f"s{j}" for j in range(i + 1)), kind="inputs"))
         return tuple(out)
 
-    def sample(self, rng: np.random.Generator) -> Grid:
-        """Uniform over the space: one uniform index per choice (the grid is a bijection)."""
-        return tuple(int(v) for v in rng.integers(0, self.grid_shape()))
-
-    def parse(self, arch: Any) -> Grid:
-        """The grid of a grid tuple, the seed paper's JSON, a Genotype text, (act, input) pairs or an arch id."""
-        if isinstance(arch, (tuple, list, np.ndarray)) and len(arch) and all(isinstance(v, (int, np.integer)) for v in arch):
-            return encoding.to_grid(encoding.from_grid(arch))
-        if not isinstance(arch, (str, dict, tuple, list)):
-            raise WsbenchError(f"not a recurrent cell: {type(arch).__name__} {str(arch)[:60]!r}")
-        try:
-            return encoding.to_grid(encoding.parse(arch))
-        except (TypeError, ValueError, SyntaxError) as e:
-            raise WsbenchError(f"not a recurrent cell: {str(arch)[:60]!r} ({e})") from None
-
-    def arch_id(self, arch: Any) -> str:
-        """``act~input|...`` in step order (the id ground-truth tables are keyed by)."""
-        return encoding.arch_id(encoding.from_grid(self.parse(arch)))
-
-    def format(self, arch: Any) -> str:
-        """The ``Genotype(recurrent=..., concat=range(1, 9))`` text DARTS's RNN code prints."""
-        return encoding.to_genotype(encoding.from_grid(self.parse(arch)))
-
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
         """``hidden`` (a positive integer) and the dropouts (probabilities in [0, 1); defaults the paper's)."""
         from spaces.ptb.supernet import DROPOUT_KEYS
 
-        rest = dict(config)
-        drops = {k: rest.pop(k) for k in DROPOUT_KEYS if k in rest}
-        out = super().network_config(rest, where)
-        for key, value in drops.items():
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value < 1
-            if not ok:
-                raise WsbenchError(f"{where}.{key}: must be a probability in [0, 1) for space 'ptb', got {value!r}")
-            out[key] = float(value)
+        out, drops = self.network_options(config, where, DROPOUT_KEYS)
+        out.update({key: self.probability(value, where, key) for key, value in drops.items()})
         return out
 
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
@@ -127,18 +103,6 @@ class PtbSpace(api.Space):
             pairs.append((encoding.ACTIVATIONS[int(np.argmax(rows[src]))], src))
         return encoding.to_grid(encoding.canonical(pairs))
 
-    def ground_truth_archs(self, source: str = "seedpaper") -> list[Grid]:
-        """The seed paper's cells in id order: all 137 (``seedpaper``) or the 93 trained twice."""
-        from harness.api.errors import unknown
-        from spaces.ptb.ground_truth import seed_table
-
-        if source not in POOLS:
-            raise unknown("PTB ground-truth pool for an archset", source, POOLS)
-        ids = set(seed_table(42)[0]["valid"])
-        if source == "seedpaper:both-seeds":
-            ids &= set(seed_table(43)[0]["valid"])
-        return [self.parse(a) for a in sorted(ids)]
-
     def describe_arch(self, arch: Any) -> dict[str, Any]:
         """Facts about one cell (for ``wsbench arch``)."""
         g = self.parse(arch)
@@ -150,3 +114,6 @@ class PtbSpace(api.Space):
             "grid": g,
             "params (M, hidden 850, every cell)": round(cost.params_m, 6),
         }
+
+
+SPACE = PtbSpace()

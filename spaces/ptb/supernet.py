@@ -129,8 +129,10 @@ class RecurrentSupernet(nn.Module):
             c, g = ((prev * mask_h if mask_h is not None else prev) @ self.Ws[i]).chunk(2, dim=-1)
             c = torch.sigmoid(c)
             rows = w[edge_offset(i) : edge_offset(i) + i + 1].to(prev.dtype)  # [i + 1, 5]
-            mixed = 0
-            for k, act in enumerate(_ACTS, start=1):  # k = 0 is ``none``: contributes zero
-                mixed = mixed + rows[:, k, None, None] * torch.lerp(prev, act(g), c)
+            # k = 0 is ``none``: contributes zero. The sum starts from 0, term by term.
+            terms = (rows[:, k, None, None] * torch.lerp(prev, act(g), c) for k, act in enumerate(_ACTS, start=1))
+            mixed = 0 + next(terms)
+            for term in terms:
+                mixed = mixed + term
             states.append(mixed.sum(0) / rows.sum().clamp_min(1e-6))
         return torch.stack(states[1:]).mean(0)

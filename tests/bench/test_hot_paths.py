@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.data import TensorBatches
 from harness.engine.evaluator import score_architectures
 from spaces.nb201.supernet import NB201Supernet

@@ -5,7 +5,7 @@ Every baseline maps a list of architectures to scores, higher = better predicted
 * ``random``   -- uniform scores from the run seed's ``scoring`` stream: the floor a ranking must beat;
 * ``params``   -- parameter count of the stand-alone network (the space's benchmark network unless told), by formula;
 * ``flops``    -- its FLOPs (multiply-accumulates), by formula;
-* ``synflow``  -- zero-cost proxy at initialisation (see ``harness.analysis.zero_cost``); data-independent;
+* ``synflow``  -- zero-cost proxy at initialisation (see ``harness.baselines.zero_cost``); data-independent;
 * ``jacob_cov``-- zero-cost proxy at initialisation on a fixed minibatch of real CIFAR-10 training
   images (``batch_size`` images, class-balanced, drawn from the NB201-style training half with the
   run seed's ``scoring`` stream).
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.analysis import metrics as M
+from harness import metrics as M
 from harness.api.errors import WsbenchError
 from harness.api.ground_truth import GroundTruthTable
 from harness.api.registry import Registry
 from harness.api.space import HAS_FLOPS, STANDALONE
-from harness.engine.seeding import numpy_stream, stream_seed
+from harness.seeding import numpy_stream, stream_seed
 
 #: name -> fn(space, archs, *, seed, network, data, batch_size) -> float64 array of scores.
 BaselineFn = Callable[..., np.ndarray]
@@ -96,7 +96,7 @@ def synflow_scores(
     space: Any, archs: Sequence[Any], *, seed: int, network: dict[str, Any], data: Any = None, **_: Any
 ) -> np.ndarray:
     """Synflow at initialisation (all-ones input of the data's image shape, else 3x32x32)."""
-    from harness.analysis.zero_cost import synflow
+    from harness.baselines.zero_cost import synflow
 
     x = _images(data)
     shape = tuple(x.shape[1:]) if x is not None else (3, 32, 32)
@@ -116,7 +116,7 @@ def jacob_cov_scores(
     **_: Any,
 ) -> np.ndarray:
     """Jacobian covariance at initialisation on a fixed minibatch of training images."""
-    from harness.analysis.zero_cost import jacob_cov
+    from harness.baselines.zero_cost import jacob_cov
 
     x = _images(data)
     if x is None:
@@ -142,7 +142,7 @@ def score_baseline(
     """
     fn = BASELINES.get(name)
     if isinstance(space, str):
-        from spaces import SPACES
+        from harness.catalog import SPACES
 
         space = SPACES.get(space)
     if len(archs) == 0:
@@ -161,7 +161,7 @@ def baseline_metrics(
 ) -> list[dict[str, Any]]:
     """Long-format metric rows (as ``harness.engine.loop.snapshot_metrics``, epoch 0, score = the baseline's name)."""
     if isinstance(space, str):
-        from spaces import SPACES
+        from harness.catalog import SPACES
 
         space = SPACES.get(space)
     est = score_baseline(name, space, archs, seed=seed, **kwargs)

@@ -26,7 +26,7 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
     import torch
 
     from harness.analysis.report import write_report
-    from harness.run.executor import run_matrix
+    from harness.run.backends.local import run_matrix
     from harness.run.matrix import load_matrix
 
     matrix = load_matrix(profile_name)
@@ -54,7 +54,8 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
         f"{matrix.description}. Matrix `{matrix.name}`: {len(run.outcomes)} cells "
         f"({len(run.failed)} failed), protocol(s) {', '.join(f'`{n}`' for n in protocols)}"
         + (
-            f" — {', '.join(f'{k}={v}' for k, v in p.network.items())}, {p.epochs} epochs, batch {p.batch_size}, split `{p.split}` (subset {p.subset}), "
+            f" — {', '.join(f'{k}={v}' for k, v in p.network.items())}, {p.epochs} epochs, batch {p.batch_size}, "
+            f"data {', '.join(f'{k}={v}' for k, v in p.task_options.items()) or 'as its task defaults'}, "
             f"BN `{p.bn_mode}`, {results[0]['n_archs']} architectures (`{p.archset}`), snapshots at epochs "
             f"{list(p.snapshot_epochs)}"
             if len(protocols) == 1

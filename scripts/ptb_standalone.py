@@ -4,7 +4,7 @@ A path of the supernet uses every weight a stand-alone network of that cell has,
 supernet on one fixed cell *is* stand-alone training. Same data streams, loss and evaluation as a
 matrix cell; plain SGD with DARTS's large learning rate and gradient clipping.
 
-    python -m spaces.ptb.standalone --hidden 128 --epochs 1 --batch-size 32
+    python scripts/ptb_standalone.py --hidden 128 --epochs 1 --batch-size 32
 
 prints the validation perplexity after every epoch (and ``--every`` steps).
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from harness.engine.protocols import Protocol
+from harness.api.protocol import Protocol
 
 
 def train_standalone(
@@ -35,8 +35,7 @@ def train_standalone(
     log: Any = print,
 ) -> list[dict[str, float]]:
     """Train ``arch`` alone; one row per evaluation (step, tokens seen, seconds, validation perplexity)."""
-    from harness.tasks import TASKS
-    from spaces import SPACES
+    from harness.catalog import SPACES, TASKS
 
     space, task = SPACES.get("ptb"), TASKS.get("ptb")
     drops = {k: dropout for k in ("dropout", "dropout_x", "dropout_i")} | {"dropout_h": 0.0, "dropout_e": 0.0}

@@ -21,6 +21,14 @@ Conventions shared by every metric here:
   ``k = max(1, floor(frac * n + 0.5))`` (round half up, not Python's round-half-even).
 * A correlation involving a constant input is undefined and returns ``nan`` (no warning),
   so one degenerate estimator does not abort a whole results table.
+
+Each metric is declared once, as a ``MetricSpec`` in ``_SPECS``: its function and fixed kwargs, its
+direction and description, how its per-run values aggregate over seeds and snapshots (``Over``) and
+where it shows (``shows``: places from ``PLACES``, each read by one consumer: the report's summary
+columns, table, figures and intervals, the regression check, ``wsbench gt``). Consumers ask
+``shown_in(place)``; adding a metric is adding one spec.
+
+This module sits below the engine and the analyses: it imports numpy, scipy and the error types only.
 """
 
 from __future__ import annotations
@@ -38,18 +46,24 @@ from harness.api.errors import WsbenchError, unknown
 
 __all__ = [
     "METRICS",
+    "PLACES",
     "STANDARD_METRICS",
     "MetricSpec",
+    "Over",
     "bootstrap_ci",
     "br_at_k",
     "compute_all",
+    "headline",
     "kendall_tau",
     "kendall_tau_top",
     "mean_offdiag",
+    "mean_sd",
+    "names_shown",
     "p_at_bottom_k",
     "pairwise_kendall",
     "pearson_r",
     "resolve_k",
+    "shown_in",
     "spearman_rho",
     "top_k_hit_rate",
     "wr_at_k",
@@ -67,6 +81,7 @@ _BATCH_ELEMS = 4_000_000
 
 
 def _as_scores(x: Any, name: str) -> Array:
+    """``x`` as a 1-D float array of finite scores, or a one-line error naming ``name``."""
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -82,6 +97,7 @@ def _as_scores(x: Any, name: str) -> Array:
 
 
 def _check_pair(est: Any, true: Any) -> tuple[Array, Array]:
+    """Both score vectors checked: finite, 1-D, the same length, at least 2."""
     e, t = _as_scores(est, "est"), _as_scores(true, "true")
     if e.shape != t.shape:
         raise WsbenchError(f"est has {e.size} scores but true has {t.size}; pass one score per architecture in each")
@@ -125,6 +141,7 @@ def _pearson_rows(x: Array, y: Array) -> Array:
 
 
 def _spearman_rows(x: Array, y: Array) -> Array:
+    """Row-wise Spearman rho: Pearson r of the average ranks."""
     return _pearson_rows(
         scipy.stats.rankdata(x, axis=1, method="average"),
         scipy.stats.rankdata(y, axis=1, method="average"),
@@ -144,6 +161,7 @@ def spearman_rho(est: Any, true: Any) -> float:
 
 
 def _tau_b(e: Array, t: Array) -> float:
+    """Kendall tau-b of two checked vectors (nan when either is constant)."""
     if np.ptp(e) == 0 or np.ptp(t) == 0:
         return float("nan")
     return float(scipy.stats.kendalltau(e, t, variant="b").statistic)
@@ -279,10 +297,12 @@ def _resampled_avg_ranks(x: Array, idx: Array) -> Array:
 
 
 def _spearman_resampled(e: Array, t: Array, idx: Array) -> Array:
+    """Spearman rho of every resample (rows of ``idx``)."""
     return _pearson_rows(_resampled_avg_ranks(e, idx), _resampled_avg_ranks(t, idx))
 
 
 def _pearson_resampled(e: Array, t: Array, idx: Array) -> Array:
+    """Pearson r of every resample (rows of ``idx``)."""
     return _pearson_rows(e[idx], t[idx])
 
 
@@ -331,7 +351,7 @@ def _estimator_rows(est: Any, true: Any) -> tuple[Array, Array]:
 
 
 def bootstrap_ci(
-    metric: Callable[..., float],
+    metric: Callable[..., float] | MetricSpec,
     est: Any,
     true: Any,
     n_resamples: int = 1000,
@@ -358,10 +378,11 @@ def bootstrap_ci(
         raise WsbenchError(f"alpha must lie in (0, 1), e.g. 0.05 for a 95% interval, got {alpha!r}")
     rng = np.random.default_rng(seed)
     n = t.size
+    fn: Callable[..., float] = metric
     if isinstance(metric, MetricSpec):  # a registry entry: its function and fixed kwargs
-        metric, kwargs = metric.function, {**metric.kwargs, **kwargs}
+        fn, kwargs = metric.function, {**metric.kwargs, **kwargs}
     # Identity lookup: only the plain functions are batched.
-    batched = None if kwargs else next((b for f, b in _BATCHED.items() if f is metric), None)
+    batched = None if kwargs else next((b for f, b in _BATCHED.items() if f is fn), None)
     stats = np.empty(int(n_resamples))
     rows = max(1, _BATCH_ELEMS // n)
     for start in range(0, int(n_resamples), rows):
@@ -372,7 +393,7 @@ def bootstrap_ci(
         if batched is not None:
             per_run = np.stack([batched(e, t, idx) for e in runs])
         else:
-            per_run = np.array([[metric(e[i], t[i], **kwargs) for i in idx] for e in runs])
+            per_run = np.array([[fn(e[i], t[i], **kwargs) for i in idx] for e in runs])
         stats[start:stop] = _mean_defined(per_run)
     stats = stats[~np.isnan(stats)]
     if stats.size == 0:
@@ -420,18 +441,81 @@ def mean_offdiag(matrix: Any) -> float:
     return float(a[~np.eye(a.shape[0], dtype=bool)].mean())
 
 
-# --------------------------------------------------------------------------- registry
+# --------------------------------------------------------------------------- declarations
+
+
+def mean_sd(values: Any) -> tuple[float, float]:
+    """Mean and sample sd (ddof=1; nan for fewer than 2 values) of a sequence."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class Over:
+    """How a metric's per-run values become a report's numbers."""
+
+    #: Final snapshot, across seeds: (centre, spread) of the per-run values (the summary table's mean and sd).
+    seeds: Callable[[Any], tuple[float, float]] = mean_sd
+    #: Also within each run over its last K snapshots: ``seeds`` per run, both averaged over the runs.
+    last_k: bool = False
+    #: Also at every snapshot epoch across seeds (mean, sd, min, max): the report's ``<column>-vs-epoch`` figure.
+    epochs: bool = False
+
+
+#: The final snapshot only.
+FINAL = Over()
+#: The final snapshot, the last K within a run, and every epoch.
+TRACKED = Over(last_k=True, epochs=True)
+
+# Where a metric shows: each place is read by exactly one consumer, named here.
+HEADLINE = "headline"
+SUMMARY = "summary"
+TABLE = "table"
+HIT_PLOT = "hit_plot"
+INTERVAL = "interval"
+REGRESSION = "regression"
+GT = "gt"
+GT_INTERVAL = "gt_interval"
+GT_BASELINE = "gt_baseline"
+GT_BASELINE_INTERVAL = "gt_baseline_interval"
+
+#: Every place a spec may name in ``shows``, with what it means there.
+PLACES: Mapping[str, str] = MappingProxyType(
+    {
+        HEADLINE: "the report's main metric (exactly one, also in summary): the first columns of its table and CSV, "
+        "the verdicts against params, the tau of the score-vs-truth figure (harness.analysis.report, plots)",
+        SUMMARY: "<column>_mean / <column>_sd of the stability table and report CSV, for supernets, baselines, params "
+        "and ceiling rows (harness.analysis.summary_rows)",
+        TABLE: "a column of the report's Markdown table, mean ± sd over seeds (harness.analysis.summary_table)",
+        HIT_PLOT: "a bar group of the report's hit-rate figure (harness.analysis.plots)",
+        INTERVAL: "a 95 % bootstrap interval in the report's interval section and CSV (harness.analysis.analyses.intervals)",
+        REGRESSION: "tracked per seed by `wsbench regression` (harness.run.regression)",
+        GT: "a column of `wsbench gt`'s agreement table; columns go correlations, metrics at a count k, metrics at a "
+        "fraction k (harness.analysis.gt_report)",
+        GT_INTERVAL: "with a bootstrap interval in that table (one stream per metric: seed, seed + 1, ...)",
+        GT_BASELINE: "a column of `wsbench gt --baselines`' table, ordered as the agreement table",
+        GT_BASELINE_INTERVAL: "with a bootstrap interval in that table",
+    }
+)
+#: A place that builds on another needs that one too (the report's table and figures read the summary columns).
+_NEEDS = {HEADLINE: SUMMARY, TABLE: SUMMARY, HIT_PLOT: SUMMARY, GT_INTERVAL: GT, GT_BASELINE_INTERVAL: GT_BASELINE}
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A named metric: the function, its fixed kwargs, its direction and a short description."""
+    """A named metric: its function and fixed kwargs, direction, description, aggregation and where it shows."""
 
     name: str
     function: Callable[..., float]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     higher_is_better: bool = True
     description: str = ""
+    over: Over = FINAL
+    shows: frozenset[str] = frozenset()
+    column: str = ""  # prefix of its report CSV columns (default: the name)
+    header: str = ""  # its Markdown column header (default: the name)
 
     def __call__(self, est: Any, true: Any) -> float:
         """Evaluate the metric on one pair of score vectors."""
@@ -442,31 +526,92 @@ class MetricSpec:
         k = self.kwargs.get("k")
         return int(k) if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else None
 
+    def shown_in(self, place: str) -> bool:
+        """Whether the spec declares ``place``."""
+        return place in self.shows
 
-def _spec(name: str, fn: Callable[..., float], desc: str, hib: bool = True, **kw: Any) -> MetricSpec:
-    return MetricSpec(name, fn, MappingProxyType(dict(kw)), hib, desc)
 
+def _spec(
+    name: str,
+    fn: Callable[..., float],
+    desc: str,
+    hib: bool = True,
+    over: Over = FINAL,
+    shows: Sequence[str] = (),
+    column: str = "",
+    header: str = "",
+    **kw: Any,
+) -> MetricSpec:
+    """One declaration; ``kw`` are the function's fixed kwargs."""
+    return MetricSpec(name, fn, MappingProxyType(dict(kw)), hib, desc, over, frozenset(shows), column or name, header or name)
+
+
+_REPORT = (SUMMARY, TABLE, HIT_PLOT)  # a hit rate's three places in the report
 
 _SPECS = [
-    _spec("kendall_tau", kendall_tau, "Kendall tau-b over all architectures"),
-    _spec("spearman_rho", spearman_rho, "Spearman rank correlation"),
+    _spec("kendall_tau", kendall_tau, "Kendall tau-b over all architectures", over=TRACKED, column="tau", header="Kendall tau",
+          shows=(HEADLINE, SUMMARY, INTERVAL, REGRESSION, GT, GT_INTERVAL, GT_BASELINE, GT_BASELINE_INTERVAL)),
+    _spec("spearman_rho", spearman_rho, "Spearman rank correlation", header="Spearman",
+          shows=(SUMMARY, INTERVAL, REGRESSION, GT, GT_BASELINE)),
     _spec("pearson_r", pearson_r, "Pearson linear correlation of the raw scores"),
-    _spec("hit@1%", top_k_hit_rate, "share of the true top 1% also in the estimator's top 1%", k=0.01),
-    _spec("hit@5%", top_k_hit_rate, "share of the true top 5% also in the estimator's top 5%", k=0.05),
-    _spec("hit@10%", top_k_hit_rate, "share of the true top 10% also in the estimator's top 10%", k=0.10),
-    _spec("hit@10", top_k_hit_rate, "share of the true top 10 also in the estimator's top 10", k=10),
-    _spec("hit@50", top_k_hit_rate, "share of the true top 50 also in the estimator's top 50", k=50),
-    _spec("hit@100", top_k_hit_rate, "share of the true top 100 in the estimator's top 100", k=100),
-    _spec("p_bottom@10%", p_at_bottom_k, "share of the true bottom 10% in the estimator's bottom 10%", k=0.10),
-    _spec("br@1%", br_at_k, "best normalized true rank in the estimator's top 1%", False, k=0.01),
+    _spec("hit@1%", top_k_hit_rate, "share of the true top 1% also in the estimator's top 1%", k=0.01, shows=_REPORT),
+    _spec("hit@5%", top_k_hit_rate, "share of the true top 5% also in the estimator's top 5%", k=0.05,
+          shows=(*_REPORT, INTERVAL, GT)),
+    _spec("hit@10%", top_k_hit_rate, "share of the true top 10% also in the estimator's top 10%", k=0.10,
+          shows=(*_REPORT, INTERVAL, REGRESSION, GT, GT_BASELINE)),
+    _spec("hit@10", top_k_hit_rate, "share of the true top 10 also in the estimator's top 10", k=10, shows=(GT,)),
+    _spec("hit@50", top_k_hit_rate, "share of the true top 50 also in the estimator's top 50", k=50, shows=(GT,)),
+    _spec("hit@100", top_k_hit_rate, "share of the true top 100 in the estimator's top 100", k=100, shows=(GT, GT_INTERVAL)),
+    _spec("p_bottom@10%", p_at_bottom_k, "share of the true bottom 10% in the estimator's bottom 10%", k=0.10,
+          shows=(INTERVAL,)),
+    _spec("br@1%", br_at_k, "best normalized true rank in the estimator's top 1%", False, k=0.01, header="BR@1%",
+          shows=(SUMMARY, TABLE, INTERVAL, REGRESSION, GT, GT_BASELINE)),
     _spec("wr@1%", wr_at_k, "worst normalized true rank in the estimator's top 1%", False, k=0.01),
-    _spec("tau_top10%", kendall_tau_top, "Kendall tau-b within the true top 10%", frac=0.10),
-]
+    _spec("tau_top10%", kendall_tau_top, "Kendall tau-b within the true top 10%", frac=0.10, header="tau top10%",
+          shows=(SUMMARY, TABLE)),
+]  # fmt: skip
+
+
+def _check_declarations(specs: Sequence[MetricSpec]) -> None:
+    """Refuse declarations no consumer can follow (a programming error, raised at import)."""
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate metric names in {names}")
+    for s in specs:
+        unknown_places = sorted(s.shows - set(PLACES))
+        if unknown_places:
+            raise ValueError(f"metric {s.name!r} shows in unknown places {unknown_places}; known: {sorted(PLACES)}")
+        for place, needed in _NEEDS.items():
+            if place in s.shows and needed not in s.shows:
+                raise ValueError(f"metric {s.name!r} shows in {place!r}, which needs {needed!r} too")
+    heads = [s.name for s in specs if HEADLINE in s.shows]
+    if len(heads) != 1:
+        raise ValueError(f"exactly one metric must be the headline, got {heads}")
+
+
+_check_declarations(_SPECS)
 
 #: Every known metric by its stable name (names are table column headers elsewhere).
 METRICS: Mapping[str, MetricSpec] = MappingProxyType({s.name: s for s in _SPECS})
 #: The default set and column order used by ``compute_all``.
 STANDARD_METRICS: tuple[str, ...] = tuple(s.name for s in _SPECS)
+
+
+def shown_in(place: str) -> tuple[MetricSpec, ...]:
+    """The specs that declare ``place``, in declaration order."""
+    if place not in PLACES:
+        raise unknown("metric place", place, PLACES)
+    return tuple(s for s in _SPECS if place in s.shows)
+
+
+def names_shown(place: str) -> tuple[str, ...]:
+    """The names of the specs that declare ``place``, in declaration order."""
+    return tuple(s.name for s in shown_in(place))
+
+
+def headline() -> MetricSpec:
+    """The report's main metric (the one spec declaring ``HEADLINE``)."""
+    return shown_in(HEADLINE)[0]
 
 
 def compute_all(est: Any, true: Any, names: Sequence[str] | None = None) -> dict[str, float]:
@@ -479,7 +624,7 @@ def compute_all(est: Any, true: Any, names: Sequence[str] | None = None) -> dict
     if isinstance(names, str):
         names = [names]
     explicit = names is not None
-    chosen = list(names) if explicit else list(STANDARD_METRICS)
+    chosen = list(names) if names is not None else list(STANDARD_METRICS)
     for name in chosen:
         if name not in METRICS:
             raise unknown("metric", name, METRICS)

@@ -1,0 +1,111 @@
+"""The training step: one place that says what one optimizer update of a supernet is.
+
+The cell loop (``harness.engine.loop``), ``wsbench bench`` and the contract tests all call
+``train_step``; nothing else takes a step. In order: the strategy's ``before_step`` hook, its
+architecture update on a held-out batch (bi-level strategies), the paths it trains (each expanded
+into the supernet's own training views), every path's loss (``Strategy.path_loss``) divided by the
+number of paths and back-propagated, per-path feedback (``observe``), gradient clipping, the
+optimizer and the learning-rate schedule. ``build_training`` makes the optimizer and schedule a
+protocol names, so the bench and the loop train with the same settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.api.protocol import Protocol
+from harness.api.strategy import Strategy
+from harness.api.task import Batch, Task
+from harness.engine.evaluator import precision
+from harness.engine.schedule import build_optimizer, cosine_lr
+
+
+@dataclass
+class Trainer:
+    """What a step touches: the trained module and its parameters, strategy, task, optimizer and schedule."""
+
+    model: nn.Module
+    params: list[nn.Parameter]
+    strategy: Strategy
+    task: Task
+    opt: torch.optim.Optimizer
+    sched: Any
+    grad_clip: float | None = None
+    autocast: str | None = None
+
+
+@dataclass
+class Tally:
+    """An epoch's running totals, kept on the device (no synchronisation per step)."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    #: Examples x paths: the denominator of the path-averaged training accuracy.
+    path_samples: int = 0
+    steps: int = field(default=0)
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> Tally:
+        """Empty totals on ``device``."""
+        return cls(torch.zeros((), device=device), torch.zeros((), device=device))
+
+
+def build_training(p: Protocol, model: nn.Module, steps_per_epoch: int, epochs: int) -> tuple[list[nn.Parameter], Any, Any]:
+    """The trained parameters, the protocol's optimizer and its per-step cosine schedule over ``epochs``."""
+    params = [q for q in model.parameters() if q.requires_grad]
+    opt = build_optimizer(p, params, steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lr(p, epochs * steps_per_epoch))
+    return params, opt, sched
+
+
+def train_step(t: Trainer, step: int, batch: Batch, arch_batch: Batch | None = None, tally: Tally | None = None) -> None:
+    """One optimizer update at ``step`` on ``batch`` (and ``arch_batch`` for a bi-level strategy)."""
+    x, y = batch
+    device = y.device
+    t.strategy.before_step(step, t.model, t.opt)
+    if arch_batch is not None:
+        with precision(device, t.autocast):
+            t.strategy.arch_step(step, t.model, arch_batch[0], arch_batch[1], t.task.loss)
+    t.opt.zero_grad(set_to_none=True)
+    with precision(device, t.autocast):
+        trained = training_views(t.model, t.strategy.paths(step), x, y, t.task.loss)
+    for arch in trained:
+        _train_path(t, step, arch, x, y, len(trained), tally)
+    if t.grad_clip:
+        nn.utils.clip_grad_norm_(t.params, t.grad_clip)
+    t.opt.step()
+    t.sched.step()
+    if tally is not None:
+        tally.seen += len(y)
+        tally.steps += 1
+
+
+def _train_path(t: Trainer, step: int, arch: Any, x: Any, y: torch.Tensor, paths: int, tally: Tally | None) -> None:
+    """Forward and backward of one path, its loss scaled by 1 / paths (the step averages the paths)."""
+    with precision(y.device, t.autocast):
+        output = t.model(x, arch)
+        loss = t.strategy.path_loss(arch, output, y, t.task) / paths
+    loss.backward()
+    if tally is None and not t.strategy.wants_feedback:
+        return
+    hits = t.task.correct(output, y)
+    if tally is not None:
+        tally.loss_sum += loss.detach() * len(y)
+        tally.correct += hits
+        tally.path_samples += len(y)
+    if t.strategy.wants_feedback:
+        t.strategy.observe(step, arch, float(loss.detach()) * paths, 100.0 * float(hits) / len(y))
+
+
+def training_views(model: nn.Module, paths: list[Any], x: Any, y: Any, loss: Any) -> list[Any]:
+    """What one step trains: each path, or the views a supernet's own sharing rule makes of it
+    (``training_views``: e.g. a width's left and right channels; their losses are averaged)."""
+    expand = getattr(model, "training_views", None)
+    if expand is None:
+        return list(paths)
+    return [view for arch in paths for view in expand(arch, x, y, loss)]
