@@ -24,13 +24,26 @@ def _stored_cells() -> dict[str, Cell]:
     return source.cells() if source.available()[0] else {}
 
 
+#: Cells whose module hash this process computed: their hash maps back without the enumeration.
+_SEEN: dict[str, Cell] = {}
+_SEEN_MAX = 200_000
+
+
+def _remember(cell: Cell) -> str:
+    """The cell's module hash, remembered (bounded) so parsing that hash later needs no enumeration."""
+    h = cell.module_hash
+    if len(_SEEN) < _SEEN_MAX:
+        _SEEN.setdefault(h, cell)
+    return h
+
+
 def _cell_for_hash(module_hash: str) -> Cell:
     """The cell of a module hash: from the 1k file where it stores it (instant), else the full enumeration.
 
     A stored cell is used only when its own module hash is the one asked for, so a damaged file
     cannot hand back another cell.
     """
-    cell = _stored_cells().get(module_hash)
+    cell = _SEEN.get(module_hash) or _stored_cells().get(module_hash)
     if cell is not None and cell.module_hash == module_hash:
         return cell
     from spaces.nb101.enumerate import cell_for_hash
@@ -86,7 +99,7 @@ class NB101Space(api.Space):
         """The official module hash (ground-truth tables are keyed by it); a hash is returned as is."""
         if isinstance(arch, str) and encoding.is_module_hash(arch.strip().lower()):
             return arch.strip().lower()
-        return encoding.check_valid(self.parse(arch)).module_hash
+        return _remember(encoding.check_valid(self.parse(arch)))
 
     def parse(self, arch: Any) -> Cell:
         """A Cell from a Cell, (matrix, ops), a {matrix, ops} dict, a cell string, or a module hash."""
