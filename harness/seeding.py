@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import torch
 
-CONCERNS = ("init", "data", "arch", "scoring", "archset", "archdata")
+CONCERNS = ("init", "data", "arch", "scoring", "archset", "archdata", "validation")
 
 
 def stream_seed(seed: int, concern: str) -> int:

@@ -16,6 +16,9 @@ from typing import Any
 
 from harness.api.errors import WsbenchError, did_you_mean
 
+#: How a file or a command line unsets a setting that may be unset (TOML has no null).
+UNSET = "unset"
+
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list", dict: "a table"}
 
 
@@ -49,7 +52,7 @@ class Option:
 
     def coerce(self, value: Any) -> tuple[bool, Any]:
         """(True, the value in this option's type and within its bounds) or (False, None)."""
-        if value is None:
+        if value is None or (self.nullable and value == UNSET):
             return (True, None) if self.nullable else (False, None)
         ok, v = _typed(value, self.kind, self.item)
         if not ok:
@@ -62,7 +65,7 @@ class Option:
 
     def typed(self, value: Any) -> tuple[bool, Any]:
         """(True, ``value`` in this option's type) or (False, None); bounds are not checked."""
-        if value is None:
+        if value is None or (self.nullable and value == UNSET):
             return (True, None) if self.nullable else (False, None)
         return _typed(value, self.kind, self.item)
 
@@ -78,7 +81,7 @@ class Option:
     def parse(self, text: str) -> Any:
         """The value a command-line ``key=text`` means (``2`` an int, ``true`` a bool, ``a,b`` a list), unchecked."""
         kind = self.kind
-        if self.nullable and text.lower() in ("none", "null", ""):
+        if self.nullable and text.lower() in ("none", "null", "", UNSET):
             return None
         if kind is bool:
             return {"true": True, "false": False, "1": True, "0": False}.get(text.lower(), text)

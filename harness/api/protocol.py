@@ -28,7 +28,13 @@ BN_MODES = ("recalibrate", "batch", "running")
 #: The fixed architecture sets a protocol may score (``harness.engine.archsets``).
 ARCHSET_KINDS = ("all", "unique", "sample", "ground-truth", "ground-truth-sample")
 #: Weight optimizers: SGD with momentum / Nesterov, and averaged SGD (plain steps, scored with the average).
-OPTIMIZERS = ("sgd", "asgd")
+#: ``nt-asgd``: SGD until the validation score has not improved for ``asgd_patience`` validations, then
+#: averaged SGD (AWD-LSTM's non-monotone trigger; the seed paper's PTB trainer).
+OPTIMIZERS = ("sgd", "asgd", "nt-asgd")
+#: What ``zero_grad`` leaves on the parameters of ops off the sampled path: ``none`` (their gradients
+#: are unset: no weight decay, no momentum step) or ``zeros`` (zeroed, as ``zero_grad()`` did in torch
+#: 1.x: weight decay and momentum still move every parameter that ever had a gradient).
+ZERO_GRAD = ("none", "zeros")
 #: A protocol name becomes a folder name: letters, digits and _ . + = , - (no path separators).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]{0,119}")
 
@@ -64,9 +70,15 @@ class Protocol:
     nesterov: bool = setting(True, help="Nesterov momentum")
     weight_decay: float = setting(5e-4, min=0.0, help="L2 weight decay")
     grad_clip: float | None = setting(5.0, above=0.0, help="gradient-norm clipping (unset: none)")
+    zero_grad: str = setting("none", choices=ZERO_GRAD, since="0.2.0", help="off-path gradients: none (unset) or zeros")
     warmup_epochs: int = setting(0, min=0, since="0.1.0+warmup", help="linear warm-up epochs, then the cosine")
     lr_restarts: int = setting(0, min=0, since="0.1.0+restarts", help="cosine restarts: equal cycles after the warm-up")
     equal_compute: bool = setting(False, help="epochs count SPOS-equivalent path passes")
+    # -- validation during training (the seed paper's PTB trainer: its ASGD trigger and best weights) ----
+    validate_every: int = setting(0, min=0, since="0.2.0", help="epochs between validation passes (0: none)")
+    validate_archs: int = setting(10, min=1, since="0.2.0", help="fixed architectures a validation pass averages over")
+    asgd_patience: int = setting(5, min=1, since="0.2.0", help="nt-asgd: validations without improvement before ASGD")
+    restore_best: bool = setting(False, since="0.2.0", help="score and keep the weights of the best validation")
     # -- scoring --------------------------------------------------------------------------------------
     snapshot_epochs: tuple[int, ...] = setting((250,), min=1, help="epochs (1-based) after which the archset is scored")
     bn_mode: str = setting("recalibrate", choices=BN_MODES, help="BN statistics when scoring")
@@ -213,6 +225,9 @@ def _check_relations(p: Protocol) -> None:
         raise fail("lr_min", f"must be <= lr ({p.lr}), got {p.lr_min}")
     if p.optimizer == "asgd" and (p.momentum or p.nesterov):
         raise fail("optimizer", "asgd takes plain SGD steps: set momentum = 0 and nesterov = false")
+    if (p.optimizer == "nt-asgd" or p.restore_best) and not p.validate_every:
+        what = "optimizer nt-asgd" if p.optimizer == "nt-asgd" else "restore_best"
+        raise fail("validate_every", f"must be >= 1 with {what} (it needs validation passes during training)")
     if p.asgd_start_epoch >= p.epochs:
         raise fail("asgd_start_epoch", f"must be an integer in 0..{p.epochs - 1}, got {p.asgd_start_epoch!r}")
     if p.warmup_epochs >= p.epochs:

@@ -14,7 +14,8 @@ A space folder keeps its protocols in ``protocols.toml``, one table per protocol
     description = "..."
     epochs = 40                   # network and task_options merge onto the base's
 
-Every key is a ``Protocol`` field (checked with its declared rule), ``base`` or ``sources`` (per
+A setting that may be unset is unset with the string ``"unset"`` (TOML has no null), e.g.
+``grad_clip = "unset"`` for no clipping. Every key is a ``Protocol`` field (checked with its declared rule), ``base`` or ``sources`` (per
 field, where its value was read: repository, file and value; kept as provenance, not hashed).
 An unknown key, a bad value, an unknown or circular base, or a name used twice is a one-line
 error naming the file and the protocol.

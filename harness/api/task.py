@@ -139,6 +139,11 @@ class Task:
         """``n`` random examples in the task's input format (contract tests, benches; no data files)."""
         raise NotImplementedError
 
+    def lr_factor(self, batch: Batch) -> float:
+        """A factor on the learning rate of the step that trains on ``batch`` (1.0: none; a language
+        model may scale it by the window's length, as DARTS does)."""
+        return 1.0
+
     def synthetic_data(self, protocol: Any, seed: int, device: torch.device) -> CellData:
         """Random examples in the task's format, batched as the protocol asks (benches, smoke runs; no data files).
 

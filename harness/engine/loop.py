@@ -9,6 +9,7 @@ e.g. across 10-minute GPU calls. Its outputs are written through ``harness.engin
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from harness.engine.cell import CellSpec, provenance, require_device
 from harness.engine.evaluator import score_architectures
 from harness.engine.integrity import DAMAGED, FINISHED
 from harness.engine.run_folder import CHECKPOINT, SUPERNET, RunFolder
-from harness.engine.schedule import averaged_weights, effective_schedule
+from harness.engine.schedule import averaged_weights, effective_schedule, switched_to_asgd
 from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics
-from harness.engine.step import Tally, Trainer, build_training, train_step
+from harness.engine.step import Tally, Trainer, train_step, trainer_for
+from harness.engine.validation import Validation, after_validation, due, restore_best, validate, validation_archs
 from harness.seeding import numpy_stream, stream_seed
 from harness.settings import results_dir, writable_folder
 
@@ -62,6 +64,7 @@ class Cell:
     epochs: int
     snapshot_epochs: tuple[int, ...]
     config: dict[str, Any]
+    validation_archs: list[Any] = field(default_factory=list)
 
     @property
     def folder(self) -> RunFolder:
@@ -92,6 +95,7 @@ class Progress:
     step: int = 0
     log_rows: list[dict[str, Any]] = field(default_factory=list)
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
+    validation: Validation = field(default_factory=Validation)
 
 
 def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, log=print) -> dict[str, Any]:
@@ -109,6 +113,7 @@ def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, l
     state = resume(cell, log)
     for epoch in range(state.epoch, cell.epochs):
         row = train_epoch(cell, state, epoch)
+        row.update(_validation_pass(cell, state, epoch + 1))
         if epoch + 1 in cell.snapshot_epochs:
             row["score_seconds"] = snapshot(cell, state, epoch + 1, progress)
         state.log_rows.append(row)
@@ -163,6 +168,7 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
         [space.arch_id(a) for a in archs],
         **training,
         config=config,
+        validation_archs=validation_archs(space, p) if p.validate_every else [],
     )
 
 
@@ -178,14 +184,13 @@ def _training(p: Protocol, strategy: Strategy, task: Task, model: nn.Module, dat
     full_steps = data.full_epoch_steps or (data.n_train + data.n_arch_train) // p.batch_size
     epochs, snapshot_epochs = effective_schedule(p, strategy.paths_per_step, steps_per_epoch / max(1, full_steps))
     model = strategy.bind(model, steps_per_epoch, epochs)  # e.g. few-shot: one copy per sub-supernet
-    params, opt, sched = build_training(p, model, steps_per_epoch, epochs)
     schedule = {
         "epochs": epochs,
         "snapshot_epochs": list(snapshot_epochs),
         "paths_per_step": strategy.paths_per_step,
         "path_passes": epochs * steps_per_epoch * strategy.paths_per_step,  # forward/backward passes of one path
     }
-    trainer = Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast)
+    trainer = trainer_for(p, model, strategy, task, steps_per_epoch, epochs)
     return {"trainer": trainer, "epochs": epochs, "snapshot_epochs": snapshot_epochs, "schedule": schedule}
 
 
@@ -201,6 +206,7 @@ def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
         "step": state.step,
         "log": state.log_rows,
         "metrics": state.metric_rows,
+        "validation": state.validation.state_dict(),
     }
 
 
@@ -214,13 +220,17 @@ def resume(cell: Cell, log) -> Progress:
         where = cell.folder.set_aside(f"checkpoint.pt unreadable: {type(e).__name__}", names=(CHECKPOINT,))
         log(f"{cell.out.name}: checkpoint.pt is unreadable ({type(e).__name__}); moved to {where.name}, starting over")
         return Progress()
+    validation = Validation.from_state(ck.get("validation"))
+    if validation.switched_at is not None:  # nt-asgd had switched: the optimizer to restore is averaged SGD
+        t = cell.trainer
+        t.opt, t.sched = switched_to_asgd(cell.spec.protocol, t.params, t.sched, validation.switched_at)
     cell.model.load_state_dict(ck["model"])
     cell.opt.load_state_dict(ck["optimizer"])
     cell.sched.load_state_dict(ck["scheduler"])
     cell.strategy.load_state_dict(ck["strategy"])
     cell.data.load_state_dict(ck)
     log(f"resuming {cell.out.name} at epoch {ck['epoch']}")
-    return Progress(ck["epoch"], ck["step"], ck["log"], ck["metrics"])
+    return Progress(ck["epoch"], ck["step"], ck["log"], ck["metrics"], validation)
 
 
 def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
@@ -254,7 +264,7 @@ def train_epoch(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
 def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
     """Score the architecture set, write its score file and the metrics so far; returns the seconds taken."""
     t1 = time.perf_counter()
-    with averaged_weights(cell.opt):  # averaged SGD scores with the average of its weights
+    with _scored_weights(cell, state):
         scores = _score(cell, progress)
     scores.insert(0, "epoch", epoch)
     cell.folder.write_scores(epoch, scores)
@@ -263,6 +273,25 @@ def snapshot(cell: Cell, state: Progress, epoch: int, progress: bool) -> float:
     # reported with ``wsbench report --partial``.
     cell.folder.write_metrics(state.metric_rows)
     return time.perf_counter() - t1
+
+
+def _validation_pass(cell: Cell, state: Progress, epoch: int) -> dict[str, Any]:
+    """The per-epoch hook: a validation pass when the protocol asks for one, its decisions, its log fields."""
+    p = cell.spec.protocol
+    if not due(p, epoch, cell.epochs):
+        return {}
+    value = validate(
+        cell.trainer, cell.task, p, cell.validation_archs, [cell.space.arch_id(a) for a in cell.validation_archs], cell.data
+    )
+    row = after_validation(state.validation, cell.trainer, cell.task, p, value, epoch, state.step)
+    if p.restore_best and epoch == cell.epochs:
+        row["restored_best"] = restore_best(state.validation, cell.trainer)
+    return row
+
+
+def _scored_weights(cell: Cell, state: Progress) -> contextlib.AbstractContextManager:
+    """The weights a snapshot scores: averaged SGD's average, unless the best validated weights are loaded."""
+    return contextlib.nullcontext() if state.validation.restored else averaged_weights(cell.opt)
 
 
 def _score(cell: Cell, progress: bool) -> pd.DataFrame:
@@ -286,7 +315,7 @@ def finish(cell: Cell, state: Progress) -> dict[str, Any]:
     cell.folder.write_train_log(rows)
     cell.folder.write_metrics(state.metric_rows)
     # Keep the final shared weights for later re-scoring; the resume point (optimizer etc.) goes.
-    with averaged_weights(cell.opt):  # the weights that were scored
+    with _scored_weights(cell, state):  # the weights that were scored
         cell.folder.save(SUPERNET, cell.model.state_dict())
     result = {
         "cell_hash": cell.config["cell_hash"],

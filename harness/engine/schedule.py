@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -57,12 +58,20 @@ def build_optimizer(p: Protocol, params: Sequence[torch.nn.Parameter], steps_per
     (torch's convention) -- AWD-LSTM's averaged SGD at a fixed switch point (AWD-LSTM and the seed
     paper switch when validation stalls, which needs validation during training).
     """
-    if p.optimizer == "sgd":
+    if p.optimizer in ("sgd", "nt-asgd"):  # nt-asgd starts as SGD (``switched_to_asgd``)
         return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay)
     if p.optimizer == "asgd":
         t0 = p.asgd_start_epoch * steps_per_epoch
         return torch.optim.ASGD(params, lr=p.lr, lambd=0.0, alpha=0.75, t0=t0, weight_decay=p.weight_decay)
     raise AssertionError(f"optimizer {p.optimizer!r} passed the protocol check but has no builder")
+
+
+def switched_to_asgd(p: Protocol, params: Sequence[torch.nn.Parameter], sched: Any, step: int) -> tuple[Any, Any]:
+    """nt-asgd's switch at ``step``: a fresh averaged SGD (averaging from its first step, constant step
+    size, as AWD-LSTM's ``ASGD(t0=0, lambd=0)``) and the same learning-rate schedule, continued."""
+    opt = torch.optim.ASGD(params, lr=p.lr, lambd=0.0, alpha=0.75, t0=0.0, weight_decay=p.weight_decay)
+    factor = sched.lr_lambdas[0]
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factor(s + step))
 
 
 @contextlib.contextmanager

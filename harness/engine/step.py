@@ -36,6 +36,9 @@ class Trainer:
     sched: Any
     grad_clip: float | None = None
     autocast: str | None = None
+    #: ``zero_grad(set_to_none=...)``: True leaves ops off the path untouched; False zeroes their
+    #: gradients, so weight decay and momentum still move them (``Protocol.zero_grad``).
+    set_to_none: bool = True
 
 
 @dataclass
@@ -55,6 +58,12 @@ class Tally:
         return cls(torch.zeros((), device=device), torch.zeros((), device=device))
 
 
+def trainer_for(p: Protocol, model: nn.Module, strategy: Strategy, task: Task, steps_per_epoch: int, epochs: int) -> Trainer:
+    """The trainer a protocol makes: its optimizer, schedule, clipping, autocast and off-path gradients."""
+    params, opt, sched = build_training(p, model, steps_per_epoch, epochs)
+    return Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast, p.zero_grad == "none")
+
+
 def build_training(p: Protocol, model: nn.Module, steps_per_epoch: int, epochs: int) -> tuple[list[nn.Parameter], Any, Any]:
     """The trained parameters, the protocol's optimizer and its per-step cosine schedule over ``epochs``."""
     params = [q for q in model.parameters() if q.requires_grad]
@@ -71,18 +80,32 @@ def train_step(t: Trainer, step: int, batch: Batch, arch_batch: Batch | None = N
     if arch_batch is not None:
         with precision(device, t.autocast):
             t.strategy.arch_step(step, t.model, arch_batch[0], arch_batch[1], t.task.loss)
-    t.opt.zero_grad(set_to_none=True)
+    t.opt.zero_grad(set_to_none=t.set_to_none)
     with precision(device, t.autocast):
         trained = training_views(t.model, t.strategy.paths(step), x, y, t.task.loss)
     for arch in trained:
         _train_path(t, step, arch, x, y, len(trained), tally)
     if t.grad_clip:
         nn.utils.clip_grad_norm_(t.params, t.grad_clip)
-    t.opt.step()
+    _optimizer_step(t.opt, t.task.lr_factor(batch))
     t.sched.step()
     if tally is not None:
         tally.seen += len(y)
         tally.steps += 1
+
+
+def _optimizer_step(opt: torch.optim.Optimizer, lr_factor: float) -> None:
+    """The optimizer's update, its learning rate scaled by ``lr_factor`` for this step only
+    (DARTS-PTB scales it by the window length; 1.0 everywhere else, which touches nothing)."""
+    if lr_factor == 1.0:
+        opt.step()
+        return
+    base = [group["lr"] for group in opt.param_groups]
+    for group, lr in zip(opt.param_groups, base):
+        group["lr"] = lr * lr_factor
+    opt.step()
+    for group, lr in zip(opt.param_groups, base):
+        group["lr"] = lr
 
 
 def _train_path(t: Trainer, step: int, arch: Any, x: Any, y: torch.Tensor, paths: int, tally: Tally | None) -> None:

@@ -13,7 +13,7 @@ import torch
 from harness.api.errors import WsbenchError
 from harness.api.protocol import Protocol
 from harness.catalog import PROTOCOLS, SPACES, STRATEGIES, task_of
-from harness.engine.step import Trainer, build_training
+from harness.engine.step import Trainer, trainer_for
 from harness.seeding import numpy_stream, stream_seed
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -94,8 +94,7 @@ def build_setup(plan: Plan, device: torch.device, total_steps: int, channels_las
     if p.channels_last if channels_last is None else channels_last:
         model = model.to(memory_format=torch.channels_last)
     strategy = STRATEGIES.get("spos")(space, numpy_stream(plan.seed, "arch"))
-    params, opt, sched = build_training(p, model, max(1, total_steps), 1)
-    trainer = Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast)
+    trainer = trainer_for(p, model, strategy, task, max(1, total_steps), 1)
     return Setup(space, trainer, task.synthetic_data(p, plan.seed, device))
 
 
