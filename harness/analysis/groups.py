@@ -13,6 +13,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """Where each snapshot sits in its run's learning-rate schedule."""
+
+    epochs: int  # the run's (effective) epochs
+    lr: float  # peak learning rate
+    lr_min: float  # the rate a cosine anneals to
+    at: dict[int, float]  # snapshot epoch -> the learning rate after that epoch's last step
+
+    def annealed(self, epoch: int) -> bool:
+        """Whether the snapshot at ``epoch`` was taken at the end of an annealed schedule (lr at its minimum)."""
+        lr = self.at.get(epoch)
+        return lr is not None and self.lr > self.lr_min and abs(lr - self.lr_min) <= 1e-9 * max(1.0, self.lr_min)
+
+    def position(self, epoch: int) -> str:
+        """``annealed``, ``constant lr`` or ``mid-schedule (x % of the run, lr y)``."""
+        if self.lr <= self.lr_min:
+            return "constant lr"
+        if self.annealed(epoch):
+            return "annealed"
+        lr = self.at.get(epoch)
+        shown = f", lr {lr:.3g} of {self.lr:.3g}" if lr is not None else ""
+        return f"mid-schedule ({100.0 * epoch / self.epochs:.0f} % of the run{shown})"
+
+
 @dataclass
 class RunScores:
     """One run (cell) of a group: its seed and each snapshot's estimator values over the group's archs."""
@@ -20,6 +45,8 @@ class RunScores:
     seed: int
     cell_hash: str
     snapshots: dict[int, np.ndarray]  # epoch -> oriented estimator values, in ``GroupScores.archs`` order
+    #: The learning-rate schedule behind the snapshots (none for imported scores or unlogged cells).
+    schedule: Schedule | None = None
 
     @property
     def final_epoch(self) -> int:
@@ -44,6 +71,8 @@ class GroupScores:
     runs: list[RunScores] = field(default_factory=list)  # ordered by seed
     #: ground-truth label -> oriented true values over ``archs`` (only tables covering every arch)
     truths: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Scores imported from a file (``wsbench score``): a reference, not a trained run.
+    imported: bool = False
 
     @property
     def where(self) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from harness import metrics as M
-from harness.analysis.groups import GroupScores, RunScores
+from harness.analysis.groups import GroupScores, RunScores, Schedule
 from harness.analysis.labels import short_gt
 from harness.analysis.summary_rows import (
     BASELINE_SEEDS,
@@ -346,11 +346,35 @@ def _group_scores(
     """Every run's snapshot vectors over the group's common architectures, and the covering truths."""
     runs = [
         RunScores(c.seed, c.cell_hash, {int(e): score_vectors(scores[c.cell_hash], int(e), archs, score)
-                                        for e in sorted(scores[c.cell_hash]["epoch"].unique())})
+                                        for e in sorted(scores[c.cell_hash]["epoch"].unique())}, _schedule(c))
         for c in g.cells
     ]  # fmt: skip
     truths = {lbl: oriented(t, archs) for lbl, t in tables.items()}
-    return GroupScores(g.space, g.protocol, g.label, score, archs, runs, truths)
+    imported = all(c.config.get("imported") is not None for c in g.cells)
+    return GroupScores(g.space, g.protocol, g.label, score, archs, runs, truths, imported)
+
+
+def _schedule(cell: Cell) -> Schedule | None:
+    """The cell's learning-rate schedule: its train log's rates, else the protocol's cosine at each snapshot
+    (cells cut short have no log); None where the config does not say."""
+    from types import SimpleNamespace
+
+    from harness.engine.run_folder import RunFolder
+    from harness.engine.schedule import cosine_lr
+
+    try:
+        p, sched = cell.config["protocol"], cell.config["schedule"]
+        epochs, peak, low = int(sched["epochs"]), float(p["lr"]), float(p["lr_min"])
+        log = RunFolder(cell.run_dir).train_log()
+        if log is not None and "lr" in log:
+            return Schedule(epochs, peak, low, {int(e): float(lr) for e, lr in zip(log["epoch"], log["lr"])})
+        steps = round(float(sched["path_passes"]) / (epochs * float(sched["paths_per_step"])))
+        shape = SimpleNamespace(lr=peak, lr_min=low, epochs=int(p["epochs"]), warmup_epochs=int(p.get("warmup_epochs", 0)),
+                                lr_restarts=int(p.get("lr_restarts", 0)))  # fmt: skip
+        factor = cosine_lr(shape, epochs * steps)  # type: ignore[arg-type]
+        return Schedule(epochs, peak, low, {e: peak * factor(e * steps) for e in range(1, epochs + 1)})
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _no_ground_truth_note(g: _Group) -> str:

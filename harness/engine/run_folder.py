@@ -151,6 +151,13 @@ class RunFolder:
         out.attrs[FIELDS_ATTR] = tuple(fields)  # which task's fields these columns are, for every reader
         return out
 
+    def train_log(self) -> pd.DataFrame | None:
+        """``train_log.csv`` (one row per epoch), or None where there is none (imported, unfinished)."""
+        try:
+            return pd.read_csv(self.path / TRAIN_LOG)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            return None
+
     def metrics(self) -> pd.DataFrame:
         """``metrics.csv``; a one-line error when it is unreadable or holds no metric rows."""
         try:
