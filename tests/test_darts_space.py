@@ -229,8 +229,10 @@ def test_network_config_takes_a_drop_path_probability_and_the_gpu_protocol_resol
     for bad in (1.0, -0.1, "0.2", True):
         with pytest.raises(WsbenchError, match="drop_path: must be a probability"):
             space.network_config({"drop_path": bad})
-    gpu = PROTOCOLS.get("darts-gpu")
-    assert gpu.network_for(space) == {"C": 36, "layers": 20, "drop_path": 0.2} and gpu.task_options["cutout"] == 16
+    gpu = PROTOCOLS.get("darts-gpu")  # the seed paper's recipe (seedpaper-darts) cut to 50 epochs
+    net = gpu.network_for(space)
+    assert (net["C"], net["layers"], net["drop_path"], net["drop_path_epochs"]) == (36, 20, 0.2, 50)
+    assert gpu.task_options["cutout"] == 16
     assert PROTOCOLS.get("darts-cpu").network_for(space) == {"C": 8, "layers": 5}
 
 

@@ -166,3 +166,24 @@ def test_validation_archs_are_fixed_per_protocol_not_per_seed():
     a, b = validation_archs(space, p), validation_archs(space, p)
     assert [space.arch_id(x) for x in a] == [space.arch_id(x) for x in b] and len(a) == 4
     assert STRATEGIES.get("spos")(space, numpy_stream(0, "arch")).paths(0)  # the run's own streams are untouched
+
+
+@needs_data()
+def test_a_zeroed_gradients_cell_resumes_to_identical_numbers(tmp_path):
+    """Which parameters hold a zeroed gradient is part of the resume point (weight decay moves them)."""
+    from harness.engine.cell import CellSpec
+    from harness.engine.loop import run_cell
+
+    p = PROTOCOLS.get("nb201-smoke").replace(name="zeros-resume", epochs=3, snapshot_epochs=(3,), zero_grad="zeros")
+    spec = CellSpec("nb201", "spos", p, 0)
+    run_cell(spec, root=tmp_path / "ref", log=lambda *_: None)
+
+    def crash(msg):
+        if "epoch 2/3" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(spec, root=tmp_path / "cut", log=crash)
+    run_cell(spec, root=tmp_path / "cut", log=lambda *_: None)
+    for name in ("scores/epoch_003.csv", "metrics.csv"):
+        assert (spec.run_dir(tmp_path / "cut") / name).read_bytes() == (spec.run_dir(tmp_path / "ref") / name).read_bytes()

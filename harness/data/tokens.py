@@ -60,8 +60,10 @@ class BpttStream:
     """Training windows over one batchified stream, ``len(self)`` per epoch.
 
     With ``jitter`` the window length is drawn per window as AWD-LSTM / DARTS do: ``bptt`` with
-    probability 0.95, else ``bptt / 2``, plus normal noise (sd 5), clipped to [``min_len``,
-    ``bptt + 20``] (the seed paper's bounds). Lengths come from ``generator`` (checkpointed).
+    probability 0.95, else ``bptt / 2``, plus normal noise (sd 5), truncated to an integer and
+    clipped to [``min_len``, ``bptt + max_delta``] (the seed paper's bounds: 5 and its
+    ``max_seq_len_delta`` 20). Lengths come from ``generator`` (checkpointed). ``to_end``: the
+    epoch runs until the text is read through (see the module docstring).
     """
 
     def __init__(
@@ -73,9 +75,12 @@ class BpttStream:
         generator: torch.Generator,
         jitter: bool = True,
         min_len: int = 5,
+        max_delta: int = 20,
+        to_end: bool = False,
     ) -> None:
         self.data = batchify(ids, batch_size, device)
         self.bptt, self.jitter, self.min_len = int(bptt), bool(jitter), int(min_len)
+        self.max_len, self.to_end = int(bptt) + int(max_delta), bool(to_end)
         self.generator = generator
         self.batch_size = int(batch_size)
         self.num_examples = int(self.data.numel())  # tokens
@@ -89,20 +94,43 @@ class BpttStream:
         half = float(torch.rand((), generator=self.generator)) >= 0.95
         mean = self.bptt / 2 if half else self.bptt
         drawn = int(mean + 5.0 * float(torch.randn((), generator=self.generator)))
-        return int(np.clip(drawn, self.min_len, self.bptt + 20))
+        return int(np.clip(drawn, self.min_len, self.max_len))
 
     def __iter__(self) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
-        pos, prev = 0, None
-        last = self.data.shape[0] - 1  # the last position that still has a next token
+        if self.to_end:
+            yield from self._windows(self._starts_to_end())
+            return
+        yield from self._windows(self._starts_counted())
+
+    def _starts_counted(self) -> Iterator[tuple[int, int]]:
+        """(position, length) of ``len(self)`` windows; a position of 0 after the first restarts from zeros."""
+        pos, last = 0, self.data.shape[0] - 1  # the last position that still has a next token
         for _ in range(len(self)):
             seq_len = self._length()
             if pos >= last:  # the stream ran out before len(self) windows: wrap, from zeros
-                pos, prev = 0, None
+                pos = 0
             seq_len = min(seq_len, last - pos)
+            yield pos, seq_len
+            pos += seq_len
+
+    def _starts_to_end(self) -> Iterator[tuple[int, int]]:
+        """(position, length) of windows until fewer than two positions are left (the seed's loader
+        stops there, so a window and its targets always hold at least two tokens)."""
+        pos, last = 0, self.data.shape[0] - 1
+        while pos < last - 1:
+            seq_len = min(self._length(), last - pos)
+            yield pos, seq_len
+            pos += seq_len
+
+    def _windows(self, starts: Iterator[tuple[int, int]]) -> Iterator[tuple[TokenBatch, torch.Tensor]]:
+        prev = None
+        for pos, seq_len in starts:
+            if pos == 0:
+                prev = None
             hidden = prev.last_hidden.detach() if prev is not None and prev.last_hidden is not None else None
             batch = TokenBatch(self.data[pos : pos + seq_len], hidden, seq_len / self.bptt)
             yield batch, self.data[pos + 1 : pos + 1 + seq_len].reshape(-1)
-            prev, pos = batch, pos + seq_len
+            prev = batch
 
 
 def eval_windows(

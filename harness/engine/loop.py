@@ -207,6 +207,9 @@ def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
         "log": state.log_rows,
         "metrics": state.metric_rows,
         "validation": state.validation.state_dict(),
+        # With zero_grad = "zeros", which parameters hold a (zeroed) gradient decides whether weight decay
+        # and momentum move them: a resumed cell must hold the same ones.
+        "grads_held": [q.grad is not None for q in cell.trainer.params],
     }
 
 
@@ -229,6 +232,9 @@ def resume(cell: Cell, log) -> Progress:
     cell.sched.load_state_dict(ck["scheduler"])
     cell.strategy.load_state_dict(ck["strategy"])
     cell.data.load_state_dict(ck)
+    for q, held in zip(cell.trainer.params, ck.get("grads_held", [])):
+        if held and not cell.trainer.set_to_none:
+            q.grad = torch.zeros_like(q)
     log(f"resuming {cell.out.name} at epoch {ck['epoch']}")
     return Progress(ck["epoch"], ck["step"], ck["log"], ck["metrics"], validation)
 

@@ -38,7 +38,15 @@ class ClassificationTask(Task):
         return TaskSpec(outputs=self.num_classes)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+        """Cross-entropy of the logits; plus ``output.aux_weight`` x that of ``output.aux`` where a training
+        output carries an auxiliary head's logits (DARTS: ``CE + 0.4 CE_aux``, one criterion for both)."""
+        # Read before ``.float()``: under autocast that makes a new tensor, without the attributes.
+        aux = getattr(output, "aux", None)
+        main = nn.functional.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+        if aux is None:
+            return main
+        aux_loss = nn.functional.cross_entropy(aux.float(), target, label_smoothing=self.label_smoothing)
+        return main + getattr(output, "aux_weight") * aux_loss  # noqa: B009 - set by the supernet, unknown to mypy
 
     def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (output.argmax(1) == target).sum()

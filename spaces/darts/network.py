@@ -122,10 +122,12 @@ class Cell(nn.Module):
 class AuxiliaryHead(nn.Module):
     """DARTS's auxiliary classifier on the 8x8 features after the second reduction."""
 
-    def __init__(self, c: int, num_classes: int) -> None:
+    def __init__(self, c: int, num_classes: int, inplace: bool = True) -> None:
         super().__init__()
+        # ``inplace=False`` keeps the head from rectifying the cell output it reads: harmless where every
+        # later reader starts with a ReLU (DARTS's 20 cells), not where the head sits on the last cell.
         self.features = nn.Sequential(
-            nn.ReLU(inplace=True),
+            nn.ReLU(inplace=inplace),
             nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
             nn.Conv2d(c, 128, 1, bias=False),
             nn.BatchNorm2d(128),

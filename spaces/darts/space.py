@@ -7,8 +7,9 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from harness.api import space as api
+from harness.api.errors import WsbenchError, did_you_mean
 from harness.seeded_init import build_seeded
-from spaces.darts import encoding
+from spaces.darts import encoding, options
 from spaces.grid import Grid, GridSpace
 
 _SEEDPAPER = ("seedpaper", "cifar10", "test", "accuracy")
@@ -27,8 +28,10 @@ class DartsSpace(GridSpace):
 
     The space has 1,076,746,950,455,072,400 architectures (~1.1e18: per cell prod_k C(k,2) 7^2 =
     1.04e9, squared). The network config is ``C`` and ``layers`` (defaults: the seed paper's
-    supernet and ground-truth network, 20 cells, C=36; DARTS's search network is 8 cells, C=16), and
-    optionally ``drop_path`` (a probability) for supernet training.
+    supernet and ground-truth network, 20 cells, C=36; DARTS's search network is 8 cells, C=16),
+    optionally ``drop_path`` (a probability) for supernet training, and the supernet options that make
+    it the seed paper's (``spaces.darts.options``: slot sharing, auxiliary head, pooling, drop-path
+    ramp, drop-path in recalibration, paths on slices of the batch).
     """
 
     name = "darts"
@@ -65,20 +68,31 @@ class DartsSpace(GridSpace):
         return tuple(out)
 
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
-        """``C`` and ``layers`` (positive integers) and an optional ``drop_path`` probability in [0, 1)."""
-        out, extra = self.network_options(config, where, ("drop_path",))
+        """``C`` and ``layers`` (positive integers), an optional ``drop_path`` probability in [0, 1), and the
+        supernet options of ``spaces.darts.options`` (each kept only when it differs from its default)."""
+        known = (*self.network_defaults, *options.NAMES)
+        for key in config:
+            if key not in known:
+                raise WsbenchError(
+                    f"{where}: unknown key {key!r} for space {self.name!r}{did_you_mean(str(key), known)}; known: {', '.join(known)}"
+                )
+        out, extra = self.network_options(config, where, options.NAMES)
+        drop = 0.0
         if extra.get("drop_path") is not None:
             drop = self.probability(extra["drop_path"], where, "drop_path")
             if drop:  # no drop-path stays out of the config, so cells keep their hash
                 out["drop_path"] = drop
+        extra.pop("drop_path", None)
+        out.update(options.checked(extra, drop, where))
         return out
 
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
-        """The weight-sharing supernet (every candidate op of every candidate edge), initialised from ``seed``."""
+        """The weight-sharing supernet (edge- or slot-shared ops, see ``spaces.darts.options``), initialised from ``seed``."""
         from spaces.darts.supernet import DartsSupernet
 
         net = self.network_config(network)
-        return DartsSupernet(net["C"], net["layers"], task.outputs, net.get("drop_path", 0.0), seed=seed)
+        extra = {k: v for k, v in net.items() if k in options.NAMES and k != "drop_path"}
+        return DartsSupernet(net["C"], net["layers"], task.outputs, net.get("drop_path", 0.0), seed=seed, **extra)
 
     def build_network(self, arch: Any, C: int = 36, layers: int = 20, num_classes: int = 10, seed: int = 0, **_: Any) -> Any:
         """The stand-alone evaluation network of one architecture (no auxiliary head), initialised from ``seed``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, ClassVar
@@ -9,12 +10,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.api import space as api
+from harness.api.errors import WsbenchError
 from spaces.grid import Grid, GridSpace
 from spaces.ptb import encoding
 
 _SEEDPAPER = ("seedpaper", "ptb", "valid", "perplexity")
 #: The seed paper's dropouts (its ``configs/ptb.py``: DARTS's final-training values).
 PAPER_DROPOUTS = {"dropout": 0.75, "dropout_h": 0.25, "dropout_x": 0.75, "dropout_i": 0.2, "dropout_e": 0.1}
+#: Network keys added after cells were hashed, with their defaults: a resolved network holds one only
+#: when it is set to another value, so every earlier cell keeps its hash. ``init_range``: weights are
+#: drawn uniform in [-init_range, init_range] (the seed's ``configs/ptb.py``: 0.04, as was fixed here).
+LATER_KEYS = {"init_range": 0.04}
 
 
 class PtbSpace(GridSpace):
@@ -30,8 +36,8 @@ class PtbSpace(GridSpace):
     The space has 4^8 x 8! = 2,642,411,520 cells. Every cell has the same weights (one matrix per
     step whatever it reads or applies), so parameter count and FLOPs are *equal for all cells*:
     the ``params`` baseline cannot rank here (its tau is undefined), and the report says so.
-    Network config: ``hidden`` (embedding = hidden, tied decoder; the paper: 850) and the five
-    dropouts (probabilities; defaults the paper's).
+    Network config: ``hidden`` (embedding = hidden, tied decoder; the paper: 850), the five
+    dropouts (probabilities; defaults the paper's) and ``init_range`` (default the paper's 0.04).
     """
 
     name = "ptb"
@@ -65,19 +71,31 @@ class PtbSpace(GridSpace):
         return tuple(out)
 
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
-        """``hidden`` (a positive integer) and the dropouts (probabilities in [0, 1); defaults the paper's)."""
+        """``hidden`` (a positive integer), the dropouts (probabilities in [0, 1); defaults the paper's)
+        and ``init_range`` (a positive number; present only when it differs from the default)."""
         from spaces.ptb.supernet import DROPOUT_KEYS
 
-        out, drops = self.network_options(config, where, DROPOUT_KEYS)
-        out.update({key: self.probability(value, where, key) for key, value in drops.items()})
+        unknown_keys = sorted(set(config) - set(self.network_defaults) - set(LATER_KEYS))
+        if unknown_keys:  # named here so that the list of known keys holds the later ones too
+            known = ", ".join(sorted({*self.network_defaults, *LATER_KEYS}))
+            raise WsbenchError(f"{where}: unknown key(s) {', '.join(unknown_keys)} for space {self.name!r}; known: {known}")
+        out, given = self.network_options(config, where, (*DROPOUT_KEYS, *LATER_KEYS))
+        for key, value in given.items():
+            if key in LATER_KEYS:
+                value = _positive(value, where, key)
+                if value != LATER_KEYS[key]:
+                    out[key] = value
+            else:
+                out[key] = self.probability(value, where, key)
         return out
 
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The recurrent supernet (its weights are those of every cell), initialised from ``seed``."""
         from spaces.ptb.supernet import DROPOUT_KEYS, RecurrentSupernet
 
-        net = self.network_config(network)
-        return RecurrentSupernet(task.outputs, net["hidden"], {k: net[k] for k in DROPOUT_KEYS}, seed=seed)
+        net = {**LATER_KEYS, **self.network_config(network)}
+        dropouts = {k: net[k] for k in DROPOUT_KEYS}
+        return RecurrentSupernet(task.outputs, net["hidden"], dropouts, init_range=net["init_range"], seed=seed)
 
     def cost(self, arch: Any, hidden: int = 850, vocab: int = 10_000, **_: Any) -> Any:
         """Parameters and multiply-accumulates per token of the network (the same for every cell)."""
@@ -114,6 +132,14 @@ class PtbSpace(GridSpace):
             "grid": g,
             "params (M, hidden 850, every cell)": round(cost.params_m, 6),
         }
+
+
+def _positive(value: Any, where: str, key: str) -> float:
+    """``value`` as a finite positive number, else a one-line error."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise WsbenchError(f"{where}.{key}: must be a positive number for space 'ptb', got {value!r}")
+    return float(value)
 
 
 SPACE = PtbSpace()
