@@ -417,3 +417,86 @@ def test_cifar_cell_without_ground_truth_reports_stability_only(tmp_path):
     flops = a.table[a.table["kind"] == "baseline"]  # training-free: still against the space's own ground truth
     assert len(flops) == 2 and flops["ground_truth"].str.contains("imagenet").all()
     assert any("stability only" in v for v in verdicts(a.table))
+
+
+# -------------------------------------------------------------------- the seed paper's recipe
+
+
+def _digest(net: torch.nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_weight_keys_default_to_what_was_always_built():
+    # Digest of ProxylessSupernet(10, 10, 0.0, seed=0) before the keys bn_eps and init existed.
+    spec = TASK.configure(_protocol(task_options={"classes": 10})).spec()
+    assert _digest(SPACE.build_supernet({"width_pct": 10}, spec, 0)) == "14e69399009293ff"
+    given = {"width_pct": 10, "bn_eps": 1e-5, "init": "torch", "dropout_pct": 0}
+    assert SPACE.network_config(given) == {"width_pct": 10, "resolution": 224}
+    assert SPACE.network_config({"bn_eps": 0.001, "init": "he_fout"}) == {
+        "width_pct": 135, "resolution": 224, "bn_eps": 0.001, "init": "he_fout"
+    }  # fmt: skip
+    for bad, needle in (({"bn_eps": 0}, "bn_eps: must be a positive number"), ({"init": "xavier"}, "init: must be one of")):
+        with pytest.raises(WsbenchError, match=needle):
+            SPACE.network_config(bad)
+
+
+@pytest.mark.parametrize("init", ["he_fout", "he_fin"])
+def test_he_init_is_the_seed_papers(init):
+    # space/proxyless/network.py reset_parameters: std sqrt(2 / (k * k * out or in channels)), groups ignored.
+    net = SPACE.build_supernet({"width_pct": 50, "init": init, "bn_eps": 0.001}, TASK.spec(), seed=1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.weight.numel() >= 4000:
+            k = m.kernel_size[0] * m.kernel_size[1]
+            std = math.sqrt(2.0 / (k * (m.out_channels if init == "he_fout" else m.in_channels)))
+            assert abs(float(m.weight.detach().std()) / std - 1) < 0.1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert m.eps == 0.001 and m.momentum == 0.1 and float(m.weight.detach().min()) == 1.0
+        if isinstance(m, torch.nn.Linear):
+            assert float(m.bias.detach().abs().max()) == 0.0
+    net2 = SPACE.build_network(SEEDPAPER_ARCH, width_pct=50, num_classes=10, seed=1, init=init, bn_eps=0.001)
+    assert all(m.eps == 0.001 for m in net2.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def _engine_fields(p):
+    data = {"name", "description", "notes", "references", "task", "task_options", "network"}
+    return {f: getattr(p, f) for f in p.__dataclass_fields__ if f not in data}
+
+
+def test_the_cifar_stand_in_is_the_recipe_with_other_data():
+    recipe, cifar = PROTOCOLS.get("seedpaper-proxyless"), PROTOCOLS.get("seedpaper-proxyless-cifar")
+    assert _engine_fields(recipe) == _engine_fields(cifar)
+    assert {k: v for k, v in recipe.network.items() if k != "resolution"} == {
+        k: v for k, v in cifar.network.items() if k != "resolution"
+    }
+    assert recipe.network_for(SPACE) == {"width_pct": 135, "resolution": 224, "bn_eps": 0.001, "init": "he_fout"}
+    assert (recipe.lr, recipe.batch_size, recipe.epochs, recipe.warmup_epochs, recipe.weight_decay) == (0.025, 128, 300, 5, 5e-5)
+    assert (recipe.nesterov, recipe.grad_clip, recipe.zero_grad, recipe.calib_batches, recipe.calib_batch_size) == (
+        False, None, "zeros", 100, 200
+    )  # fmt: skip
+    assert TASK.configure(recipe).label_smoothing == 0.1 and recipe.eval_images is None
+
+
+def _seed_lr(epoch: float, warmup: int = 5, epochs: int = 300, world_size: int = 1) -> float:
+    """Transcription of the seed's adjust_learning_rate (trainers/utils.py), as a factor of initial_lr."""
+    if epoch < warmup:
+        adj = 1.0 / world_size * (epoch * (world_size - 1) / warmup + 1)
+    else:
+        adj = 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
+    return world_size * adj
+
+
+def test_recipe_schedule_is_the_seeds_after_the_warm_up():
+    p = PROTOCOLS.get("seedpaper-proxyless")
+    steps = 10  # per epoch
+    f = cosine_lr(p, p.epochs * steps)
+    after = range(5 * steps, p.epochs * steps)
+    assert max(abs(f(s) - _seed_lr(s / steps)) for s in after) < 1e-9
+    # During the warm-up the seed (one GPU) stays at the peak; wsbench ramps up to it (a difference it names).
+    assert _seed_lr(0.0) == 1.0 and f(0) == pytest.approx(1 / 50)
+    assert "warm-up" in p.notes and "label smoothing" in p.notes and "colour jitter" in p.notes

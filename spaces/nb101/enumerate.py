@@ -216,3 +216,63 @@ def cell_for_hash(module_hash: str) -> Cell:
     if i is None:
         raise WsbenchError(f"{module_hash!r} is not the module hash of any NB101 cell")
     return full_enumeration().cell(i)
+
+
+# ------------------------------------------------------------------ NAS-Bench-1Shot1 sub-spaces
+
+
+def subspace_cache_path(name: str) -> Path:
+    """Where the classes of one 1Shot1 sub-space are cached."""
+    return cache_dir() / "nb101" / f"nb101-{name}-classes-v1.npz"
+
+
+@lru_cache(maxsize=4)
+def subspace_classes(name: str) -> tuple[tuple[str, ...], tuple[Cell, ...]]:
+    """(module hashes, first configuration of each) of every isomorphism class a 1Shot1 sub-space reaches.
+
+    Classes are in the order of their first configuration in ``OneShot1Space.configurations()``.
+    Same two exact steps as ``enumerate_space`` (WL fingerprints of every configuration, then the
+    official hash of each class's first one), cached on disk: nb1shot1c's 95,985 configurations hold
+    42,228 classes (about 10 s to build).
+    """
+    from spaces.nb101.sampling import oneshot1_space
+
+    space = oneshot1_space(name)
+    if space.num_blocks + 2 != MAX_VERTICES:
+        raise WsbenchError(f"1Shot1 sub-space {name!r} has a dummy vertex; its classes are not enumerated here")
+    parents = [list(p) for p in itertools.product(*space.parent_choices()) if space.keeps(list(p))]
+    mats = np.stack([space.cell(p, [OPS[0]] * space.num_blocks).array().astype(np.uint8) for p in parents])
+    labs = labellings(MAX_VERTICES)
+    path = subspace_cache_path(name)
+    first, hashes = _load_subspace(path, len(parents) * len(labs)) if path.is_file() else (None, None)
+    if first is None or hashes is None:
+        fps = wl_fingerprints(mats, labs).ravel()  # configuration order: parent sets, then labellings
+        _, first = np.unique(fps, return_index=True)
+        first.sort()
+        hashes = [_fast_hash(mats[i // len(labs)], labs[i % len(labs)]) for i in first]
+        if len(set(hashes)) != len(hashes):
+            raise WsbenchError(f"1Shot1 sub-space {name!r}: WL fingerprints split a hash class; this is a bug")
+        _save_subspace(path, first, hashes)
+    cells = tuple(make_cell(mats[i // len(labs)], [int(x) for x in labs[i % len(labs)]]) for i in first)
+    return tuple(hashes), cells
+
+
+def _save_subspace(path: Path, first: np.ndarray, hashes: list[str]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    raw = np.frombuffer(b"".join(bytes.fromhex(h) for h in hashes), dtype=np.uint8).reshape(-1, 16)
+    np.savez_compressed(buf, first=first.astype(np.int64), hashes=raw)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_subspace(path: Path, configurations: int) -> tuple[np.ndarray | None, list[str] | None]:
+    """A cached class list, or (None, None) when it is damaged or does not fit (it is then rebuilt)."""
+    try:
+        with np.load(path) as z:
+            first, raw = z["first"], z["hashes"]
+    except (OSError, KeyError, ValueError, EOFError):
+        return None, None
+    if first.ndim != 1 or raw.shape != (first.size, 16) or (first.size and not 0 <= first.min() <= first.max() < configurations):
+        return None, None
+    return first, [bytes(h).hex() for h in raw]

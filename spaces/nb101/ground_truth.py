@@ -436,3 +436,28 @@ def example_records(
                     evals.append(Evaluation(at, seconds * at / e, train, valid, test))
                 records.append(Record(cell.module_hash, e, adjacency, cell.ops, ModelMetrics(evals, params, seconds)))
     return records
+
+
+# ------------------------------------------------------------------ the same tables, for the sub-space
+
+#: NAS-Bench-1Shot1's third space as the seed paper trains it (``spaces.nb101.space.NB1Shot1CSpace``):
+#: its cells are NB101 cells, so its ground truths are NB101's tables, registered under its own name.
+SPACE_1SHOT1C = "nb101-1shot1c"
+
+
+class NasLib500Source1Shot1C(NasLib500Source):
+    """``naslib500`` for space nb101-1shot1c."""
+
+    space = SPACE_1SHOT1C
+
+
+class Hash20kSource1Shot1C(Hash20kSource):
+    """``hash20k`` for space nb101-1shot1c."""
+
+    space = SPACE_1SHOT1C
+
+
+class TFRecordSource1Shot1C(TFRecordSource):
+    """``tfrecord`` for space nb101-1shot1c (the seed paper's ground truth: the mean of the 3 runs at 108 epochs)."""
+
+    space = SPACE_1SHOT1C

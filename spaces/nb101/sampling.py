@@ -21,6 +21,13 @@ removes. A block that does not reach the output ("loose end") is pruned too. Sam
 block's parent set and op uniformly (1Shot1's configuration space, loose ends allowed).
 ``enumerate_unique`` lists the distinct module hashes a sub-space reaches; we could not check the
 counts against the paper's table here (no access to it), so the tests only check consistency.
+
+``nb1shot1c`` is space 3 as the seed paper of wsbench's tricks builds its archset
+(matluster/anonymous-2102, ``tools/generate_nb101_splits.py``: ``num_parents = [0, 1, 1, 1, 2, 2,
+2]``, ``ban_i2o=True``, ``ban_loose_ends=True``): the configurations of space 3 without an input ->
+output edge and without loose ends (every vertex on an input -> output path), every op labelling:
+395 adjacency matrices x 3^5 = 95,985 cells. Its supernet samples a training path uniformly from
+that list (``Nb101Mutator.reset``), as ``sample`` does here (a kept parent-set choice, then the ops).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -53,6 +61,9 @@ class OneShot1Space:
     number: int
     block_parents: tuple[int, ...]
     output_parents: int
+    #: Keep only configurations whose every vertex lies on an input -> output path, and with no
+    #: input -> output edge (the seed paper's nb1shot1c).
+    strict: bool = False
 
     @property
     def num_blocks(self) -> int:
@@ -78,14 +89,26 @@ class OneShot1Space:
         return make_cell(m, ops)
 
     def sample(self, rng: np.random.Generator) -> Cell:
-        """Uniform over the sub-space's configurations (parent sets and ops per block)."""
-        parents = [choices[int(rng.integers(len(choices)))] for choices in self.parent_choices()]
+        """Uniform over the sub-space's configurations: parent sets and ops per block independently; a
+        strict space draws its parent sets from those it keeps (the same distribution as redrawing
+        until a configuration is kept)."""
+        if self.strict:
+            kept = _kept_parents(self)
+            parents = list(kept[int(rng.integers(len(kept)))])
+        else:
+            parents = [choices[int(rng.integers(len(choices)))] for choices in self.parent_choices()]
         ops = [OPS[int(i)] for i in rng.integers(0, len(OPS), size=self.num_blocks)]
         return self.cell(parents, ops)
 
+    def keeps(self, parents: list[tuple[int, ...]]) -> bool:
+        """Whether a choice of parent sets is in the sub-space (always, unless ``strict``)."""
+        return not self.strict or _strict_keeps(self, tuple(parents))
+
     def configurations(self) -> Iterator[Cell]:
-        """Every configuration (with loose ends and isomorphic duplicates)."""
+        """Every configuration (with loose ends unless strict, and isomorphic duplicates)."""
         for parents in itertools.product(*self.parent_choices()):
+            if not self.keeps(list(parents)):
+                continue
             for ops in itertools.product(OPS, repeat=self.num_blocks):
                 yield self.cell(list(parents), list(ops))
 
@@ -93,6 +116,8 @@ class OneShot1Space:
         """Module hash -> first configuration with that hash (ops of pruned blocks tried once only)."""
         out: dict[str, Cell] = {}
         for parents in itertools.product(*self.parent_choices()):
+            if not self.keeps(list(parents)):
+                continue
             base = self.cell(list(parents), [OPS[0]] * self.num_blocks)
             live = set(base.live_vertices())
             blocks = [b for b in range(1, self.num_blocks + 1) if b in live]
@@ -105,15 +130,30 @@ class OneShot1Space:
         return out
 
 
+def _strict_keeps(space: OneShot1Space, parents: tuple[tuple[int, ...], ...]) -> bool:
+    """No input -> output edge and no loose end."""
+    if 0 in parents[-1]:
+        return False
+    blank = space.cell(list(parents), [OPS[0]] * space.num_blocks)
+    return len(blank.live_vertices()) == blank.num_vertices
+
+
+@lru_cache(maxsize=8)
+def _kept_parents(space: OneShot1Space) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """The parent-set choices a strict sub-space keeps, in ``itertools.product`` order (395 for nb1shot1c)."""
+    return tuple(p for p in itertools.product(*space.parent_choices()) if _strict_keeps(space, p))
+
+
 ONESHOT1_SPACES: dict[str, OneShot1Space] = {
     "1shot1-s1": OneShot1Space(1, (1, 2, 2, 2), 2),
     "1shot1-s2": OneShot1Space(2, (1, 1, 2, 2), 3),
     "1shot1-s3": OneShot1Space(3, (1, 1, 1, 2, 2), 2),
+    "nb1shot1c": OneShot1Space(3, (1, 1, 1, 2, 2), 2, strict=True),
 }
 
 
 def oneshot1_space(name: str) -> OneShot1Space:
-    """A 1Shot1 sub-space by name (``1shot1-s1`` .. ``1shot1-s3``)."""
+    """A 1Shot1 sub-space by name (``1shot1-s1`` .. ``1shot1-s3``, ``nb1shot1c``)."""
     if name not in ONESHOT1_SPACES:
         raise unknown("NAS-Bench-1Shot1 sub-space", name, ONESHOT1_SPACES)
     return ONESHOT1_SPACES[name]

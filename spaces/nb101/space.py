@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.api import space as api
+from harness.api.errors import WsbenchError
 from spaces.nb101 import encoding
 from spaces.nb101.encoding import Cell
 
@@ -66,11 +67,16 @@ class NB101Space(api.Space):
     capabilities = frozenset({api.HAS_BN, api.GROUND_TRUTH_ARCHS})
     default_task = "cifar10"
     network_defaults = {"C": 128, "N": 3}
+    #: Network keys beside C and N, with the values wsbench has always built: the supernet's cell
+    #: (``sum``: full-width vertices, summed output; ``seedpaper``: the seed paper's), BN momentum and
+    #: epsilon, the init (``spaces.nb101.ops``). A resolved config holds one only where it differs
+    #: from its default, so configs and cell hashes written before these keys existed are unchanged.
+    option_defaults: dict[str, Any] = {"cell": "sum", "bn_momentum": 0.1, "bn_eps": 1e-5, "init": "torch"}
     smoke_network = {"C": 4, "N": 1}
     smoke_protocol = "nb101-smoke"
     num_archs = 423_624
     #: (source, dataset, split, metric, seed_reduction) scored by default.
-    default_ground_truths = (
+    default_ground_truths: ClassVar[tuple[api.GTSpec, ...]] = (
         ("hash20k", "cifar10", "valid", "accuracy@108", "one-run"),
         ("naslib500", "cifar10", "valid", "accuracy@108", "mean-of-rows"),
     )
@@ -119,19 +125,46 @@ class NB101Space(api.Space):
                                     _from_naslib_key),
         }  # fmt: skip
 
+    def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
+        """C and N (positive integers), and the keys of ``option_defaults``, each kept only when not its default."""
+        out = super().network_config({k: v for k, v in config.items() if k not in self.option_defaults}, where)
+        for key, default in self.option_defaults.items():
+            value = _checked_option(key, config.get(key, default), where, self.name)
+            if value != default:
+                out[key] = value
+        if out.get("cell") == "seedpaper" and out["C"] % 2:
+            raise WsbenchError(
+                f"{where}.C: must be even with cell 'seedpaper' (its output concatenates two halves), got {out['C']}"
+            )
+        return out
+
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The weight-sharing supernet of the benchmark's network (stem C channels, 3 stacks of N cells)."""
         from spaces.nb101.supernet import NB101Supernet
 
         net = self.network_config(network)
-        return NB101Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed)
+        cell = net.get("cell", "sum")
+        if cell == "seedpaper" and self.sub_space != "nb1shot1c":
+            # Its paths would fail at the first step: this space samples cells the seed's cell cannot run.
+            raise WsbenchError(
+                f"network cell 'seedpaper' runs NAS-Bench-1Shot1-C cells only: use space 'nb101-1shot1c', not {self.name!r}"
+            )
+        return NB101Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed, cell=cell, settings=_settings(net))
+
+    def build_network(self, arch: Any, C: int = 128, N: int = 3, num_classes: int = 10, seed: int = 0, **keys: Any) -> Any:
+        """The stand-alone network of one cell (``spaces.nb101.network``), initialised from ``seed``; ``keys``: BN and
+        init network keys (the supernet's ``cell`` does not apply). Not declared ``standalone``: see that module."""
+        from spaces.nb101.network import NB101Network
+
+        net = self.network_config({"C": C, "N": N, **keys}, where="build_network")
+        return NB101Network(self.parse(arch), net["C"], net["N"], num_classes, seed=seed, settings=_settings(net))
 
     def cost(self, arch: Any, **network: Any) -> Any:
         """Trainable parameters of the cell's stand-alone network (the benchmark's counting rule; ``network``:
         C, N, num_classes; defaults 128, 3, 10)."""
         from spaces.nb101.cost import arch_cost
 
-        return arch_cost(self.parse(arch), **network)
+        return arch_cost(self.parse(arch), **{k: v for k, v in network.items() if k not in self.option_defaults})
 
     def ground_truth_archs(self, source: str = "hash20k") -> list[Cell]:
         """The cells of one ground-truth source's default table, sorted by module hash (an archset pool).
@@ -159,6 +192,33 @@ class NB101Space(api.Space):
         return {"name": self.name, "version": self.version, "sub_space": self.sub_space}
 
 
+def _checked_option(key: str, value: Any, where: str, space: str) -> Any:
+    """One of ``option_defaults``'s keys checked: the cell and init by name, BN momentum in (0, 1], epsilon > 0."""
+    from spaces.nb101.ops import INITS
+    from spaces.nb101.supernet import CELLS
+
+    names = {"cell": CELLS, "init": INITS}
+    if key in names:
+        if value not in names[key]:
+            raise WsbenchError(f"{where}.{key}: must be one of {', '.join(names[key])} for space {space!r}, got {value!r}")
+        return value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if not ok or (key == "bn_momentum" and value > 1):
+        rule = "a number in (0, 1]" if key == "bn_momentum" else "a positive number"
+        raise WsbenchError(f"{where}.{key}: must be {rule} for space {space!r}, got {value!r}")
+    return float(value)
+
+
+def _settings(net: Mapping[str, Any]) -> Any:
+    """The ops' settings a resolved network config names."""
+    from spaces.nb101.ops import DEFAULT, NetworkSettings
+
+    return NetworkSettings(
+        bn_momentum=net.get("bn_momentum", DEFAULT.bn_momentum), bn_eps=net.get("bn_eps", DEFAULT.bn_eps),
+        init=net.get("init", DEFAULT.init),
+    )  # fmt: skip
+
+
 def _from_naslib_key(key: Any) -> Any:
     """A NASLib 56-tuple given as text (``"(0, 1, ...)"``) or as a sequence."""
     import ast
@@ -174,4 +234,57 @@ def _from_naslib_key(key: Any) -> Any:
     return encoding.from_naslib_tuple(value)
 
 
+class NB1Shot1CSpace(NB101Space):
+    """NAS-Bench-1Shot1's third space as the seed paper trains its NB101 supernet (``nb1shot1c``).
+
+    Cells are NB101 cells (same ids, ground truths, networks and network keys); paths are drawn
+    uniformly from the 95,985 configurations of space 3 without loose ends or an input -> output
+    edge (``spaces.nb101.sampling``), as the seed paper's mutator draws from its archset
+    (matluster/anonymous-2102, ``space/nb101/mutator.py``, ``tools/generate_nb101_splits.py``). Its
+    supernet cell (network key ``cell = "seedpaper"``) runs exactly these cells. Archset pools
+    beside the NB101 ones: ``1shot1c`` (the first configuration of each of its 42,228 isomorphism
+    classes: the seed paper's situation, whose ground truth covers every cell) and
+    ``1shot1c/<source>`` (those a ground-truth source covers, e.g. ``1shot1c/hash20k``).
+    """
+
+    name = "nb101-1shot1c"
+    version = 1
+    #: The seed paper's ground truth (mean validation accuracy of the 3 runs at 108 epochs) first,
+    #: where the official file is present; then the sources these machines hold.
+    default_ground_truths: ClassVar[tuple[api.GTSpec, ...]] = (
+        ("tfrecord", "cifar10", "valid", "accuracy@108", "mean"),
+        *NB101Space.default_ground_truths,
+    )
+    num_archs = 95_985
+    POOL = "1shot1c"
+
+    def __init__(self) -> None:
+        super().__init__(sub_space="nb1shot1c")
+
+    def ground_truth_archs(self, source: str = "hash20k") -> list[Cell]:
+        """NB101's pools, and the sub-space's: ``1shot1c`` (every class) and ``1shot1c/<source>``
+        (the classes ``source``'s default table covers), each a class's first configuration, sorted by hash."""
+        if source != self.POOL and not source.startswith(f"{self.POOL}/"):
+            return super().ground_truth_archs(source)
+        from spaces.nb101.enumerate import subspace_classes
+
+        hashes, cells = subspace_classes("nb1shot1c")
+        keep = None
+        if source != self.POOL:
+            keep = self._covered(source.partition("/")[2])
+        chosen = sorted((h, c) for h, c in zip(hashes, cells) if keep is None or h in keep)
+        return [c for _, c in chosen]
+
+    def _covered(self, source: str) -> set[str]:
+        """The module hashes the default table of ``source`` holds."""
+        from harness.api.errors import unknown
+        from harness.catalog import load_ground_truth
+
+        queries = {q[0]: q for q in self.default_ground_truths}
+        if source not in queries:
+            raise unknown(f"ground-truth source of archset pool '{self.POOL}/...'", source, queries)
+        return set(load_ground_truth(self.name, *queries[source]).arch_ids)
+
+
 SPACE = NB101Space()
+SPACE_1SHOT1C = NB1Shot1CSpace()

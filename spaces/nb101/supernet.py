@@ -26,8 +26,19 @@ are skipped, as pruning would); a cell with V < 7 vertices uses slots 1..V-2 and
 slot 6. Isomorphic cells written with different vertex orders therefore use different weights,
 as in any such supernet.
 
-Weight init is torch's default init drawn from a private generator seeded by ``seed``; building
-never advances the global RNG.
+The seed paper's cell (network key ``cell = "seedpaper"``; matluster/anonymous-2102,
+``space/nb101/network.py``, ``OneShotCell`` / ``OneShotNode``) shares weights differently: every
+vertex slot t = 1..5 has its own 1x1 projection of the cell input and its three candidate ops at a
+fixed width ``C_out / 2`` (``num_parents[-1] = 2``), and the output *concatenates* its two parents.
+It runs the cells of its space, NAS-Bench-1Shot1's third (every cell has exactly two output
+parents and no input -> output edge; space ``nb101-1shot1c``), whose stand-alone networks have
+exactly those widths: a path of this cell is its cell's benchmark network (the tests check it
+against ``nasbench-pytorch``). The seed also builds a projection for the output slot that it never
+uses, and computes every projection in each forward, chosen or not; neither changes the function,
+the gradients, or the recalibrated statistics, so neither is built here.
+
+Weight init is torch's default init drawn from a private generator seeded by ``seed`` (or the seed
+paper's, ``init = "seedpaper"``: ``spaces.nb101.ops``); building never advances the global RNG.
 """
 
 from __future__ import annotations
@@ -41,37 +52,22 @@ import torch
 from torch import nn
 
 from harness.api.errors import WsbenchError
-from harness.seeded_init import global_rng_forked, init_parameters
+from harness.seeded_init import global_rng_forked
 from spaces.nb101.encoding import MAX_VERTICES, OPS, Cell, as_cell, check_valid
+from spaces.nb101.ops import DEFAULT, ConvBnRelu, NetworkSettings, initialise, make_op
+
+__all__ = ["ConvBnRelu", "NB101ConfigError", "NB101Supernet", "SeedCell", "SupernetCell", "cell_plan", "make_op"]
 
 OUT_SLOT = MAX_VERTICES - 1
 INTERIOR_SLOTS = tuple(range(1, OUT_SLOT))
+#: The supernet cells a network key ``cell`` names: wsbench's full-width sum, or the seed paper's.
+CELLS = ("sum", "seedpaper")
+#: Parents of the output in the seed paper's cell (``num_parents[-1]`` of ``configs/nb101.py``).
+SEED_OUTPUT_PARENTS = 2
 
 
 class NB101ConfigError(WsbenchError):
     """A bad NB101 network configuration or input."""
-
-
-class ConvBnRelu(nn.Sequential):
-    """Conv(k x k, no bias) -> BatchNorm -> ReLU, the benchmark's conv op and projection."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int) -> None:
-        super().__init__(
-            nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=False),
-        )
-
-
-def make_op(name: str, channels: int) -> nn.Module:
-    """One candidate op of an interior vertex."""
-    if name == "conv3x3-bn-relu":
-        return ConvBnRelu(channels, channels, 3)
-    if name == "conv1x1-bn-relu":
-        return ConvBnRelu(channels, channels, 1)
-    if name == "maxpool3x3":
-        return nn.MaxPool2d(3, stride=1, padding=1)
-    raise ValueError(f"make_op: no NB101 op {name!r}")  # internal misuse, not user input
 
 
 @dataclass(frozen=True)
@@ -117,10 +113,10 @@ def cell_plan(arch: Any) -> CellPlan:
 class SupernetCell(nn.Module):
     """All projections and candidate ops of one 7-slot cell."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, bn: NetworkSettings = DEFAULT) -> None:
         super().__init__()
-        self.proj = nn.ModuleDict({str(t): ConvBnRelu(c_in, c_out, 1) for t in (*INTERIOR_SLOTS, OUT_SLOT)})
-        self.ops = nn.ModuleDict({str(t): nn.ModuleDict({op: make_op(op, c_out) for op in OPS}) for t in INTERIOR_SLOTS})
+        self.proj = nn.ModuleDict({str(t): ConvBnRelu(c_in, c_out, 1, bn) for t in (*INTERIOR_SLOTS, OUT_SLOT)})
+        self.ops = nn.ModuleDict({str(t): nn.ModuleDict({op: make_op(op, c_out, bn) for op in OPS}) for t in INTERIOR_SLOTS})
 
     def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
         nodes: dict[int, torch.Tensor] = {}
@@ -148,6 +144,39 @@ class SupernetCell(nn.Module):
         return cast(nn.ModuleDict, self.ops[str(slot)])[op]
 
 
+class SeedCell(SupernetCell):
+    """The seed paper's one-shot cell: per-slot input projections and ops at width ``C_out / 2``, output concatenated."""
+
+    def __init__(self, c_in: int, c_out: int, bn: NetworkSettings = DEFAULT) -> None:
+        nn.Module.__init__(self)
+        if c_out % SEED_OUTPUT_PARENTS:
+            raise NB101ConfigError(f"the seed paper's NB101 cell needs even channels (its output concatenates two), got {c_out}")
+        width = c_out // SEED_OUTPUT_PARENTS
+        self.proj = nn.ModuleDict({str(t): ConvBnRelu(c_in, width, 1, bn) for t in INTERIOR_SLOTS})
+        self.ops = nn.ModuleDict({str(t): nn.ModuleDict({op: make_op(op, width, bn) for op in OPS}) for t in INTERIOR_SLOTS})
+
+    def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+        check_seed_plan(plan)
+        nodes: dict[int, torch.Tensor] = {}
+        for n in plan.nodes:
+            parts = [nodes[s] for s in n.preds]
+            if n.from_input:
+                parts.append(self.proj[str(n.slot)](x))
+            nodes[n.slot] = self.slot_op(n.slot, n.op)(_sum(parts))
+        # In ascending vertex order, as the seed's InputChoice (reduction "concat") keeps its candidates.
+        return torch.cat([nodes[s] for s in plan.out_preds], dim=1)
+
+
+def check_seed_plan(plan: CellPlan) -> None:
+    """A one-line error for a cell the seed paper's supernet cell cannot run."""
+    if len(plan.out_preds) != SEED_OUTPUT_PARENTS or plan.input_to_output:
+        raise NB101ConfigError(
+            f"the seed paper's NB101 cell (network cell 'seedpaper') runs cells whose output has exactly "
+            f"{SEED_OUTPUT_PARENTS} interior parents and no input -> output edge (NAS-Bench-1Shot1's third space: "
+            f"space 'nb101-1shot1c'); this cell has {len(plan.out_preds)} and input -> output {plan.input_to_output}"
+        )
+
+
 def _sum(parts: list[torch.Tensor]) -> torch.Tensor:
     out = parts[0]
     for p in parts[1:]:
@@ -158,14 +187,20 @@ def _sum(parts: list[torch.Tensor]) -> torch.Tensor:
 class NB101Supernet(nn.Module):
     """Weight-sharing NB101 network; ``forward(x, arch)`` runs only that cell's path."""
 
-    def __init__(self, C: int = 128, N: int = 3, num_classes: int = 10, *, num_stacks: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self, C: int = 128, N: int = 3, num_classes: int = 10, *, num_stacks: int = 3, seed: int = 0,
+        cell: str = "sum", settings: NetworkSettings = DEFAULT,
+    ) -> None:  # fmt: skip
         super().__init__()
         for name, value in (("C", C), ("N", N), ("num_classes", num_classes), ("num_stacks", num_stacks)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NB101ConfigError(f"NB101 supernet needs {name} to be a positive integer, got {value!r}")
+        if cell not in CELLS:
+            raise NB101ConfigError(f"NB101 supernet cell must be one of {', '.join(CELLS)}, got {cell!r}")
         self.C, self.N, self.num_classes = C, N, num_classes
+        make_cell = SeedCell if cell == "seedpaper" else SupernetCell
         with global_rng_forked():  # module constructors draw from the global RNG
-            self.stem = ConvBnRelu(3, C, 3)
+            self.stem = ConvBnRelu(3, C, 3, settings)
             layers: list[nn.Module] = []
             c_in = C
             for stack in range(num_stacks):
@@ -173,11 +208,11 @@ class NB101Supernet(nn.Module):
                 if stack:
                     layers.append(nn.MaxPool2d(2, stride=2))
                 for _ in range(N):
-                    layers.append(SupernetCell(c_in, c_out))
+                    layers.append(make_cell(c_in, c_out, settings))
                     c_in = c_out
             self.layers = nn.ModuleList(layers)
             self.classifier = nn.Linear(c_in, num_classes)
-        init_parameters(self, seed)
+        initialise(self, seed, settings.init)
         self._is_cell = tuple(isinstance(m, SupernetCell) for m in self.layers)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:

@@ -56,7 +56,7 @@ class SeedPaperSource(FileBackedSource):
             frame = pd.read_csv(path)
             ids = [encoding.arch_id(encoding.from_json(json.loads(text))) for text in frame["architecture"]]
             columns = {name: frame[col].to_numpy(dtype=np.float64) for name, col in COLUMNS.items()}
-            flops, params = frame["flops"].to_numpy(dtype=np.int64), frame["params"].to_numpy(dtype=np.int64)
+            counts = {name: frame[name].to_numpy(dtype=np.float64) for name in ("flops", "params")}
         except (KeyError, ValueError, TypeError, json.JSONDecodeError, pd.errors.ParserError, WsbenchError) as e:
             raise CorruptDataError(
                 f"{path} is not the seed paper's ProxylessNAS table (architecture JSON, accuracy, accuracy_top5, flops, params): "
@@ -69,6 +69,8 @@ class SeedPaperSource(FileBackedSource):
                 raise CorruptDataError(
                     f"{path}: {COLUMNS[name]} must be fractions in [0, 1] as the paper stores them; the file is damaged"
                 )
+        _check_top5(path, columns["top1"], columns["top5"])
+        flops, params = (_counts(path, name, values) for name, values in counts.items())
         return {
             a: {
                 "top1": 100.0 * columns["top1"][i],
@@ -109,6 +111,28 @@ class SeedPaperSource(FileBackedSource):
             for a, t1, t5, f, p in zip(archs, top1.tolist(), top5.tolist(), flops, params)
         )
         write_example_csv(root, FILE, ("architecture", *COLUMNS.values(), "flops", "params"), rows)
+
+
+def _counts(path: Path, column: str, values: np.ndarray) -> np.ndarray:
+    """A FLOPs or parameter column as integers; a fractional or negative count is damage, not something to truncate."""
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CorruptDataError(
+            f"{path} line {i + 2}: {column} is {values[i]:g}, not a whole count (a float would be truncated); the file is damaged"
+        )
+    return values.astype(np.int64)
+
+
+def _check_top5(path: Path, top1: np.ndarray, top5: np.ndarray) -> None:
+    """Top-5 accuracy is never below top-1 (the right class in the first guess is in the first five): row by row."""
+    below = np.flatnonzero(top5 < top1)
+    if below.size:
+        i = int(below[0])
+        raise CorruptDataError(
+            f"{path} line {i + 2}: {COLUMNS['top5']} {top5[i]:g} is below {COLUMNS['top1']} {top1[i]:g} "
+            f"({below.size} such rows); the two columns are swapped or the file is damaged"
+        )
 
 
 def _sample(rng: np.random.Generator) -> encoding.Arch:

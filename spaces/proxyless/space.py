@@ -7,9 +7,12 @@ from typing import Any
 
 from harness.api import space as api
 from harness.api.errors import WsbenchError
-from harness.seeded_init import build_seeded
+from harness.seeded_init import build_seeded, global_rng_forked
 from spaces.grid import GridSpace
 from spaces.proxyless import encoding
+
+#: torch's BatchNorm epsilon (``spaces.proxyless.network.BN_EPS``), what wsbench has always built.
+BN_EPS = 1e-5
 
 
 class ProxylessSpace(GridSpace):
@@ -58,8 +61,11 @@ class ProxylessSpace(GridSpace):
         return encoding.to_json(self.parse(arch))
 
     def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
-        """``width_pct`` and ``resolution`` (positive integers); an optional ``dropout_pct`` in 0..99."""
-        out, extra = self.network_options(config, where, ("dropout_pct",))
+        """``width_pct`` and ``resolution`` (positive integers); an optional ``dropout_pct`` in 0..99, ``bn_eps``
+        (a positive number, torch's 1e-5 unless set) and ``init`` (``torch``, ``he_fout``, ``he_fin``), each kept
+        only when it differs from its default, so older configs and cell hashes are unchanged."""
+        out, extra = self.network_options(config, where, ("dropout_pct", "bn_eps", "init"))
+        out.update(_weight_keys(extra, where))
         dropout = extra.get("dropout_pct")
         if dropout is not None:
             if isinstance(dropout, bool) or not isinstance(dropout, int) or not 0 <= dropout < 100:
@@ -75,14 +81,23 @@ class ProxylessSpace(GridSpace):
         from spaces.proxyless.network import ProxylessSupernet
 
         net = self.network_config(network)
-        return ProxylessSupernet(net["width_pct"], task.outputs, net.get("dropout_pct", 0) / 100, seed=seed)
+        eps, init = net.get("bn_eps", BN_EPS), net.get("init", "torch")
+        return ProxylessSupernet(net["width_pct"], task.outputs, net.get("dropout_pct", 0) / 100, seed=seed, eps=eps, init=init)
 
-    def build_network(self, arch: Any, width_pct: int = 135, num_classes: int = 1000, seed: int = 0, **_: Any) -> Any:
-        """The stand-alone network of one architecture, initialised from ``seed``."""
-        from spaces.proxyless.network import ProxylessNetwork
+    def build_network(
+        self, arch: Any, width_pct: int = 135, num_classes: int = 1000, seed: int = 0, bn_eps: float = BN_EPS,
+        init: str = "torch", **_: Any,
+    ) -> Any:  # fmt: skip
+        """The stand-alone network of one architecture, initialised from ``seed`` (``bn_eps``, ``init``: network keys)."""
+        from spaces.proxyless.network import ProxylessNetwork, initialise
 
         layers = self.parse(arch)
-        return build_seeded(lambda: ProxylessNetwork(layers, width_pct, num_classes), seed)
+        if init == "torch":  # as it always was built
+            return build_seeded(lambda: ProxylessNetwork(layers, width_pct, num_classes, eps=bn_eps), seed)
+        with global_rng_forked():
+            net = ProxylessNetwork(layers, width_pct, num_classes, eps=bn_eps)
+        initialise(net, seed, init)
+        return net
 
     def cost(self, arch: Any, width_pct: int = 135, resolution: int = 224, num_classes: int = 1000, **_: Any) -> Any:
         """Parameters and FLOPs (closed form; the seed paper's columns at width 135, resolution 224)."""
@@ -101,6 +116,24 @@ class ProxylessSpace(GridSpace):
             "params (M, width 1.35, 1000 classes)": round(cost.params_m, 6),
             "FLOPs (M MACs, width 1.35, 224 x 224)": round(cost.flops_m, 6),
         }
+
+
+def _weight_keys(extra: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``bn_eps`` and ``init`` checked, kept where they differ from what wsbench always built."""
+    from spaces.proxyless.network import INITS
+
+    out: dict[str, Any] = {}
+    eps = extra.get("bn_eps", BN_EPS)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+        raise WsbenchError(f"{where}.bn_eps: must be a positive number for space 'proxyless', got {eps!r}")
+    if eps != BN_EPS:
+        out["bn_eps"] = float(eps)
+    init = extra.get("init", "torch")
+    if init not in INITS:
+        raise WsbenchError(f"{where}.init: must be one of {', '.join(INITS)} for space 'proxyless', got {init!r}")
+    if init != "torch":
+        out["init"] = init
+    return out
 
 
 SPACE = ProxylessSpace()

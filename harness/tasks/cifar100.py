@@ -1,0 +1,134 @@
+"""Image classification on CIFAR-100 (fine labels): the CIFAR-10 task's batching, on 100 classes.
+
+The seed paper's NAS-Bench-201 trainer defaults to CIFAR-100 (matluster/anonymous-2102,
+``configs/nb201.py``, ``dataset`` choices ``cifar100`` first). Data: the standard python version,
+``$WSBENCH_DATA/cifar-100-python/{train,test}`` (``harness.data.cifar100``); nothing is downloaded.
+Everything else is the CIFAR-10 task's (``ImageClassification``): the same options, named splits
+balanced over the 100 classes, device batches with random crop and flip, fixed calibration and
+scoring images, accuracy and loss as scores. Images are normalised with CIFAR-100's own channel
+mean and standard deviation. The default split trains on the 50k training images and scores on
+the 10k test images (``train-test``); NAS-Bench-201's own CIFAR-100 split halves the test images
+into valid and test, which these splits do not hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from harness.api.options import Option
+from harness.api.task import CellData
+from harness.seeding import numpy_stream, torch_stream
+from harness.tasks.classification import ImageClassification
+
+
+def _with_defaults(specs: dict[str, Option], **defaults: Any) -> dict[str, Option]:
+    """``specs`` with some defaults changed (the same types, bounds and help)."""
+    import dataclasses
+
+    return {k: dataclasses.replace(o, default=defaults[k]) if k in defaults else o for k, o in specs.items()}
+
+
+class CIFAR100Classification(ImageClassification):
+    """CIFAR-100 fine-label classification of images held on the device as uint8."""
+
+    name = "cifar100"
+    version = 1
+    dataset = "cifar100"
+    option_specs: ClassVar[dict[str, Option]] = _with_defaults(
+        ImageClassification.option_specs, split="train-test", eval_part="test"
+    )
+    #: Images per part the task insists on (a truncated copy is an error, not a smaller run).
+    part_sizes: ClassVar[dict[str, int]] = {"train": 50_000, "test": 10_000}
+
+    def __init__(self, num_classes: int = 100) -> None:
+        super().__init__(num_classes)
+
+    def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
+        from harness.data import get_split
+
+        p, o = protocol, self.options(protocol)
+        loaded = {part: self._load(part) for part in ("train", "test")}  # read once: the train file is 150 MB
+        labels = {part: data.labels for part, data in loaded.items()}
+        split = get_split(o["split"], seed=0, subset=o["subset"], labels=labels, num_classes=self.num_classes)
+        parts = {
+            part: self._read_part(p, split, part, part == o["eval_part"], loaded[split.parts[part][0]])
+            for part in (o["train_part"], o["eval_part"])
+        }
+        (xtr, ytr, _), (xev, yev, _) = parts[o["train_part"]], parts[o["eval_part"]]
+        info = {"source": {k: v[2] for k, v in parts.items()}, "split_fingerprint": split.fingerprint()}
+        return self._cell_data(p, o, (xtr, ytr), (xev, yev), seed, device, arch_half, info)
+
+    def _load(self, cifar_part: str) -> Any:
+        """One CIFAR-100 part, checked to be complete."""
+        from harness.api.errors import CorruptDataError
+        from harness.data.cifar100 import FOLDER, load_cifar100
+
+        full = load_cifar100(cifar_part)
+        if len(full.labels) != self.part_sizes[cifar_part]:
+            raise CorruptDataError(
+                f"CIFAR-100 {cifar_part} part ({full.source}) has {len(full.labels)} images, not "
+                f"{self.part_sizes[cifar_part]}; the data set is incomplete: copy {FOLDER} again"
+            )
+        return full
+
+    def _read_part(self, p: Any, split: Any, part: str, scored: bool, full: Any = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """One part's images and labels (the scored part cut to ``eval_images``, class-balanced), and its source;
+        ``full``: the CIFAR-100 part it indexes, when already read."""
+        from harness.data.splits import balanced_subset
+
+        cifar_part, idx = split.parts[part]
+        full = full if full is not None else self._load(cifar_part)
+        if scored and p.eval_images is not None and p.eval_images < len(idx):
+            idx = balanced_subset(idx, full.labels, p.eval_images, numpy_stream(0, "scoring"), self.num_classes)
+        return full.images[idx], full.labels[idx], full.source
+
+    def _cell_data(
+        self, p: Any, o: dict[str, Any], train: tuple[np.ndarray, np.ndarray], held: tuple[np.ndarray, np.ndarray],
+        seed: int, device: torch.device, arch_half: bool, info: dict[str, Any],
+    ) -> CellData:  # fmt: skip
+        """The CIFAR-10 task's device batches (same streams, order and augmentation), CIFAR-100's normalisation.
+
+        ``ImageClassification._cell_data`` builds its batches with CIFAR-10's mean and std; this is
+        that method with the data set's constants (``tests/test_cifar100.py`` checks the two agree
+        image for image, up to the normalisation).
+        """
+        from harness.data import TensorBatches
+        from harness.data.cifar100 import CIFAR100_MEAN, CIFAR100_STD
+
+        (xtr, ytr), (xev, yev) = train, held
+        mean, std, last = CIFAR100_MEAN, CIFAR100_STD, p.channels_last
+
+        def batches(x: np.ndarray, y: np.ndarray, stream: str) -> TensorBatches:
+            return TensorBatches(
+                x, y, device=device, batch_size=p.batch_size, augment=o["augment"], cutout=o["cutout"] if o["augment"] else 0,
+                shuffle=True, drop_last=True, generator=torch_stream(seed, stream), channels_last=last, mean=mean, std=std,
+            )  # fmt: skip
+
+        arch_train = None
+        if arch_half:
+            # As the CIFAR-10 task: a fixed half of the training part for architecture parameters.
+            order = numpy_stream(0, "archdata").permutation(len(ytr))
+            half = len(order) // 2
+            arch_idx, weight_idx = np.sort(order[half:]), np.sort(order[:half])
+            arch_train = batches(xtr[arch_idx], ytr[arch_idx], "archdata")
+            xtr, ytr = xtr[weight_idx], ytr[weight_idx]
+        calib = TensorBatches(xtr, ytr, device=device, batch_size=p.calib_batch_size, channels_last=last, mean=mean, std=std)
+        evaluation = TensorBatches(xev, yev, device=device, batch_size=p.eval_batch_size, channels_last=last, mean=mean, std=std)
+        return CellData(
+            train=batches(xtr, ytr, "data"),
+            calib_batches=calib.fixed_batches(p.calib_batches, torch_stream(0, "scoring"), augment=False),
+            eval_batches=list(evaluation),
+            n_train=len(ytr),
+            n_eval=len(yev),
+            arch_train=arch_train,
+            info=info,
+        )
+
+
+CIFAR100_CLASSIFICATION = CIFAR100Classification()
+
+#: Registered by ``harness.catalog`` (this module describes itself).
+PLUGINS = {"task": {"cifar100": CIFAR100_CLASSIFICATION}}
