@@ -19,6 +19,13 @@ equal-compute form; the few-shot paper instead trains every sub-supernet for a f
 after the split (5x the post-split compute on NB201). The learning-rate schedule runs on
 unchanged through the split (the paper restarts it per sub-supernet), and the optimizer's
 momentum is cleared at the split so that every sub-supernet starts from the same state.
+
+Two few-shot options reproduce the authors' code (aoiang/few-shot-NAS, ``Few-Shot_NasBench201``):
+``granularity="position"`` draws a new cell per cell position, as ``UniformRandomSupernet`` does
+(after the split all positions share the split edge's op: a sub-supernet holds only that op), and
+``separate=true`` keeps each copy's optimizer steps to its own steps, as sub-supernets trained in
+runs of their own: a copy no path is routed to at a step has no gradient then, so it takes no
+weight-decay or momentum step even when ``zero_grad`` zeroes the gradients of ops off the path.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from torch import nn
 
 from harness.api.errors import WsbenchError
 from harness.api.options import Option
-from harness.api.space import GRID
+from harness.api.space import GRID, PER_POSITION
 from harness.api.strategy import Strategy, StrategyOption
+from strategies.spos import GRANULARITY, positions_of, since_options
 
 
 class PartitionedSupernet(nn.Module):
@@ -86,6 +94,12 @@ class _Partitioned(Strategy):
 
     paths_per_step = 1.0
 
+    def __init__(self, space: Any, rng: np.random.Generator, **options: Any) -> None:
+        super().__init__(space, rng, **options)
+        self._positions: int | None = None
+        self._drawn: list[Any] | None = None  # this step's paths, drawn early to route the optimizer step
+        self._stashed: dict[nn.Parameter, torch.Tensor] = {}  # idle copies' gradients, held out of one step
+
     def num_parts(self) -> int:
         raise NotImplementedError
 
@@ -99,6 +113,8 @@ class _Partitioned(Strategy):
     def bind(self, model: nn.Module, steps_per_epoch: int, epochs: int) -> nn.Module:
         self._split_at = self.split_step(steps_per_epoch, epochs)
         self.total_steps = steps_per_epoch * epochs
+        if self.options.get("granularity", "network") == "position":
+            self._positions = positions_of(model, f"{self.name} granularity 'position'")
         return PartitionedSupernet(model, self.num_parts(), self.route, split=self._split_at == 0)
 
     def before_step(self, step: int, model: nn.Module, optimizer: Any) -> None:
@@ -107,9 +123,33 @@ class _Partitioned(Strategy):
             model.split()
             # Momentum buffers belong to copy 0's history; clearing them starts every copy alike.
             optimizer.state.clear()
+        if self.options.get("separate", False):
+            self._hold_idle_copies(step, model)
 
-    def paths(self, step: int) -> list[tuple[int, ...]]:
-        return [self.space.sample(self.rng)]
+    def _hold_idle_copies(self, step: int, model: PartitionedSupernet) -> None:
+        """Draw this step's paths now and take the gradients of the copies none is routed to out of the
+        step (the optimizer skips a parameter without one); last step's idle copies get theirs back, so
+        ``zero_grad`` treats every copy's own parameters as it would in a run of its own."""
+        for q, grad in self._stashed.items():
+            q.grad = grad
+        self._stashed = {}
+        self._drawn = self._draw(step)
+        routed = {model.part_of(a) for a in self._drawn}
+        for i, part in enumerate(model.parts):
+            if i not in routed:
+                for q in part.parameters():
+                    if q.grad is not None:
+                        self._stashed[q], q.grad = q.grad, None
+
+    def paths(self, step: int) -> list[Any]:
+        drawn, self._drawn = self._drawn, None
+        return drawn if drawn is not None else self._draw(step)
+
+    def _draw(self, step: int) -> list[Any]:
+        """One uniform path: one cell for the network, or one per position (``granularity``)."""
+        if self._positions is None:
+            return [self.space.sample(self.rng)]
+        return [tuple(self.space.sample(self.rng) for _ in range(self._positions))]
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -117,6 +157,12 @@ class _Partitioned(Strategy):
         return d
 
 
+def first_cell(arch: Any) -> Any:
+    """The cell that routes ``arch``: itself, or the first of a per-position path (they share the split choice)."""
+    return arch[0] if isinstance(arch, (tuple, list)) and arch and isinstance(arch[0], (tuple, list)) else arch
+
+
+@since_options
 class FewShot(_Partitioned):
     """Few-shot NAS: split one edge into one sub-supernet per op after a warm-up (1 x SPOS per step)."""
 
@@ -128,6 +174,11 @@ class FewShot(_Partitioned):
             0.5, float, min=0, below=1, rule="a fraction of the run in [0, 1)",
             help="fraction of the run's steps trained as one one-shot supernet before the split (0: split from the start)",
         ),
+        "granularity": GRANULARITY,
+        "separate": Option(
+            False, bool, since="0.2.0",
+            help="true: a copy takes optimizer steps only at the steps routed to it (sub-supernets trained apart)",
+        ),
     }  # fmt: skip
     requires = frozenset({GRID})
 
@@ -135,6 +186,10 @@ class FewShot(_Partitioned):
         super().__init__(space, rng, **options)
         self.sizes = space.grid_shape()
         self.num_edges = len(self.sizes)
+
+    def requirements(self) -> frozenset[str]:
+        per_position = self.options.get("granularity", "network") == "position"
+        return frozenset({GRID, PER_POSITION}) if per_position else frozenset({GRID})
 
     def check_rules(self) -> None:
         """The split edge is one of the space's choices."""
@@ -146,10 +201,21 @@ class FewShot(_Partitioned):
         return self.sizes[self.options["edge"]]
 
     def route(self, arch: Any) -> int:
-        return int(arch[self.options["edge"]])
+        return int(first_cell(arch)[self.options["edge"]])
 
     def split_step(self, steps_per_epoch: int, epochs: int) -> int:
         return int(round(self.options["warmup"] * steps_per_epoch * epochs))
+
+    def _draw(self, step: int) -> list[Any]:
+        """As ``_Partitioned``, but after the split every position takes the first cell's op on the split edge:
+        a sub-supernet holds that one op (the authors' pools: the cells with that op on the edge)."""
+        drawn = super()._draw(step)
+        if self._positions is None or step < self._split_at:
+            return drawn
+        edge = self.options["edge"]
+        cells = drawn[0]
+        op = cells[0][edge]
+        return [tuple(tuple(op if e == edge else o for e, o in enumerate(c)) for c in cells)]
 
 
 class Grouping(_Partitioned):

@@ -168,7 +168,7 @@ PROTOCOL_CASES = [
     ("late", {"archset": "everything"}, r"archset must be one of all, unique, sample"),
     ("late", {"bn_mode": "frozen"}, r"bn_mode must be one of recalibrate, batch, running"),
     ("late", {"autocast": "fp16"}, r"autocast must be one of unset, bf16, got 'fp16'"),
-    ("late", {"optimizer": "adam"}, r"optimizer must be one of sgd, asgd, got 'adam'"),
+    ("late", {"optimizer": "adam"}, r"optimizer must be one of sgd, asgd, nt-asgd, got 'adam'"),
     (
         "late",
         {"task_options": {"split": "nb201-cifar10-vaild"}},

@@ -40,7 +40,21 @@ GROUND_TRUTH_ARCHS = "ground_truth_archs"
 #: (widths): the all-first-options path is the smallest, the all-last the largest (sandwich rule).
 ORDERED = "ordered_options"
 
-CAPABILITIES = (ENUMERABLE, ISOMORPHISM, GRID, MIXED_FORWARD, HAS_BN, HAS_FLOPS, STANDALONE, GROUND_TRUTH_ARCHS, ORDERED)
+#: The supernet's forward also takes one architecture per cell position (a sequence of ``model.cell_positions``).
+PER_POSITION = "per_position"
+
+CAPABILITIES = (
+    ENUMERABLE,
+    ISOMORPHISM,
+    GRID,
+    MIXED_FORWARD,
+    HAS_BN,
+    HAS_FLOPS,
+    STANDALONE,
+    GROUND_TRUTH_ARCHS,
+    ORDERED,
+    PER_POSITION,
+)
 
 #: (source, dataset, split, metric, seed_reduction): one explicit ground-truth query.
 GTSpec = tuple[str, str, str, str, str]

@@ -15,6 +15,7 @@ let a path skip work without changing a single output value:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
@@ -34,15 +35,38 @@ def edge_key(target: int, source: int) -> str:
     return f"{target}_{source}"
 
 
-class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv(k x k, no bias) -> BatchNorm(affine, tracked stats), as NB201's ``nor_conv``."""
+@dataclass(frozen=True)
+class CellSettings:
+    """How a cell's ops are built and run (network keys ``cell_bn_affine``, ``cell_bn_track``, ``cell_dead_ops``).
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+    The defaults are the official stand-alone network's: BN affine with tracked statistics, and a
+    path computes only the ops that can reach the cell output. The NB201 authors' search code
+    (xautodl ``NAS201SearchCell``, used by their random-sampling supernet and by the few-shot NAS
+    code) builds cell ops with ``affine=False`` -- and then gives the convolution a bias, as
+    ``ReLUConvBN`` does there (``bias = not affine``) -- tracks statistics per a flag, and runs every
+    edge of the sampled cell (``forward_dynamic``), ``none`` as ``x * 0``: ops that cannot reach the
+    output then still join the autograd graph (zero gradients, so weight decay and momentum move them
+    under torch 1.x's ``zero_grad``) and, when tracking, update their BN statistics.
+    """
+
+    bn_affine: bool = True
+    bn_track: bool = True
+    dead_ops: bool = False
+
+
+OFFICIAL = CellSettings()
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv(k x k) -> BatchNorm, as NB201's ``nor_conv``; the conv has a bias only when BN is not affine."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, affine: bool = True, track: bool = True) -> None:
         super().__init__(
             # Not inplace: a node tensor feeds several edges and must stay intact.
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+            # bias = not affine, as xautodl's ReLUConvBN: without BN's shift the conv carries one.
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=not affine),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track),
         )
 
 
@@ -62,12 +86,10 @@ class ResidualReduction(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.downsample(x)
 
 
-def make_op(name: str, channels: int) -> nn.Module:
+def make_op(name: str, channels: int, cell: CellSettings = OFFICIAL) -> nn.Module:
     """One candidate op of a cell edge (``none`` has no module: callers never build it)."""
-    if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
-    if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3)
+    if name in CONV_OPS:
+        return ReLUConvBN(channels, channels, 1 if name == "nor_conv_1x1" else 3, 1, cell.bn_affine, cell.bn_track)
     if name == "avg_pool_3x3":
         # count_include_pad=False as in NB201: border pixels average only real neighbours.
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
@@ -146,6 +168,30 @@ def run_cell(x: torch.Tensor, steps: tuple[Step, ...], modules: list[nn.Module])
         nodes[step.target] = out if prev is None else prev + out
     out = nodes[3]
     return x * 0.0 if out is None else out
+
+
+def run_every_edge(x: torch.Tensor, arch: Arch, module_of: Callable[[str, str], nn.Module]) -> torch.Tensor:
+    """A cell's output as xautodl's ``forward_dynamic`` computes it: every edge runs, ``none`` is ``h * 0``.
+
+    The output equals ``run_cell``'s (the extra terms are exact zeros); what differs is that ops which
+    cannot reach the output are run and stay in the autograd graph through the ``* 0`` terms, so
+    their parameters get zero gradients rather than none. ``module_of(key, op)`` is an edge's module.
+    """
+    nodes = [x]
+    for target in (1, 2, 3):
+        acc: torch.Tensor | None = None
+        for (t, source), op_index in zip(EDGES, arch):
+            if t != target:
+                continue
+            op, h = OPS[op_index], nodes[source]
+            if op == "none":
+                out = h * 0.0
+            else:
+                out = h if op == "skip_connect" else module_of(edge_key(target, source), op)(h)
+            acc = out if acc is None else acc + out
+        assert acc is not None  # every node has at least one incoming edge
+        nodes.append(acc)
+    return nodes[3]
 
 
 # -- the mixed (continuous-relaxation) cell: DARTS / GDAS ----------------------------------------

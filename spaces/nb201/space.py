@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness.api import space as api
+from harness.api.errors import WsbenchError
 from spaces.nb201 import encoding
 
 Arch = encoding.Arch
@@ -28,10 +29,15 @@ class NB201Space(api.Space):
             api.HAS_BN,
             api.HAS_FLOPS,
             api.STANDALONE,
+            api.PER_POSITION,
         }
     )
     default_task = "cifar10"
     network_defaults = {"C": 16, "N": 5}
+    #: Network keys that say how cell ops are built and run (``spaces.nb201.ops.CellSettings``), with
+    #: the official network's values. A resolved config holds one only where it differs from this
+    #: default, so configs (and cell hashes) written before these keys existed are unchanged.
+    cell_defaults: dict[str, bool] = {"cell_bn_affine": True, "cell_bn_track": True, "cell_dead_ops": False}
     smoke_network = {"C": 4, "N": 1}
     smoke_protocol = "nb201-smoke"
     num_archs = encoding.NUM_ARCHS
@@ -96,24 +102,44 @@ class NB201Space(api.Space):
         """One cell per isomorphism class: its smallest member in lexicographic order."""
         return [c[0] for c in _classes()]
 
+    def network_config(self, config: Mapping[str, Any], where: str = "network") -> dict[str, Any]:
+        """C and N as the base checks them (positive integers), plus the boolean cell keys, each kept only when set
+        to a value other than its default (``cell_defaults``)."""
+        unknown_keys = sorted(set(config) - set(self.network_defaults) - set(self.cell_defaults))
+        if unknown_keys:
+            raise WsbenchError(
+                f"{where}: unknown key(s) {', '.join(unknown_keys)} for space {self.name!r}; "
+                f"known: {', '.join([*self.network_defaults, *self.cell_defaults])}"
+            )
+        out = super().network_config({k: v for k, v in config.items() if k in self.network_defaults}, where)
+        for key, default in self.cell_defaults.items():
+            value = config.get(key, default)
+            if not isinstance(value, bool):
+                raise WsbenchError(f"{where}.{key}: must be true or false for space {self.name!r}, got {value!r}")
+            if value != default:
+                out[key] = value
+        return out
+
     def build_supernet(self, network: Mapping[str, Any], task: api.TaskSpec, seed: int) -> Any:
         """The weight-sharing supernet of the standard NB201 network, initialised from ``seed``."""
         from spaces.nb201.supernet import NB201Supernet
 
         net = self.network_config(network)
-        return NB201Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed)
+        return NB201Supernet(C=net["C"], N=net["N"], num_classes=task.outputs, seed=seed, cell=_cell_settings(net))
 
-    def build_network(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0) -> Any:
-        """The stand-alone network of one cell, initialised from ``seed``."""
+    def build_network(self, arch: Arch | str, C: int = 16, N: int = 5, num_classes: int = 10, seed: int = 0, **cell: bool) -> Any:
+        """The stand-alone network of one cell, initialised from ``seed``; ``cell``: the cell keys of ``cell_defaults``."""
         from spaces.nb201.supernet import NB201Network
 
-        return NB201Network(encoding.as_arch(arch), C, N, num_classes, seed=seed)
+        settings = _cell_settings(self.network_config(cell, where="build_network"))
+        return NB201Network(encoding.as_arch(arch), C, N, num_classes, seed=seed, cell=settings)
 
     def cost(self, arch: Arch | str, **network: Any) -> Any:
-        """FLOPs and parameters of the stand-alone network of a cell (``network``: C, N, num_classes; defaults 16, 5, 10)."""
+        """FLOPs and parameters of the official stand-alone network of a cell (``network``: C, N, num_classes;
+        defaults 16, 5, 10). The cell keys do not change it: costs are the benchmark's, whatever the supernet's BN."""
         from spaces.nb201.cost import arch_cost
 
-        return arch_cost(encoding.as_arch(arch), **network)
+        return arch_cost(encoding.as_arch(arch), **{k: v for k, v in network.items() if k not in self.cell_defaults})
 
     def describe_arch(self, arch: Arch | str) -> dict[str, Any]:
         """Human-readable facts about one cell (for ``wsbench arch``)."""
@@ -131,6 +157,18 @@ class NB201Space(api.Space):
             "params (M, C=16 N=5)": round(cost.params_m, 6),
             "FLOPs (M, C=16 N=5)": round(cost.flops_m, 6),
         }
+
+
+def _cell_settings(net: Mapping[str, Any]) -> Any:
+    """The ``CellSettings`` a resolved network config names (defaults where a key is absent)."""
+    from spaces.nb201.ops import CellSettings
+
+    d = NB201Space.cell_defaults
+    return CellSettings(
+        bn_affine=net.get("cell_bn_affine", d["cell_bn_affine"]),
+        bn_track=net.get("cell_bn_track", d["cell_bn_track"]),
+        dead_ops=net.get("cell_dead_ops", d["cell_dead_ops"]),
+    )
 
 
 @lru_cache(maxsize=1)

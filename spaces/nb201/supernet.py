@@ -2,9 +2,11 @@
 
 Macro skeleton (NB201 ``TinyNetwork``): stem Conv3x3(3->C)+BN; three stages of N cells at C, 2C, 4C
 channels (32, 16, 8 px) separated by two stride-2 residual blocks; BN+ReLU, global average pool,
-Linear(4C, classes). Every cell of a network uses the same arch. BatchNorm everywhere uses torch's
-defaults (momentum 0.1, eps 1e-5) as the official code does, with ``track_running_stats=True`` so a
-caller can choose batch or running statistics at evaluation time.
+Linear(4C, classes). Every cell of a network uses the same arch (a supernet can also be given one
+cell per position). BatchNorm everywhere uses torch's defaults (momentum 0.1, eps 1e-5) as the
+official code does, with ``track_running_stats=True`` so a caller can choose batch or running
+statistics at evaluation time; the cell ops' BN can be built as the NB201 search code builds it
+(``CellSettings``: not affine, statistics not tracked), the stem, reduction blocks and head keep theirs.
 
 Which ops a network holds (``keep_dead_ops``):
 
@@ -22,7 +24,7 @@ Weight init reproduces torch's default init but draws from a private ``torch.Gen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -31,17 +33,21 @@ from harness.api.errors import WsbenchError
 from harness.seeded_init import global_rng_forked, init_parameters
 from spaces.nb201.encoding import EDGES, OPS, Arch
 from spaces.nb201.ops import (
+    OFFICIAL,
     CellPlan,
+    CellSettings,
     ResidualReduction,
     cell_plan,
     edge_key,
     make_op,
     mixed_plan,
     run_cell,
+    run_every_edge,
     run_mixed_cell,
 )
 
 __all__ = [
+    "CellSettings",
     "NB201ConfigError",
     "NB201Network",
     "NB201Supernet",
@@ -65,6 +71,11 @@ def _check_input(x: torch.Tensor) -> None:
         raise NB201ConfigError(
             f"NB201 network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}; add a batch dimension or convert to RGB"
         )
+
+
+def _per_position(arch: Any) -> bool:
+    """Whether ``arch`` names one cell per position (a sequence of cells) rather than one cell."""
+    return isinstance(arch, (tuple, list)) and len(arch) > 0 and isinstance(arch[0], (tuple, list, str))
 
 
 class _Backbone(nn.Module):
@@ -97,13 +108,16 @@ class _Backbone(nn.Module):
 class SupernetCell(nn.Module):
     """A cell whose every edge holds all four non-``none`` candidate ops."""
 
-    def __init__(self, C: int) -> None:
+    def __init__(self, C: int, cell: CellSettings = OFFICIAL) -> None:
         super().__init__()
+        self.settings = cell
         self.edges = nn.ModuleDict(
-            {edge_key(t, s): nn.ModuleDict({op: make_op(op, C) for op in OPS if op != "none"}) for t, s in EDGES}
+            {edge_key(t, s): nn.ModuleDict({op: make_op(op, C, cell) for op in OPS if op != "none"}) for t, s in EDGES}
         )
 
     def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+        if self.settings.dead_ops:
+            return run_every_edge(x, plan.arch, self.edge_op)
         return run_cell(x, plan.steps, [self.edge_op(s.key, s.op) for s in plan.steps])
 
     def edge_op(self, key: str, op: str) -> nn.Module:
@@ -126,20 +140,34 @@ class NB201Supernet(_Backbone):
     ``spaces.nb201.ops``. A one-hot tensor gives the discrete path's logits.
     """
 
-    def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, *, seed: int = 0) -> None:
-        super().__init__(C, N, num_classes, SupernetCell, seed)
+    def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, *, seed: int = 0, cell: CellSettings = OFFICIAL) -> None:
+        super().__init__(C, N, num_classes, lambda channels: SupernetCell(channels, cell), seed)
+        self.cell_settings = cell
         self._is_cell = tuple(isinstance(m, SupernetCell) for m in self.cells)
+        #: Cells a per-position path names one architecture for (``PER_POSITION``): 3 stages x N.
+        self.cell_positions = sum(self._is_cell)
 
-    def forward(self, x: torch.Tensor, arch: Arch | str) -> torch.Tensor:
-        """Logits of the path ``arch`` (6-tuple or official string), the same cell in every stage."""
+    def forward(self, x: torch.Tensor, arch: Arch | str | Sequence[Arch | str]) -> torch.Tensor:
+        """Logits of the path ``arch`` (6-tuple or official string, the same cell in every stage; or a
+        sequence of ``cell_positions`` of them, one per cell in network order)."""
         if isinstance(arch, torch.Tensor):
             return self._forward_mixed(x, arch)
-        plan = cell_plan(arch)
+        plans = iter(self._plans(arch))
         _check_input(x)
         h = self.stem(x)
         for layer, is_cell in zip(self.cells, self._is_cell):
-            h = layer(h, plan) if is_cell else layer(h)
+            h = layer(h, next(plans)) if is_cell else layer(h)
         return self._head(h)
+
+    def _plans(self, arch: Any) -> list[CellPlan]:
+        """One plan per cell position: the same for all, or each position's own."""
+        if not _per_position(arch):
+            return [cell_plan(arch)] * self.cell_positions
+        if len(arch) != self.cell_positions:
+            raise NB201ConfigError(
+                f"a per-position NB201 path needs one cell per position ({self.cell_positions} for N={self.N}), got {len(arch)}"
+            )
+        return [cell_plan(a) for a in arch]
 
     def _forward_mixed(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Logits under op weights ``w`` [6, 5]; the same weights in every cell, as in the search cell."""
@@ -181,7 +209,8 @@ class NB201Supernet(_Backbone):
 
     def extract(self, arch: Arch | str, keep_dead_ops: bool = False) -> NB201Network:
         """A stand-alone network of ``arch`` holding a copy of the path's weights (e.g. to fine-tune)."""
-        net = NB201Network(arch, self.C, self.N, self.num_classes, keep_dead_ops=keep_dead_ops)
+        cell = self.cell_settings if keep_dead_ops else CellSettings(self.cell_settings.bn_affine, self.cell_settings.bn_track)
+        net = NB201Network(arch, self.C, self.N, self.num_classes, keep_dead_ops=keep_dead_ops, cell=cell)
         net.load_state_dict(self.path_state_dict(arch, keep_dead_ops), strict=True)
         return net.to(next(self.parameters()).device)
 
@@ -189,17 +218,19 @@ class NB201Supernet(_Backbone):
 class NB201Cell(nn.Module):
     """A fixed cell holding only its own ops."""
 
-    def __init__(self, plan: CellPlan, C: int) -> None:
+    def __init__(self, plan: CellPlan, C: int, cell: CellSettings = OFFICIAL) -> None:
         super().__init__()
-        self.plan = plan
-        self.edges = nn.ModuleDict({e.key: make_op(e.op, C) for e in plan.edges})
+        self.plan, self.settings = plan, cell
+        self.edges = nn.ModuleDict({e.key: make_op(e.op, C, cell) for e in plan.edges})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.settings.dead_ops:
+            return run_every_edge(x, self.plan.arch, lambda key, op: self.edges[key])
         return run_cell(x, self.plan.steps, [self.edges[s.key] for s in self.plan.steps])
 
 
 class NB201Network(_Backbone):
-    """The stand-alone NB201 network of one cell (official when ``keep_dead_ops=True``)."""
+    """The stand-alone NB201 network of one cell (official when ``keep_dead_ops=True`` and ``cell`` is ``OFFICIAL``)."""
 
     def __init__(
         self,
@@ -210,9 +241,12 @@ class NB201Network(_Backbone):
         *,
         keep_dead_ops: bool = True,
         seed: int = 0,
+        cell: CellSettings = OFFICIAL,
     ) -> None:
+        if cell.dead_ops and not keep_dead_ops:
+            raise NB201ConfigError("cell_dead_ops runs every op of the cell: it needs keep_dead_ops=True (they are held)")
         plan = cell_plan(arch, keep_dead_ops)
-        super().__init__(C, N, num_classes, lambda channels: NB201Cell(plan, channels), seed)
+        super().__init__(C, N, num_classes, lambda channels: NB201Cell(plan, channels, cell), seed)
         self.arch: Arch = plan.arch
         self.keep_dead_ops = bool(keep_dead_ops)
 
