@@ -20,7 +20,8 @@ import torch
 
 from harness.api.options import Option
 from harness.api.task import CellData
-from harness.seeding import numpy_stream, torch_stream
+from harness.data.cifar100 import CIFAR100_MEAN, CIFAR100_STD
+from harness.seeding import numpy_stream
 from harness.tasks.classification import ImageClassification
 
 
@@ -42,6 +43,9 @@ class CIFAR100Classification(ImageClassification):
     )
     #: Images per part the task insists on (a truncated copy is an error, not a smaller run).
     part_sizes: ClassVar[dict[str, int]] = {"train": 50_000, "test": 10_000}
+
+    mean = CIFAR100_MEAN
+    std = CIFAR100_STD
 
     def __init__(self, num_classes: int = 100) -> None:
         super().__init__(num_classes)
@@ -84,48 +88,6 @@ class CIFAR100Classification(ImageClassification):
         if scored and p.eval_images is not None and p.eval_images < len(idx):
             idx = balanced_subset(idx, full.labels, p.eval_images, numpy_stream(0, "scoring"), self.num_classes)
         return full.images[idx], full.labels[idx], full.source
-
-    def _cell_data(
-        self, p: Any, o: dict[str, Any], train: tuple[np.ndarray, np.ndarray], held: tuple[np.ndarray, np.ndarray],
-        seed: int, device: torch.device, arch_half: bool, info: dict[str, Any],
-    ) -> CellData:  # fmt: skip
-        """The CIFAR-10 task's device batches (same streams, order and augmentation), CIFAR-100's normalisation.
-
-        ``ImageClassification._cell_data`` builds its batches with CIFAR-10's mean and std; this is
-        that method with the data set's constants (``tests/test_cifar100.py`` checks the two agree
-        image for image, up to the normalisation).
-        """
-        from harness.data import TensorBatches
-        from harness.data.cifar100 import CIFAR100_MEAN, CIFAR100_STD
-
-        (xtr, ytr), (xev, yev) = train, held
-        mean, std, last = CIFAR100_MEAN, CIFAR100_STD, p.channels_last
-
-        def batches(x: np.ndarray, y: np.ndarray, stream: str) -> TensorBatches:
-            return TensorBatches(
-                x, y, device=device, batch_size=p.batch_size, augment=o["augment"], cutout=o["cutout"] if o["augment"] else 0,
-                shuffle=True, drop_last=True, generator=torch_stream(seed, stream), channels_last=last, mean=mean, std=std,
-            )  # fmt: skip
-
-        arch_train = None
-        if arch_half:
-            # As the CIFAR-10 task: a fixed half of the training part for architecture parameters.
-            order = numpy_stream(0, "archdata").permutation(len(ytr))
-            half = len(order) // 2
-            arch_idx, weight_idx = np.sort(order[half:]), np.sort(order[:half])
-            arch_train = batches(xtr[arch_idx], ytr[arch_idx], "archdata")
-            xtr, ytr = xtr[weight_idx], ytr[weight_idx]
-        calib = TensorBatches(xtr, ytr, device=device, batch_size=p.calib_batch_size, channels_last=last, mean=mean, std=std)
-        evaluation = TensorBatches(xev, yev, device=device, batch_size=p.eval_batch_size, channels_last=last, mean=mean, std=std)
-        return CellData(
-            train=batches(xtr, ytr, "data"),
-            calib_batches=calib.fixed_batches(p.calib_batches, torch_stream(0, "scoring"), augment=False),
-            eval_batches=list(evaluation),
-            n_train=len(ytr),
-            n_eval=len(yev),
-            arch_train=arch_train,
-            info=info,
-        )
 
 
 CIFAR100_CLASSIFICATION = CIFAR100Classification()

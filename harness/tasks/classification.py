@@ -19,6 +19,7 @@ from torch import nn
 from harness.api.options import Option
 from harness.api.space import TaskSpec
 from harness.api.task import Batch, CellData, ScoreField, Task
+from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from harness.seeding import numpy_stream, torch_stream
 
 #: Images per CIFAR-10 part (balanced: a tenth per class).
@@ -76,6 +77,10 @@ class ClassificationTask(Task):
 class ImageClassification(ClassificationTask):
     """Classification of CIFAR-10-format images held on the device as uint8."""
 
+    #: The data set's channel means and standard deviations the batches normalise with.
+    mean: ClassVar[tuple[float, ...]] = CIFAR10_MEAN
+    std: ClassVar[tuple[float, ...]] = CIFAR10_STD
+
     name = "cifar10"
     version = 1
     dataset = "cifar10"
@@ -91,6 +96,10 @@ class ImageClassification(ClassificationTask):
         "subset": Option(None, int, min=1, nullable=True, help="at most this many images per part, class-balanced"),
         "augment": Option(True, bool, help="random crop and flip of training images"),
         "cutout": Option(0, int, min=0, help="side of the Cutout square on training images (0: none)"),
+        # The JPEG pack stores the test images class by class; scoring with batch statistics (BN that
+        # tracks none, ``bn_mode`` batch or running) then sees one-class batches. ``shuffled`` scores them
+        # in one fixed mixed order (the python batches' official order is already mixed).
+        "eval_order": Option("stored", str, choices=("stored", "shuffled"), help="order of the scored images"),
     }
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -170,10 +179,12 @@ class ImageClassification(ClassificationTask):
 
         (xtr, ytr), (xev, yev) = train, held
 
+        norm = {"mean": self.mean, "std": self.std, "channels_last": p.channels_last}
+
         def batches(x: np.ndarray, y: np.ndarray, stream: str) -> TensorBatches:
             return TensorBatches(
                 x, y, device=device, batch_size=p.batch_size, augment=o["augment"], cutout=o["cutout"] if o["augment"] else 0,
-                shuffle=True, drop_last=True, generator=torch_stream(seed, stream), channels_last=p.channels_last,
+                shuffle=True, drop_last=True, generator=torch_stream(seed, stream), **norm,
             )  # fmt: skip
 
         arch_train = None
@@ -185,8 +196,11 @@ class ImageClassification(ClassificationTask):
             arch_idx, weight_idx = np.sort(order[half:]), np.sort(order[:half])
             arch_train = batches(xtr[arch_idx], ytr[arch_idx], "archdata")
             xtr, ytr = xtr[weight_idx], ytr[weight_idx]
-        calib = TensorBatches(xtr, ytr, device=device, batch_size=p.calib_batch_size, channels_last=p.channels_last)
-        evaluation = TensorBatches(xev, yev, device=device, batch_size=p.eval_batch_size, channels_last=p.channels_last)
+        if o.get("eval_order") == "shuffled":  # fixed per protocol, like the scored images themselves
+            order = numpy_stream(1, "scoring").permutation(len(yev))
+            xev, yev = xev[order], yev[order]
+        calib = TensorBatches(xtr, ytr, device=device, batch_size=p.calib_batch_size, **norm)
+        evaluation = TensorBatches(xev, yev, device=device, batch_size=p.eval_batch_size, **norm)
         return CellData(
             train=batches(xtr, ytr, "data"),
             calib_batches=calib.fixed_batches(p.calib_batches, torch_stream(0, "scoring"), augment=False),
