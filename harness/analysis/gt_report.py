@@ -229,20 +229,24 @@ def _agreement_lines(pairs: list[tuple[GroundTruthTable, GroundTruthTable]], boo
     return lines
 
 
-def _check(space: str, bootstrap: int) -> None:
-    """Refuse an unknown space or a bootstrap count that cannot give an interval."""
+def _check(space: str, bootstrap: int, seed: int, baselines: tuple[str, ...]) -> None:
+    """Refuse, before any table is read, an unknown space or baseline, or a bootstrap count or seed out of range."""
+    from harness.analysis.limits import check_bootstrap
+    from harness.baselines import check_names
     from harness.catalog import SPACES
 
     # A ground truth may be registered before its space's supernet exists (Channel-Bench-Macro).
     if space not in SPACES and not GROUND_TRUTHS.names(f"{space}/*"):
         raise unknown("search space", space, sorted(set(SPACES.names()) | {n.split("/")[0] for n in GROUND_TRUTHS.names()}))
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
-        raise WsbenchError(f"bootstrap must be 0 (no intervals) or an int >= 2, got {bootstrap!r}")
+    check_bootstrap(bootstrap)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise WsbenchError(f"seed must be an integer >= 0, got {seed!r}")
+    check_names(baselines)
 
 
 def gt_report(space: str, bootstrap: int = 200, seed: int = 0, baselines: tuple[str, ...] = ()) -> str:
     """Markdown report: the space's ground-truth sources, then pairwise agreement of the readable ones."""
-    _check(space, bootstrap)
+    _check(space, bootstrap, seed, tuple(baselines))
     names = GROUND_TRUTHS.names(f"{space}/*")
     statuses = [source_status(n) for n in names]
     lines = [f"# Ground truth for `{space}`", ""]

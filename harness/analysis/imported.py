@@ -2,24 +2,26 @@
 
 The folder is the one a trained cell writes (``config.json``, ``scores/epoch_NNN.csv``,
 ``metrics.csv`` against the ground truths, ``result.json`` sealed last), under
-``runs/<space>/imported/<label>/seed<k>-<hash10>/``. Its protocol is ``imported`` and its task the
+``runs/<space>/imported/<slug of the label>/seed<k>-<hash10>/`` (the label itself is display text and
+never a path component: ``score_files.slug``). Its protocol is ``imported`` and its task the
 imported-scores task (one ``score`` field, oriented higher-is-better at import); ``config.json``
 records the file, its SHA-256, the declared direction, the key format, the cost and any merges.
 Every file is compared on the architectures all files score: the rest is listed, not dropped silently.
+``plan_import`` makes every check and writes nothing; ``write_import`` then writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.analysis.score_files import ScoreFile
+from harness.analysis.score_files import ScoreFile, slug
 from harness.api.errors import WsbenchError
 from harness.api.space import GTSpec
 from harness.engine.integrity import FINISHED, cell_state
@@ -49,10 +51,6 @@ def common_archs(files: Sequence[ScoreFile]) -> tuple[list[str], list[str]]:
     return common, notes
 
 
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@+=-]+", "-", label).strip("-") or "scores"
-
-
 def cell_config(f: ScoreFile, space: Any, seed: int, ground_truths: Sequence[GTSpec]) -> dict[str, Any]:
     """The config of one imported run, with its hash."""
     config: dict[str, Any] = {
@@ -80,7 +78,7 @@ def write_cell(root: Path, config: dict[str, Any], rows: pd.DataFrame) -> Path:
     from harness.engine.scoring import metrics_from_scores
 
     label = config["strategy"]["options"]["label"]
-    run_dir = cell_path(root, config["space"]["name"], IMPORTED, _slug(label), config["seed"], config["cell_hash"])
+    run_dir = cell_path(root, config["space"]["name"], IMPORTED, slug(label), config["seed"], config["cell_hash"])
     run_dir.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(run_dir)
     folder.write_config(config)
@@ -115,23 +113,50 @@ def check_out_folder(root: Path, hashes: set[str]) -> None:
         )
 
 
-def import_files(
-    files: Sequence[ScoreFile], space: Any, root: Path, ground_truths: Sequence[GTSpec]
-) -> tuple[dict[str, str], list[str]]:
-    """Write every file's runs as cells under ``root``; returns {cell hash: label} and the notes."""
+@dataclass
+class ImportPlan:
+    """What ``write_import`` will write, every check passed: (file, seed, config) per cell and the notes."""
+
+    root: Path
+    cells: list[tuple[ScoreFile, int, dict[str, Any]]]
+    common: list[str]
+    notes: list[str]
+
+
+def plan_import(files: Sequence[ScoreFile], space: Any, root: Path, ground_truths: Sequence[GTSpec]) -> ImportPlan:
+    """Every check of an import, nothing written: distinct labels and folders, shared architectures, a free folder."""
     labels = [f.label for f in files]
     if len(set(labels)) != len(labels):
         dup = next(lbl for lbl in labels if labels.count(lbl) > 1)
         raise WsbenchError(f"two score files are labelled {dup!r}; give each its own label (--label or the file's 'label')")
+    folders = [slug(lbl) for lbl in labels]
+    if len(set(folders)) != len(folders):
+        a, b = next((x, y) for i, x in enumerate(labels) for y in labels[i + 1 :] if slug(x) == slug(y))
+        raise WsbenchError(
+            f"the labels {a!r} and {b!r} share the folder name {slug(a)!r}; give labels that differ in letters or digits"
+        )
     common, notes = common_archs(files)
     planned = [(f, int(seed), cell_config(f, space, int(seed), ground_truths)) for f in files for seed in f.seeds]
     check_out_folder(root, {c["cell_hash"] for _, _, c in planned})
+    return ImportPlan(root, planned, common, notes + [m for f in files for m in f.merged])
+
+
+def write_import(plan: ImportPlan) -> dict[str, str]:
+    """Write every planned run as a sealed cell under the plan's root; returns {cell hash: label}."""
     out: dict[str, str] = {}
-    for f, seed, config in planned:
-        rows = f.rows[(f.rows["seed"] == seed) & f.rows["arch"].isin(set(common))]
-        run_dir = write_cell(root, config, rows)
+    keep = set(plan.common)
+    for f, seed, config in plan.cells:
+        rows = f.rows[(f.rows["seed"] == seed) & f.rows["arch"].isin(keep)]
+        run_dir = write_cell(plan.root, config, rows)
         if cell_state(run_dir)[0] != FINISHED:
             raise WsbenchError(f"{run_dir}: the imported cell did not validate after writing; check the disk and retry")
         out[config["cell_hash"]] = f.label
-    notes += [m for f in files for m in f.merged]
-    return out, notes
+    return out
+
+
+def import_files(
+    files: Sequence[ScoreFile], space: Any, root: Path, ground_truths: Sequence[GTSpec]
+) -> tuple[dict[str, str], list[str]]:
+    """Check, then write every file's runs as cells under ``root``; returns {cell hash: label} and the notes."""
+    plan = plan_import(files, space, root, ground_truths)
+    return write_import(plan), plan.notes

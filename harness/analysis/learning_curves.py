@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from harness import metrics as M
+from harness.analysis.limits import check_bootstrap
 from harness.api.errors import CorruptDataError, WsbenchError, positive_int
 from harness.api.ground_truth import GroundTruthQuery
 from harness.fileio import atomic_write_text
@@ -140,10 +141,45 @@ def _stored_cells(source: gt.Curves1kSource, keys: Sequence[str], path: Path) ->
         ) from None
 
 
+class _RepeatedKey(Exception):
+    """A JSON object of the curves file names one key twice."""
+
+
+def _refuse_repeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen[key] = value
+    return seen
+
+
+def check_curves_file(path: Path, obj: Any) -> None:
+    """What the source's parse lets through and the estimators need: each JSON key once, each cell once.
+
+    A plain JSON reader keeps the last of two equal keys silently (a second time column would
+    replace the first), and a cell listed twice would be scored twice (and break the tables).
+    """
+    try:
+        json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_refuse_repeated)
+    except _RepeatedKey as e:
+        raise CorruptDataError(f"{path}: the key {e.args[0]!r} appears twice in one JSON object; the file is damaged") from None
+    keys = obj.get("key") if isinstance(obj, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise CorruptDataError(f"{path} lacks the list 'key' of module hashes; copy the file again")
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise CorruptDataError(f"{path}: cell {key} is listed twice in 'key'; the file is damaged: copy it again")
+        seen.add(key)
+
+
 def load_curves() -> CurveData:
     """Read the 1k curves file through the NB101 ground-truth source (its path, checksum and checks)."""
     source = gt.Curves1kSource()
     path = source.path()
+    raw, _ = source.read()  # checksum-verified and cached: the tables below reuse this parse
+    check_curves_file(path, raw)
     tables = {e: source.load(_accuracy_query(e)) for e in (*BUDGETS, FULL_EPOCHS)}
     keys = tables[FULL_EPOCHS].arch_ids
     if any(t.arch_ids != keys for t in tables.values()):
@@ -237,11 +273,18 @@ def train_size(n: int, folds: int, train_fraction: float) -> int:
     return n_train
 
 
+def check_folds(folds: object, n: int | None) -> int:
+    """``folds`` as an int in 2..n (n None: not yet known); checked before the training share, which depends on it."""
+    folds = positive_int(folds, "folds")
+    if folds < 2 or (n is not None and folds > n):
+        cells = f"2..{n} for {n} cells" if n is not None else "at least 2"
+        raise WsbenchError(f"folds must be {cells} (each fold predicts the cells the others learn from), got {folds}")
+    return folds
+
+
 def fold_plan(n: int, folds: int, n_train: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per fold: (indices of the fully trained cells it learns from, indices it predicts), disjoint."""
-    folds = positive_int(folds, "folds")
-    if not 2 <= folds <= n:
-        raise WsbenchError(f"folds must lie in 2..{n} for {n} cells, got {folds}")
+    folds = check_folds(folds, n)
     rng = fold_generator(seed)
     parts = np.array_split(rng.permutation(n), folds)
     plan = []
@@ -393,7 +436,7 @@ def build_estimators(
     data: CurveData, folds: int = DEFAULT_FOLDS, seed: int = 0, train_fraction: float = DEFAULT_TRAIN_FRACTION
 ) -> list[Estimate]:
     """Every estimator: train-E, svr@E, svr-arch and params, on one fold plan for all SVRs."""
-    folds = positive_int(folds, "folds")
+    folds = check_folds(folds, len(data))
     plan = fold_plan(len(data), folds, train_size(len(data), folds, train_fraction), seed)
     return [
         *(train_briefly(data, e) for e in BUDGETS),
@@ -525,9 +568,11 @@ def learning_curve_command(
     out: str | None, folds: int, seed: int, bootstrap: int, train_fraction: float = DEFAULT_TRAIN_FRACTION
 ) -> str:
     """Build every estimator, return the markdown table, and write score files under ``out`` when given."""
-    folds = positive_int(folds, "folds")
-    bootstrap = positive_int(bootstrap, "bootstrap")
+    folds = check_folds(folds, None)  # the upper bound, the number of cells, once the file is read
+    bootstrap = check_bootstrap(bootstrap, allow_zero=False)  # the table's intervals need resamples
     seed = check_seed(seed)
+    if out is not None:
+        writable_folder(Path(out).expanduser(), "score-file folder")  # before minutes of fitting, not after
     data = load_curves()
     estimates = build_estimators(data, folds=folds, seed=seed, train_fraction=train_fraction)
     text = render_markdown(curve_table(data, estimates, bootstrap, seed), folds, seed, bootstrap, train_fraction)

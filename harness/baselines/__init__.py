@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from harness import metrics as M
-from harness.api.errors import WsbenchError
+from harness.api.errors import WsbenchError, unknown
 from harness.api.ground_truth import GroundTruthTable
 from harness.api.registry import Registry
 from harness.api.space import HAS_FLOPS, STANDALONE
@@ -123,6 +123,22 @@ def jacob_cov_scores(
         x = training_minibatch(seed, batch_size)
     init = stream_seed(seed, "init")
     return np.array([jacob_cov(build_network(space, a, network, init), x) for a in archs], dtype=np.float64)
+
+
+def check_names(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` if every one is a registered baseline, named once; else a one-line error with "did you mean".
+
+    Commands check their baselines before they compute or write anything: a typo must not cost a
+    report, nor become a row that merely says "n/a".
+    """
+    known = BASELINES.names()
+    for name in names:
+        if name not in known:
+            raise unknown("baseline", name, known)
+    twice = next((n for n in names if list(names).count(n) > 1), None)
+    if twice is not None:
+        raise WsbenchError(f"baseline {twice!r} is named twice; name each baseline once")
+    return tuple(names)
 
 
 def score_baseline(

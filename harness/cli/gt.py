@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from harness.analysis.limits import MAX_BOOTSTRAP
 from harness.api.errors import WsbenchError
 from harness.cli.arguments import NON_NEGATIVE, POSITIVE, Subparsers
 
@@ -11,7 +13,12 @@ from harness.cli.arguments import NON_NEGATIVE, POSITIVE, Subparsers
 def add_parser(sub: Subparsers) -> None:
     g = sub.add_parser("gt", help="ground-truth sources of a space, their sizes and their agreement")
     g.add_argument("space", help="search space, e.g. nb201")
-    g.add_argument("--bootstrap", type=NON_NEGATIVE, default=200, help="bootstrap resamples for confidence intervals")
+    g.add_argument(
+        "--bootstrap",
+        type=NON_NEGATIVE,
+        default=200,
+        help=f"bootstrap resamples for confidence intervals (0: none; at most {MAX_BOOTSTRAP:,})",
+    )
     g.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of the bootstrap resampling")
     g.add_argument("--source", help="query one table: source (e.g. csv, analog, nb201-pth, nats)")
     g.add_argument("--dataset", help="e.g. cifar10, cifar10-valid, cifar100, ImageNet16-120")
@@ -41,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.catalog import load_ground_truth
     from harness.fileio import atomic_write_text
 
+    if args.out and Path(args.out).is_dir():  # checked first: the write would fail naming its temporary file
+        raise WsbenchError(
+            f"--out {args.out} is a folder; give the path of a CSV file to write, e.g. {Path(args.out) / 'gt.csv'}"
+        )
     table = load_ground_truth(args.space, *fields)
     series = table.as_series().sort_values(ascending=not table.higher_is_better)
     print(f"{table.query.label()}: {len(table)} architectures, fingerprint {table.fingerprint}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from harness.analysis.limits import MAX_BOOTSTRAP
 from harness.cli.arguments import NON_NEGATIVE, Subparsers
 
 
@@ -36,7 +38,12 @@ def add_parser(sub: Subparsers) -> None:
         help="two keys naming one architecture: refuse (default), average or keep the first",
     )
     _add_comparisons(sc)
-    sc.add_argument("--bootstrap", type=NON_NEGATIVE, default=1000, help="bootstrap resamples per interval (0: none)")
+    sc.add_argument(
+        "--bootstrap",
+        type=NON_NEGATIVE,
+        default=1000,
+        help=f"bootstrap resamples per interval (0: none; at most {MAX_BOOTSTRAP:,})",
+    )
     sc.add_argument("--partial", action="store_true", help="include unfinished cells of --with folders")
     sc.set_defaults(func=run)
 
@@ -77,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
             with_results=args.with_results,
             bootstrap=args.bootstrap,
             partial=args.partial,
+            progress=_progress,
         )  # fmt: skip
     )
     return 0
+
+
+def _progress(message: str) -> None:
+    """Say what a long score command is doing (on stderr: stdout holds the report)."""
+    print(f"wsbench score: {message}", file=sys.stderr, flush=True)

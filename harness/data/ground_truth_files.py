@@ -4,8 +4,9 @@ A ``FileBackedSource`` declares its files (``files``: key -> path under the data
 a training seed, a backbone, or None for a single file) and how one file is parsed (``parse``). The
 base finds each file (a one-line ``DataMissingError`` naming the path and the setting), checks it
 against ``SHA256SUMS`` beside the data, parses it once per file version (path, size, modification
-time), answers ``available()``, and says where a table came from (``file``, ``sha256``,
-``checksum``). ``PerSeedFilesSource`` adds what the seed paper's re-trained tables share: one file
+time), answers ``available()``, refuses a table without rows or with an architecture twice (a
+one-line ``CorruptDataError``: the file is damaged), and says where a table came from (``file``,
+``sha256``, ``checksum``). ``PerSeedFilesSource`` adds what the seed paper's re-trained tables share: one file
 per training seed, read alone (``seed:<n>``) or averaged over the architectures every run trained.
 The ``example_*`` helpers are what several sources' ``write_example`` share.
 """
@@ -20,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from harness.api.errors import DataMissingError, WsbenchError
+from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
 from harness.api.ground_truth import GroundTruthQuery, GroundTruthSource, GroundTruthTable
 from harness.fileio import sha256_file
 from harness.settings import DATA_ENV, data_checksum_status, data_root
@@ -93,6 +94,28 @@ class FileBackedSource(GroundTruthSource):
         """The file's content in the form ``_load`` uses; a damaged file is a one-line ``CorruptDataError``."""
         raise NotImplementedError
 
+    def load(self, query: GroundTruthQuery) -> GroundTruthTable:
+        """The base's load, plus what every file-backed table must be: rows present, each architecture once.
+
+        A file with a header and no rows (a truncated copy) would otherwise be "available" with 0
+        architectures, and a repeated architecture id a traceback from the table's own check.
+        """
+        try:
+            table = super().load(query)
+        except ValueError as e:  # the table's consistency checks (a repeated id, lengths that differ)
+            raise CorruptDataError(f"{self._files_text(query)}: {e}; the file is damaged: copy it again") from None
+        if len(table) == 0:
+            raise CorruptDataError(
+                f"{self._files_text(query)} holds no architectures for {query.label()} (a header without rows?); "
+                "the file is damaged: copy it again"
+            )
+        return table
+
+    def _files_text(self, query: GroundTruthQuery) -> str:
+        """The file(s) behind a query, for an error (a per-seed query names its seed's file)."""
+        del query  # a source with several files names them all; PerSeedFilesSource narrows this
+        return ", ".join(str(self.path(key)) for key in self.files)
+
     def _checked_parse(self, path: Path, key: Any) -> tuple[Any, str, str]:
         """Checksum first (a damaged file must fail as damaged, not as unparsable), then parse and digest."""
         relative = self.files[key]
@@ -122,9 +145,19 @@ class PerSeedFilesSource(FileBackedSource):
         raise NotImplementedError
 
     def seed_values(self, seed: int, split: str) -> tuple[dict[str, float], dict[str, str]]:
-        """One seed's arch id -> value on ``split``, and its file's provenance."""
+        """One seed's arch id -> value on ``split``, and its file's provenance; a file without rows is damaged."""
         parsed, provenance = self.read(seed)
-        return self.values(parsed, split), provenance
+        values = self.values(parsed, split)
+        if not values:
+            raise CorruptDataError(
+                f"{provenance['file']} holds no architectures (a header without rows?); the file is damaged: copy it again"
+            )
+        return values, provenance
+
+    def _files_text(self, query: GroundTruthQuery) -> str:
+        if query.seed_reduction.startswith("seed:"):
+            return str(self.path(int(query.seed_reduction.split(":")[1])))
+        return super()._files_text(query)
 
     def _load(self, query: GroundTruthQuery) -> GroundTruthTable:
         if query.seed_reduction.startswith("seed:"):
@@ -136,6 +169,9 @@ class PerSeedFilesSource(FileBackedSource):
         else:
             runs = [self.seed_values(seed, query.split) for seed in self.files]
             ids = sorted(set.intersection(*(set(v) for v, _ in runs)))
+            if not ids:
+                files = ", ".join(p["file"] for _, p in runs)
+                raise CorruptDataError(f"{files} share no architecture, so they have no mean; a file is damaged: copy them again")
             # sum() starts at 0 and 0 + a is exactly a: two seeds give exactly (a + b) / 2.
             vals = [sum(v[i] for v, _ in runs) / len(runs) for i in ids]
             provenance = {

@@ -64,10 +64,24 @@ def _read_npz(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
         raise CorruptDataError(
             f"{path} holds {side}x{side} images, not {size}x{size}; point the task at the {side}x{side} files or set image_size = {side}"
         )
-    labels = np.asarray(labels).astype(np.int64).reshape(-1) - 1  # the files count classes from 1
+    labels = _class_numbers(path, np.asarray(labels).reshape(-1)) - 1  # the files count classes from 1
     if labels.shape[0] != data.shape[0] or (labels.size and (labels.min() < 0 or labels.max() > 999)):
         raise CorruptDataError(f"{path}: labels must be one per image in 1..1000; the file is damaged")
     return data, labels
+
+
+def _class_numbers(path: Path, raw: np.ndarray) -> np.ndarray:
+    """Labels as int64; a float label (3.7) is damage, which a cast would silently truncate to another class."""
+    if np.issubdtype(raw.dtype, np.integer):
+        return raw.astype(np.int64)
+    if np.issubdtype(raw.dtype, np.floating):
+        bad = np.flatnonzero(raw != np.floor(raw))  # NaN included
+        if not bad.size:
+            return raw.astype(np.int64)
+        raise CorruptDataError(
+            f"{path}: label {raw[bad[0]]:g} of image {bad[0]} is not a whole class number 1..1000; the file is damaged"
+        )
+    raise CorruptDataError(f"{path}: labels must be whole class numbers 1..1000, not {raw.dtype}; the file is damaged")
 
 
 def load_part(root: str | Path, size: int, part: str, num_classes: int = 1000) -> tuple[np.ndarray, np.ndarray]:

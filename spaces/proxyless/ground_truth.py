@@ -119,7 +119,7 @@ def _counts(path: Path, column: str, values: np.ndarray) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CorruptDataError(
-            f"{path} line {i + 2}: {column} is {values[i]:g}, not a whole count (a float would be truncated); the file is damaged"
+            f"{path} line {i + 2}: {column} is {float(values[i])}, not a whole count (a float would be truncated); the file is damaged"
         )
     return values.astype(np.int64)
 
