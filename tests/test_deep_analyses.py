@@ -323,7 +323,8 @@ def test_an_analysis_that_cannot_run_is_a_note_not_an_exception(reps):
 
 def test_the_report_runs_every_registered_analysis_in_its_declared_order():
     assert [name for name, _ in ordered()] == [
-        "intervals", "agreement", "biases", "complexity_bias", "op_bias", "isomorphism", "picking_vs_pruning", "best_found",
+        "schedule", "intervals", "agreement", "biases", "complexity_bias", "op_bias", "isomorphism", "picking_vs_pruning",
+        "best_found", "fidelity",
     ]  # fmt: skip
     assert all(isinstance(ANALYSES.get(name), AnalysisPlugin) for name in ANALYSES.names())
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from harness.api.options import Option
 from harness.api.space import TaskSpec
-from harness.api.task import Batch, CellData, ScoreField, Task
+from harness.api.task import Batch, CellData, DataIdentity, ScoreField, Task
 from harness.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from harness.seeding import numpy_stream, torch_stream
 
@@ -97,8 +97,9 @@ class ImageClassification(ClassificationTask):
         "augment": Option(True, bool, help="random crop and flip of training images"),
         "cutout": Option(0, int, min=0, help="side of the Cutout square on training images (0: none)"),
         # The JPEG pack stores the test images class by class; scoring with batch statistics (BN that
-        # tracks none, ``bn_mode`` batch or running) then sees one-class batches. ``shuffled`` scores them
-        # in one fixed mixed order (the python batches' official order is already mixed).
+        # tracks none, ``bn_mode`` batch or running) then sees one-class batches. ``shuffled`` scores such
+        # class-grouped images in one fixed mixed order; an order already mixed (the python batches'
+        # official one, which the reference code scores in) is kept.
         "eval_order": Option("stored", str, choices=("stored", "shuffled"), help="order of the scored images"),
     }
 
@@ -139,6 +140,23 @@ class ImageClassification(ClassificationTask):
         (xtr, ytr, _), (xev, yev, _) = parts[o["train_part"]], parts[o["eval_part"]]
         info = {"source": {k: v[2] for k, v in parts.items()}, "split_fingerprint": split.fingerprint()}
         return self._cell_data(p, o, (xtr, ytr), (xev, yev), seed, device, arch_half, info)
+
+    def data_identity(self, protocol: Any) -> DataIdentity:
+        """The checksums of the CIFAR-10 files the split's parts come from, and the split and image budgets."""
+        from harness.data.cifar10 import source_identity
+        from harness.data.splits import get_split
+
+        o = self.options(protocol)
+        # Which CIFAR-10 parts the split's parts index depends only on the class counts (as in check_protocol).
+        nominal = {part: np.repeat(np.arange(self.num_classes), n // self.num_classes) for part, n in CIFAR10_SIZES.items()}
+        split = get_split(o["split"], seed=0, subset=o["subset"], labels=nominal)
+        parts = sorted({split.parts[part][0] for part in (o["train_part"], o["eval_part"])})
+        return source_identity(parts, self.selection(protocol, o))
+
+    def selection(self, protocol: Any, o: dict[str, Any]) -> dict[str, Any]:
+        """The options that choose which images a cell trains and scores on (for its data identity)."""
+        keys = ("split", "train_part", "eval_part", "subset", "eval_order")
+        return {**{k: o.get(k) for k in keys}, "eval_images": protocol.eval_images}
 
     def synthetic_data(self, protocol: Any, seed: int, device: torch.device) -> CellData:
         """Random uint8 images through the same device batches, augmentation and scoring sets as ``make_data``."""
@@ -196,7 +214,7 @@ class ImageClassification(ClassificationTask):
             arch_idx, weight_idx = np.sort(order[half:]), np.sort(order[:half])
             arch_train = batches(xtr[arch_idx], ytr[arch_idx], "archdata")
             xtr, ytr = xtr[weight_idx], ytr[weight_idx]
-        if o.get("eval_order") == "shuffled":  # fixed per protocol, like the scored images themselves
+        if o.get("eval_order") == "shuffled" and bool(np.all(np.diff(yev) >= 0)):  # grouped by class: mix, fixed per protocol
             order = numpy_stream(1, "scoring").permutation(len(yev))
             xev, yev = xev[order], yev[order]
         calib = TensorBatches(xtr, ytr, device=device, batch_size=p.calib_batch_size, **norm)
