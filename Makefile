@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.wsbench-installed
 .PHONY: help venv reproduce test test-fast lint bench gt clean
 
 help:
-	@echo "make reproduce [PROFILE=quick|full]   train + score the main job, print the results table"
+	@echo "make reproduce [PROFILE=quick|full]   train + score the main job, print its first screen and the report's path"
 	@echo "make test                             run the test suite"
 	@echo "make test-fast                        the suite without the slow integration tests"
 	@echo "make lint                             ruff (lint + format check), mypy and the import layers on harness, spaces, strategies"

@@ -1,4 +1,4 @@
-"""``wsbench reproduce``: the main job — run a shipped matrix, then print and write its report.
+"""``wsbench reproduce``: the main job — run a shipped matrix, write its report and print its first screen.
 
 A profile is a shipped matrix (``matrices/<profile>.toml``): ``quick`` (CPU, minutes; what
 ``make reproduce`` runs), ``full`` (paper scale on a GPU), and the others in ``matrices/``.
@@ -19,14 +19,15 @@ from harness.settings import results_dir
 
 
 def reproduce(profile_name: str, device: str | None = None, root: Path | None = None, log=print) -> str:
-    """Run a profile's cells (finished ones are reused) and return the report text."""
+    """Run a profile's cells (finished ones are reused), write the report; return its first screen and path."""
     import dataclasses
     import json
 
     import torch
 
-    from harness.analysis.report import write_report
+    from harness.analysis.report import terminal_text, write_report
     from harness.run.backends.local import run_matrix
+    from harness.run.launch import check_finished_data
     from harness.run.matrix import load_matrix
 
     matrix = load_matrix(profile_name)
@@ -39,6 +40,7 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
         )
     root = Path(root) if root is not None else results_dir()
     t0 = time.perf_counter()
+    check_finished_data(matrix, root, False, log)  # a finished cell of other data is refused, before anything runs
     run = run_matrix(matrix, root=root, log=log)
     if not run.finished and not run.skipped:
         # Usually one cause (e.g. missing data) for every cell: say it once, on one line.
@@ -67,7 +69,7 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
     files = write_report(
         root,
         out_dir=root / "reports",
-        name=f"reproduce-{profile_name}",
+        name=f"reproduce-{matrix.name}",  # a profile given as a path names its files by the matrix's name
         cells=[o.spec.cell_hash() for o in done],
         labels=matrix.labels(),
         title=f"wsbench reproduce — profile `{profile_name}`",
@@ -75,4 +77,4 @@ def reproduce(profile_name: str, device: str | None = None, root: Path | None = 
         baselines=matrix.baselines,
     )
     failed = "".join(f"\nFAILED: {o.label} seed {o.spec.seed}: {o.detail}" for o in run.failed)
-    return files.text + failed + "\nwritten:\n" + "\n".join(f"  {p}" for p in files.paths()) + "\n"
+    return terminal_text(files, failed)

@@ -46,6 +46,7 @@ SLOW_TESTS = {
     "test_cell_trains_and_scores_on_a_generated_imagenet_folder",
     "test_downsampled_cell_resumes_to_identical_numbers",
     "test_cifar_cell_without_ground_truth_reports_stability_only",
+    "test_reproduce_prints_the_first_screen_then_the_reports_path",
 }
 
 

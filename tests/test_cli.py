@@ -151,6 +151,29 @@ def test_ground_truth_query_writes_table(tmp_path):
     assert len(out.read_text().splitlines()) == 15626
 
 
+@needs_data()
+def test_reproduce_prints_the_first_screen_then_the_reports_path(matrix_file, reference, tmp_path):
+    """The terminal gets the table per space and its paragraph, then where the full report is: not the whole report."""
+    import shutil
+
+    root = tmp_path / "results"
+    shutil.copytree(reference.path, root)  # finished cells: reproduce only reports
+    proc = _run(["reproduce", "--profile", str(matrix_file)], WSBENCH_RESULTS=str(root))
+    assert proc.returncode == 0, proc.stderr
+    markdown = root / "reports" / "reproduce-exec-test.md"
+    screen, _, last = proc.stdout.rstrip("\n").rpartition("\n\n")
+    assert last.startswith(f"Full report: {markdown} (")
+    assert screen.startswith("# wsbench reproduce — profile ")
+    assert "\n## nb201 at a glance (1 strategy, 8 architectures" in screen
+    assert [line.split("|")[1].strip() for line in screen.splitlines() if line.startswith("| spos")] == ["spos"]
+    assert "Verdict against each ground truth" in screen and "the best training-free baseline (params, tau " in screen
+    assert markdown.read_text().startswith(screen + "\n\n## Setup\n")
+    for later in ("## Setup", "## Bootstrap intervals", "## Plots", "written:"):
+        assert later not in proc.stdout, later
+    assert len(proc.stdout.splitlines()) <= 40
+    assert (root / "reports" / "reproduce-exec-test-first-screen.csv").exists()
+
+
 # --------------------------------------------------------------------- wsbench train --set FIELD=VALUE
 
 

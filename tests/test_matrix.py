@@ -55,6 +55,19 @@ def test_cells_are_ordered_and_resolved(tmp_path):
     assert m.cells() == load_matrix(_write(tmp_path, GOOD)).cells()
 
 
+def test_a_strategy_runs_only_on_the_space_protocol_pairs_it_names(tmp_path):
+    two = GOOD.replace('label = "uni"', 'label = "uni"\nspaces = ["nb201/quick"]').replace(
+        '[[strategies]]\nname = "spos"\nlabel = "uni"',
+        '[[spaces]]\nname = "nb201"\nprotocol = "nb201-smoke"\n[[strategies]]\nname = "spos"\nlabel = "uni"',
+    )
+    m = load_matrix(_write(tmp_path, two))
+    got = sorted({(m.label(c), c.protocol.name) for c in m.cells()})
+    # "uni" names the quick entry as its table names it (overrides renamed it quick+t); "deiso" runs on both
+    assert got == [("deiso", "nb201-smoke"), ("deiso", "quick+t"), ("uni", "quick+t")]
+    renamed = two.replace('spaces = ["nb201/quick"]', 'spaces = ["nb201/quick+t", "nb201/nb201-smoke"]')
+    assert len(load_matrix(_write(tmp_path, renamed)).cells()) == 8
+
+
 def test_quick_matrix_runs_every_registered_strategy_and_baseline_at_equal_compute():
     # `make reproduce` runs this matrix: NB201 x SPOS x seeds 0, 1 (issue 3) and every strategy and
     # training-free baseline beside it (issue 6), all under one equal-compute protocol.
@@ -147,7 +160,7 @@ def test_data_key_overrides_and_must_exist(tmp_path):
         ),
         (("snapshot_epochs = [2, 3]", "snapshot_epochs = 3"), r"snapshot_epochs: must be a list of integers"),
         (("seeds = [1, 0]", 'seeds = "0"'), r"seeds: must be a list, got '0' \(string\)"),
-        (("seeds = [1, 0]", "seeds = [0, -1]"), r"seeds: must be a non-empty list of integers >= 0"),
+        (("seeds = [1, 0]", "seeds = [0, -1]"), r"seeds: must be a non-empty list of integers in 0\.\.2147483647"),
         (("seeds = [1, 0]", "seeds = [0, 0]"), r"repeats a seed"),
         (('name = "t"', 'name = "t"\nworkers = true'), r"workers: must be an integer, got True \(boolean\)"),
         (('name = "t"', 'name = "t"\ndevice = "gpu"'), r"device: must be one of cpu, cuda, auto"),
@@ -158,6 +171,10 @@ def test_data_key_overrides_and_must_exist(tmp_path):
         (
             ('label = "uni"', 'label = "uni"\nspaces = ["nb20"]'),
             r"'nb20' is not a space of this matrix \(did you mean 'nb201'\?\)",
+        ),
+        (
+            ('label = "uni"', 'label = "uni"\nspaces = ["nb201/quik"]'),
+            r"'nb201/quik' is not a space of this matrix \(did you mean 'nb201/quick'\?\)",
         ),
     ],
 )
@@ -229,8 +246,16 @@ def test_every_shipped_protocol_keeps_its_hash_shape():
     """Data fields moved to task options are hashed where they always were (cells keep their hashes)."""
     from harness.catalog import PROTOCOLS, SPACES
 
-    d = PROTOCOLS.get("fewshot-oneshot").to_dict(SPACES.get("nb201"))
-    assert (d["split"], d["train_part"], d["eval_part"], d["subset"], d["augment"]) == ("train-test", "train", "test", None, True)
+    d = PROTOCOLS.get("nb201-rs").to_dict(SPACES.get("nb201"))
+    assert (d["split"], d["train_part"], d["eval_part"], d["subset"], d["augment"]) == (
+        "nb201-cifar10-valid",
+        "train",
+        "valid",
+        None,
+        True,
+    )
     assert "task_options" not in d and "cutout" not in d and d["C"] == 16
+    recipe = PROTOCOLS.get("fewshot-oneshot").to_dict(SPACES.get("nb201"))  # an option the old fields lack stays apart
+    assert (recipe["split"], recipe["eval_part"], recipe["task_options"]) == ("train-test", "test", {"eval_order": "shuffled"})
     assert PROTOCOLS.get("darts-gpu").to_dict()["cutout"] == 16
     assert PROTOCOLS.get("ptb-cpu").to_dict()["task_options"]["train_tokens"] == 60_000

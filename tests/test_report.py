@@ -30,8 +30,8 @@ def test_report_writes_markdown_csv_pngs_and_interval_tables(report):
     names = [p.name for p in files.plots]
     assert names[:3] == ["r-tau-vs-epoch.png", "r-score-vs-truth.png", "r-hit-rates.png"]
     assert "r-picking-vs-pruning.png" in names  # the analyses' plots follow
-    assert [p.name for p in files.tables] == ["r-intervals.csv", "r-agreement.csv"]
-    intervals = pd.read_csv(files.tables[0])
+    assert [p.name for p in files.tables] == ["r-schedule.csv", "r-intervals.csv", "r-agreement.csv"]
+    intervals = pd.read_csv(files.tables[1])
     tau = intervals[intervals["metric"] == "kendall_tau"]
     assert len(tau) and (tau["low"] < tau["high"]).all()  # a percentile interval, wider than a point
     assert "## Bootstrap intervals" in files.text and "## Agreement between estimators" in files.text
@@ -62,13 +62,48 @@ def test_report_csv_has_separate_mean_and_sd_columns(report):
 
 
 @needs_data()
-def test_report_command_lists_written_files(report, monkeypatch):
+def test_report_command_prints_the_first_screen_and_the_reports_path(report, monkeypatch, capsys):
+    from harness.cli import main
+
     out, _, root = report
     monkeypatch.setenv("WSBENCH_RESULTS", str(root))  # no --root: the settings' results folder
-    text = report_command(None, str(out / "again"), 1)
-    assert "written:" in text and str(out / "again" / "report.md") in text
+    assert main(["report", "--out", str(out / "again"), "--last-k", "1"]) == 0
+    text = capsys.readouterr().out
+    markdown = (out / "again" / "report.md").read_text()
     assert (out / "again" / "report-hit-rates.png").exists()
-    assert "last 1 snapshots" in text
+    screen, _, last = text.rstrip("\n").rpartition("\n\n")
+    assert last.startswith(f"Full report: {out / 'again' / 'report.md'} (") and last.count("\n") == 0
+    # The terminal gets the first screen, exactly as the Markdown opens; the rest stays in the file.
+    assert markdown.startswith(screen + "\n\n## Setup\n") and "## nb201 at a glance" in screen
+    assert "last 1 snapshots" in markdown and "last 1 snapshots" not in text and "## Bootstrap intervals" not in text
+
+
+@needs_data()
+def test_the_report_opens_with_the_first_screen(report):
+    """One row per strategy with every ground truth's tau and interval, before the full table; its numbers in a CSV."""
+    out, files, _ = report
+    text = files.text
+    assert text.startswith("# wsbench report\n\n## nb201 at a glance (2 strategies, ")
+    assert text.index("at a glance") < text.index("## Setup") < text.index("## nb201 · protocol") < text.index("## Bootstrap")
+    assert files.first_screen_csv == out / "r-first-screen.csv" and files.first_screen_csv in files.paths()
+    screen = pd.read_csv(files.first_screen_csv)
+    summary = pd.read_csv(files.csv)
+    assert set(screen["strategy"]) == {"spos", "spos[sampling=deisomorphic]"}
+    # Every ground truth the cells were scored against (two-truth layouts: tests/test_first_screen.py).
+    gts = set(summary.loc[summary["kind"] == "supernet", "ground_truth"])
+    assert screen.groupby("strategy")["ground_truth"].apply(set).tolist() == [gts, gts]
+    header = next(line for line in text.splitlines() if line.startswith("| strategy "))
+    assert header.count("[95 % CI]") == len(gts) and "tau vs analog:cifar10/test [95 % CI]" in header
+    rows = [line for line in files.first_screen.splitlines() if line.startswith("| spos")]
+    assert len(rows) == 2 and "Verdict against each ground truth" in files.first_screen
+    # The intervals are the interval section's, the baseline and ceiling the summary table's.
+    intervals = pd.read_csv(files.tables[1])
+    tau = intervals[intervals["metric"] == "kendall_tau"].set_index(["label", "ground_truth"])
+    for _, r in screen.iterrows():
+        assert (r["tau_low"], r["tau_high"]) == tuple(tau.loc[(r["strategy"], r["ground_truth"]), ["low", "high"]])
+    params = summary[summary["kind"] == "params"].set_index("ground_truth")["tau_mean"]
+    assert (screen["best_baseline"] == "params").all()  # no other baseline in this report
+    assert screen["best_baseline_tau"].tolist() == [params[g] for g in screen["ground_truth"]]
 
 
 def test_empty_results_folder_is_a_one_line_error(tmp_path):
@@ -265,5 +300,5 @@ def test_a_registered_analysis_shows_in_the_report(report, tmp_path, monkeypatch
     text = files.markdown.read_text()
     assert "\n## Toy\n\n- spos: 2 runs\n" in text and "![t-toy](t-toy.png)" in text
     assert text.index("## Picking vs pruning") < text.index("## Toy") < text.index("## Variance of the best-found")
-    assert [p.name for p in files.tables] == ["t-agreement.csv", "t-toy.csv"]
+    assert [p.name for p in files.tables] == ["t-schedule.csv", "t-agreement.csv", "t-toy.csv"]
     assert (tmp_path / "t-toy.png").read_bytes().startswith(PNG_MAGIC) and tmp_path / "t-toy.png" in files.plots

@@ -279,8 +279,10 @@ def test_the_toy_space_trains_scores_and_reports_without_any_other_edit(toy):
     assert len(list((toy / "results" / "runs" / "toy").glob("*/toy-smoke/seed*/result.json"))) == 4
     report = _wsbench(toy, "report", "--root", str(toy / "results"))
     assert report.returncode == 0, report.stderr
-    assert "## toy · protocol `toy-smoke` (9 architectures)" in report.stdout
-    assert "| spos | table:blobs/test |" in report.stdout and "**params (baseline)** | table:blobs/test" in report.stdout
+    assert "## toy at a glance" in report.stdout and "Full report: " in report.stdout  # the terminal: the first screen
+    text = (toy / "results" / "reports" / "report.md").read_text()
+    assert "## toy · protocol `toy-smoke` (9 architectures)" in text
+    assert "| spos | table:blobs/test |" in text and "**params (baseline)** | table:blobs/test" in text
     assert _repo_state() == before  # nothing in the repository was edited or written
 
 

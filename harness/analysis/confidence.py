@@ -26,8 +26,15 @@ INTERVAL_COLUMNS = ["space", "protocol", "label", "ground_truth", "metric", "val
 AGREEMENT_COLUMNS = ["space", "protocol", "a", "b", "kendall_tau", "n_archs"]
 
 
-def group_intervals(g: GroupScores, n_resamples: int = 500, seed: int = 0) -> list[dict[str, object]]:
-    """One row per (ground truth, metric): the seed-mean value at the final snapshot and its 95 % interval."""
+def group_intervals(
+    g: GroupScores, n_resamples: int = 500, seed: int = 0, metrics: Sequence[str] | None = None
+) -> list[dict[str, object]]:
+    """One row per (ground truth, metric): the seed-mean value at the final snapshot and its 95 % interval.
+
+    ``metrics``: these names only (default: every ``interval`` metric); each metric's resamples depend
+    only on ``seed``, so its interval is the same whichever others are asked for.
+    """
+    specs = M.shown_in(M.INTERVAL) if metrics is None else tuple(M.METRICS[m] for m in metrics)
     finals = np.stack([r.final for r in g.runs])
     rows: list[dict[str, object]] = []
     for gt, true in g.truths.items():
@@ -35,7 +42,7 @@ def group_intervals(g: GroupScores, n_resamples: int = 500, seed: int = 0) -> li
         if keep.sum() < 3:
             continue
         runs, t = finals[:, keep], true[keep]
-        for spec in M.shown_in(M.INTERVAL):
+        for spec in specs:
             values = [spec(run, t) for run in runs]
             value = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
             low, high = M.bootstrap_ci(spec, runs, t, n_resamples=n_resamples, seed=seed)
@@ -46,9 +53,11 @@ def group_intervals(g: GroupScores, n_resamples: int = 500, seed: int = 0) -> li
     return rows
 
 
-def interval_table(groups: Sequence[GroupScores], n_resamples: int = 500, seed: int = 0) -> pd.DataFrame:
+def interval_table(
+    groups: Sequence[GroupScores], n_resamples: int = 500, seed: int = 0, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """``group_intervals`` of every group with ground truth."""
-    rows = [r for g in groups for r in group_intervals(g, n_resamples, seed)]
+    rows = [r for g in groups for r in group_intervals(g, n_resamples, seed, metrics)]
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 

@@ -58,10 +58,21 @@ def pct(rank: float | None) -> str:
     return "n/a" if rank is None or not np.isfinite(rank) else f"{100 * rank:.1f} %"
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], names: int = 2) -> list[str]:
-    """A Markdown table: the first ``names`` columns left-aligned, the rest (numbers) right-aligned."""
-    align = ["---" if i < names else "---:" for i in range(len(header))]
-    return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], names: int = 2, pad: bool = False) -> list[str]:
+    """A Markdown table: the first ``names`` columns left-aligned, the rest (numbers) right-aligned.
+
+    ``pad``: cells padded to their column's width, so that the table also reads as one in a terminal.
+    """
+    if not pad:
+        align = ["---" if i < names else "---:" for i in range(len(header))]
+        return ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|", *("| " + " | ".join(r) + " |" for r in rows)]
+    widths = [max(3, len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i < names else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    align = ["-" * (w + 2) if i < names else "-" * (w + 1) + ":" for i, w in enumerate(widths)]
+    return [line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]
 
 
 def blocks(entries: Sequence[E]) -> Iterator[tuple[str, list[E]]]:

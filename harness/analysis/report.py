@@ -1,10 +1,14 @@
 """``wsbench report``: the stability table of every finished cell in a results folder, the analyses, and plots.
 
-Writes ``<out>/<name>.md`` (Markdown table + verdicts + every analysis's section + plots),
-``<out>/<name>.csv`` (the same numbers with separate mean and sd columns), one CSV per table an
-analysis keeps (``<name>-<suffix>.csv``) and the PNGs. The verdict lines say plainly when a supernet
-does not beat ranking by parameter count. The analyses are the registered plugins of
-``harness.analysis.analyses``, in their declared order; nothing here names one.
+Writes ``<out>/<name>.md``: first the first screen (``harness.analysis.first_screen``: per space one
+row per strategy with tau against each ground truth and its interval, the best training-free
+baseline, the ceiling and a one-word verdict, then a paragraph saying what the table shows), then
+the full summary table + verdicts, every analysis's section and the plots. Beside it
+``<out>/<name>.csv`` (the summary's numbers with separate mean and sd columns),
+``<name>-first-screen.csv``, one CSV per table an analysis keeps (``<name>-<suffix>.csv``) and the
+PNGs. The verdict lines say plainly when a supernet does not beat ranking by parameter count. The
+analyses are the registered plugins of ``harness.analysis.analyses``, in their declared order;
+nothing here names one. The terminal gets the first screen and the report's path (``terminal_text``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import metrics as M
+from harness.analysis import first_screen
 from harness.analysis.analyses import run_all
 from harness.analysis.analyses.base import Groups, Rendered
+from harness.analysis.confidence import interval_table
 from harness.analysis.groups import GroupScores, RunScores
 from harness.analysis.plots import write_summary_plots
 from harness.analysis.stability import Analysis, analyse
@@ -25,7 +32,9 @@ from harness.fileio import atomic_write_text
 from harness.settings import results_dir
 
 # Names callers know from here.
-__all__ = ["REPORT_SCHEMA", "ReportFiles", "markdown_table", "render", "report_command", "verdicts", "write_report"]
+__all__ = [
+    "REPORT_SCHEMA", "ReportFiles", "markdown_table", "render", "report_command", "terminal_text", "verdicts", "write_report",
+]  # fmt: skip
 
 
 @dataclass
@@ -37,10 +46,16 @@ class ReportFiles:
     plots: list[Path] = field(default_factory=list)
     text: str = ""
     tables: list[Path] = field(default_factory=list)  # further CSVs: intervals, agreement, analyses
+    first_screen: str = ""  # the Markdown's opening: title, then per space the table and its paragraph
+    first_screen_csv: Path | None = None  # that table's numbers
+    #: What the terminal must say beside the first screen: cells left out (damaged, unreadable) and
+    #: unfinished ones, each one line (the report's Notes and "Cell folders left out" have them all).
+    warnings: list[str] = field(default_factory=list)
 
     def paths(self) -> list[Path]:
         """Every written file."""
-        return [self.markdown, self.csv, *self.tables, *self.plots]
+        screen = [self.first_screen_csv] if self.first_screen_csv is not None else []
+        return [self.markdown, self.csv, *screen, *self.tables, *self.plots]
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -97,9 +112,12 @@ def render(
     title: str = "wsbench report",
     preamble: str = "",
     sections: list[str] | None = None,
+    opening: list[str] | None = None,
 ) -> str:
-    """The Markdown report text: summary, the analyses' ``sections``, the summary plots, notes."""
+    """The Markdown report text: the ``opening`` (first screen), summary, the analyses' ``sections``, plots, notes."""
     lines = [f"# {title}", ""]
+    if opening:
+        lines += [*opening, "## Setup", ""]
     if preamble:
         lines += [preamble.strip(), ""]
     lines += [_intro(analysis, root), *_summary_blocks(analysis)]
@@ -167,10 +185,20 @@ def write_report(
     out = Path(out_dir) if out_dir is not None else root / "reports"
     pngs = write_summary_plots(analysis.curves, analysis.table, analysis.scatter, out, name, score)
     rendered = run_all(Groups(analysis.groups, _params_groups(analysis), bootstrap), name)
+    # The same intervals as the interval section's (same groups, resamples and seed), tau only.
+    taus = interval_table(analysis.groups, bootstrap, metrics=(M.headline().name,)) if bootstrap else None
+    screen = first_screen.compute(analysis.table, taus)
+    opening = first_screen.lines(screen)
     # The analyses' sections embed their own figures; the Plots section lists the summary's.
-    text = render(analysis, root, pngs, out, title, preamble, sections=[line for r in rendered for line in r.lines])
+    sections = [line for r in rendered for line in r.lines]
+    text = render(analysis, root, pngs, out, title, preamble, sections=sections, opening=opening)
     figures, tables = _write_analyses(rendered, out, name)
     files = ReportFiles(out / f"{name}.md", out / f"{name}.csv", pngs + figures, text, tables)
+    files.first_screen = "\n".join([f"# {title}", "", *opening]).rstrip() + "\n"
+    files.first_screen_csv = out / f"{name}-first-screen.csv"
+    files.warnings = [f"left out: {_rel(p, root)}: {why}" for p, why in analysis.skipped]
+    files.warnings += [n for n in analysis.notes if n.startswith("PARTIAL ")]
+    atomic_write_text(files.first_screen_csv, screen.to_csv(index=False))
     atomic_write_text(files.csv, analysis.table[table_columns()].to_csv(index=False))
     atomic_write_text(files.markdown, text)
     return files
@@ -188,4 +216,20 @@ def report_command(
             if b not in BASELINES.names():
                 raise unknown("baseline", b, BASELINES.names())
     files = write_report(root, out, last_k, baselines=tuple(baselines), partial=partial)
-    return files.text + "\nwritten:\n" + "\n".join(f"  {p}" for p in files.paths()) + "\n"
+    return terminal_text(files)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory where it lies inside it, else absolute."""
+    absolute = path.resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(absolute)
+
+
+def terminal_text(files: ReportFiles, extra: str = "") -> str:
+    """What ``wsbench report`` and ``reproduce`` print: the first screen, ``extra`` lines, then where the rest is."""
+    where = f"Full report: {_shown(files.markdown)} ({len(files.paths()) - 1} CSV and PNG files beside it)"
+    warned = "".join(f"{w}\n" for w in files.warnings)
+    return f"{files.first_screen.rstrip()}\n{extra}\n{warned}{where}\n"

@@ -9,7 +9,9 @@ one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,6 +48,73 @@ def oriented(values: Any, score: ScoreField) -> np.ndarray:
 def estimators(fields: Iterable[ScoreField]) -> dict[str, ScoreField]:
     """Estimator name -> the score field behind it, in the task's order."""
     return {estimator_name(f): f for f in fields}
+
+
+@dataclass(frozen=True)
+class DataIdentity:
+    """Which data a cell trains and scores on: checksums of what the task reads and the selection it makes.
+
+    ``files`` maps a stable name (``train``, ``data_batch_1``, ``val_data.npz``) to the SHA-256 of
+    its content; ``selection`` describes the split (parts, token or image budgets). ``checksum``
+    covers the data set, the files and the selection, not ``source``: the same bytes copied to
+    another folder are the same data. A cell records it (``config.json``, ``data_identity``) and is
+    reused only for the same data (``harness.engine.reuse``); it is not part of the cell hash.
+    """
+
+    dataset: str
+    source: str
+    files: Mapping[str, str]
+    selection: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the data set name, the file checksums and the selection."""
+        body = {"dataset": self.dataset, "files": dict(self.files), "selection": dict(self.selection)}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+    @property
+    def short(self) -> str:
+        """``<dataset>:<first 12 hex digits>``, as messages and tables show it."""
+        return f"{self.dataset}:{self.checksum[:12]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form a cell records (with its checksum)."""
+        return {
+            "checksum": self.checksum,
+            "dataset": self.dataset,
+            "source": self.source,
+            "files": dict(self.files),
+            "selection": dict(self.selection),
+        }
+
+    @classmethod
+    def from_dict(cls, record: Any) -> DataIdentity | None:
+        """The identity a cell recorded, or None where there is none or it does not read as one."""
+        if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+            return None
+        return cls(
+            str(record.get("dataset", "")),
+            str(record.get("source", "")),
+            {str(k): str(v) for k, v in record["files"].items()},
+            dict(record.get("selection") or {}),
+        )
+
+    def same_data(self, other: DataIdentity) -> bool:
+        """Whether both read the same bytes (the selection is the cell's own options: the cell hash covers it)."""
+        return self.dataset == other.dataset and dict(self.files) == dict(other.files)
+
+    def changes_from(self, old: DataIdentity) -> str:
+        """What differs from ``old``, in words (``the source changed and the content of train differs``)."""
+        said = []
+        if self.dataset != old.dataset:
+            said.append(f"the data set changed ({old.dataset} -> {self.dataset})")
+        if self.source != old.source:
+            said.append("the source changed")
+        differ = sorted(k for k in set(self.files) | set(old.files) if self.files.get(k) != old.files.get(k))
+        if differ:
+            shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+            said.append(f"the content of {shown} differs")
+        return " and ".join(said) or "the selection changed"
 
 
 @dataclass
@@ -126,6 +195,15 @@ class Task:
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
         """The cell's data on ``device``; training order from ``seed``, scoring data fixed per protocol."""
         raise NotImplementedError
+
+    def data_identity(self, protocol: Any) -> DataIdentity:
+        """Which data ``make_data`` reads for ``protocol``: checksums of its files (cached, so cheap to ask again).
+
+        Called before a cell is reused, without reading the data itself. A task that reads files must
+        override it (``harness.data.identity`` caches their checksums); by default the data is what
+        the task's code draws (the toy tasks of the tests), named by the task and its version.
+        """
+        return DataIdentity(self.dataset or self.name, f"drawn by task {self.name!r}", {"code": f"{self.name} v{self.version}"})
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean training loss of one batch."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
@@ -11,10 +12,14 @@ from harness.api.errors import WsbenchError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors on one line (the usage itself is one ``--help`` away)."""
+    """argparse, with its usage errors on one line (the usage itself is one ``--help`` away).
+
+    Every user error of wsbench reads ``wsbench: error: ...`` (exit 2), usage errors included;
+    the command that refused stays in the pointer to its help.
+    """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"wsbench: error: {message} (see {self.prog} --help)\n")
 
 
 #: What each command module's ``add_parser`` adds its parser to.
@@ -38,6 +43,36 @@ def int_at_least(least: int) -> Callable[[str], int]:
 
 
 POSITIVE, NON_NEGATIVE = int_at_least(1), int_at_least(0)
+
+
+def int_in(least: int, most: int) -> Callable[[str], int]:
+    """An argument type: an integer in ``least..most`` (the upper bound where work grows with the value)."""
+    at_least = int_at_least(least)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be an integer <= {most}, got {value}")
+        return value
+
+    parse.__name__ = f"integer in {least}..{most}"
+    return parse
+
+
+def number_in(least: float, most: float) -> Callable[[str], float]:
+    """An argument type: a finite number in ``least..most`` (``nan`` and ``inf`` are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be a number in {least:g}..{most:g}, got {text!r}")
+        return value
+
+    parse.__name__ = f"number in {least:g}..{most:g}"
+    return parse
 
 
 def device(text: str) -> str:

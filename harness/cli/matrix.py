@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from harness.cli.arguments import NON_NEGATIVE, POSITIVE, Subparsers
-from harness.run.cluster_options import EXECUTORS
+from harness.api.errors import WsbenchError
+from harness.cli.arguments import Subparsers, int_in, number_in
+from harness.run.cluster_options import EXECUTORS, INT_RANGE, MAX_WORKERS, MEM_GB_RANGE
 
 #: The cluster options of ``matrix run``, by their ``ExecutorOptions`` field (the command-line flag's dest).
 CLUSTER_FIELDS = ("partition", "gpus_per_job", "cpus_per_job", "time_limit_min", "mem_gb",
                   "account", "qos", "array_parallelism", "cells_per_job", "max_requeues")  # fmt: skip
+#: The flag of each ``ExecutorOptions`` field, for errors that name what the user typed.
+FLAGS = {"partition": "--partition", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
+         "time_limit_min": "--time", "mem_gb": "--mem-gb", "account": "--account", "qos": "--qos",
+         "array_parallelism": "--array-parallelism", "cells_per_job": "--cells-per-job",
+         "max_requeues": "--max-requeues", "threads": "--threads", "sbatch": "--sbatch"}  # fmt: skip
+
+
+def _bounded(key: str) -> Callable[[str], int]:
+    """The argument type of an integer executor option: its ``INT_RANGE``."""
+    return int_in(*INT_RANGE[key])
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -17,13 +29,23 @@ def add_parser(sub: Subparsers) -> None:
     mxs = mx.add_subparsers(dest="matrix_command", required=True)
     mr = mxs.add_parser("run", help="run every unfinished cell (resumes; waits for cells another process holds)")
     mr.add_argument("matrix", help="a shipped matrix (quick, ci, full, ...) or a path to a .toml file")
-    mr.add_argument("--workers", type=POSITIVE, default=None, help="cells at once (default: the matrix's workers)")
-    mr.add_argument("--threads", type=POSITIVE, default=None, help="torch threads per worker (default: cores // workers)")
+    mr.add_argument(
+        "--workers", type=int_in(1, MAX_WORKERS), default=None, help="cells at once, here (default: the matrix's workers)"
+    )
+    mr.add_argument(
+        "--threads", type=_bounded("threads"), default=None, help="torch threads per cell (default: cores // workers)"
+    )
     mr.add_argument(
         "--executor",
         choices=EXECUTORS,
         default=None,
         help="local (this machine's worker pool; default), slurm (jobs through submitit), submitit-local (the same jobs as local subprocesses); default: the matrix file's [executor]",
+    )
+    mr.add_argument(
+        "--redo-stale-data",
+        dest="redo_stale_data",
+        action="store_true",
+        help="retrain finished cells trained on other data (their outputs move into the cell's .stale-<data> folder)",
     )
     _add_cluster_options(
         mr.add_argument_group("cluster jobs (slurm, submitit-local; override the matrix file's [executor] table)")
@@ -37,17 +59,27 @@ def add_parser(sub: Subparsers) -> None:
 def _add_cluster_options(cl: argparse._ArgumentGroup) -> None:
     cl.add_argument("--partition", default=None, help="Slurm partition")
     cl.add_argument(
-        "--gpus-per-job", dest="gpus_per_job", type=NON_NEGATIVE, default=None, help="GPUs per job (default: 1 for a cuda matrix)"
+        "--gpus-per-job",
+        dest="gpus_per_job",
+        type=_bounded("gpus_per_job"),
+        default=None,
+        help="GPUs per job (default: 1 for a cuda matrix)",
     )
-    cl.add_argument("--cpus-per-job", dest="cpus_per_job", type=POSITIVE, default=None, help="CPUs per job (default: 2 per cell)")
+    cl.add_argument(
+        "--cpus-per-job",
+        dest="cpus_per_job",
+        type=_bounded("cpus_per_job"),
+        default=None,
+        help="CPUs per job (default: 2 per cell)",
+    )
     cl.add_argument(
         "--time",
         dest="time_limit_min",
-        type=POSITIVE,
+        type=_bounded("time_limit_min"),
         default=None,
         help="time limit per job in minutes (a job at its limit requeues and resumes)",
     )
-    cl.add_argument("--mem-gb", dest="mem_gb", type=float, default=None, help="memory per job in GB")
+    cl.add_argument("--mem-gb", dest="mem_gb", type=number_in(*MEM_GB_RANGE), default=None, help="memory per job in GB (slurm)")
     cl.add_argument("--account", default=None, help="Slurm account")
     cl.add_argument("--qos", default=None, help="Slurm QoS")
     cl.add_argument(
@@ -56,17 +88,21 @@ def _add_cluster_options(cl: argparse._ArgumentGroup) -> None:
     cl.add_argument(
         "--array-parallelism",
         dest="array_parallelism",
-        type=POSITIVE,
+        type=_bounded("array_parallelism"),
         default=None,
         help="jobs of one submission running at once",
     )
     cl.add_argument(
-        "--cells-per-job", dest="cells_per_job", type=POSITIVE, default=None, help="cells one job runs side by side (on its GPUs)"
+        "--cells-per-job",
+        dest="cells_per_job",
+        type=_bounded("cells_per_job"),
+        default=None,
+        help="cells one job runs side by side (on its GPUs)",
     )
     cl.add_argument(
         "--max-requeues",
         dest="max_requeues",
-        type=NON_NEGATIVE,
+        type=_bounded("max_requeues"),
         default=None,
         help="requeues after time limits or preemption (default 3)",
     )
@@ -75,14 +111,29 @@ def _add_cluster_options(cl: argparse._ArgumentGroup) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.run.launch import run_command, status_command
+    from harness.run.matrix import load_matrix
 
-    if args.matrix_command == "run":
-        from harness.run.matrix import load_matrix
+    matrix = load_matrix(args.matrix)  # once: the options below are checked against it
+    if args.matrix_command == "status":
+        return status_command(matrix)
+    given = {k: getattr(args, k) for k in CLUSTER_FIELDS}
+    given.update(kind=args.executor, sbatch=tuple(args.sbatch), threads=args.threads)
+    opts = matrix.executor.updated(flag=FLAGS.__getitem__, **given)
+    _refuse_pool_flags(args, opts.kind)
+    return run_command(matrix, workers=args.workers, threads=args.threads, executor=opts, wait_for_jobs=not args.no_wait,
+                       redo_stale_data=args.redo_stale_data)  # fmt: skip
 
-        given = {k: getattr(args, k) for k in CLUSTER_FIELDS}
-        given["kind"] = args.executor
-        given["sbatch"] = tuple(args.sbatch)
-        given["threads"] = args.threads
-        opts = load_matrix(args.matrix).executor.updated(**given)
-        return run_command(args.matrix, workers=args.workers, threads=args.threads, executor=opts, wait_for_jobs=not args.no_wait)
-    return status_command(args.matrix)
+
+def _refuse_pool_flags(args: argparse.Namespace, kind: str) -> None:
+    """``--workers`` sizes the local pool and ``--no-wait`` leaves cluster jobs running: each is refused
+    where it would have no effect."""
+    if kind != "local" and args.workers is not None:
+        raise WsbenchError(
+            f"--workers sizes this machine's worker pool, and executor {kind} runs the cells as jobs: it would have "
+            "no effect; use --cells-per-job (cells one job runs side by side) or --executor local"
+        )
+    if kind == "local" and args.no_wait:
+        raise WsbenchError(
+            "--no-wait applies to executor slurm or submitit-local only, and this executor is local (the pool "
+            "runs here until every cell ends): it would have no effect; remove it or set --executor slurm"
+        )

@@ -1,4 +1,4 @@
-"""``wsbench reproduce``: run the main job (a shipped matrix) and print its results table."""
+"""``wsbench reproduce``: run the main job (a shipped matrix), write its report and print the report's first screen."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from harness.cli.arguments import Subparsers, device
 
 
 def add_parser(sub: Subparsers) -> None:
-    r = sub.add_parser("reproduce", help="run the main job (a profile) and print its results table")
+    r = sub.add_parser("reproduce", help="run the main job (a profile), write its report, print its first screen")
     r.add_argument(
         "--profile",
         default="quick",

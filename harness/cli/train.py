@@ -47,6 +47,12 @@ def add_parser(sub: Subparsers) -> None:
         help="override a protocol field (wsbench protocol show lists them), or one key of its network or task "
         "options (repeatable), e.g. lr=0.1, network.C=8, task_options.subset=600",
     )
+    t.add_argument(
+        "--redo-stale-data",
+        action="store_true",
+        help="when the cell was trained on other data than it would read now, move its outputs into "
+        "<cell>/.stale-<data>/ and train it again (without: a one-line error, nothing changed)",
+    )
     t.set_defaults(func=run)
 
 
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     declared = STRATEGIES.get(args.strategy).option_specs if args.strategy in STRATEGIES else {}
     options = parse_options(dict(args.option), declared)
     spec = CellSpec(args.space, args.strategy, protocol, args.seed, options, device=args.device)
-    result = run_cell(spec, progress=not _ci())
+    result = run_cell(spec, progress=not _ci(), redo_stale_data=args.redo_stale_data)
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=2))
     return 0
 

@@ -31,15 +31,17 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError, unknown
+from harness.api.task import DataIdentity
+from harness.data.identity import file_sha256
 from harness.fileio import read_sha256sums, sha256_file
 from harness.settings import DATA_ENV, cache_dir, data_root
 
@@ -113,6 +115,29 @@ def load_cifar10(
     if source == "pack":
         return _load_pack(part)
     return _read_batches(download_cifar10(url=url, checksum=checksum), part)
+
+
+def source_identity(parts: Sequence[str], selection: Mapping[str, Any]) -> DataIdentity:
+    """Which CIFAR-10 ``load_cifar10`` (source ``auto``) reads for ``parts``: the SHA-256 of each batch
+    file of those parts, or of the JPEG pack (both parts in one file), where it is, and ``selection``."""
+    source = _pick_source()
+    if source == "pack":
+        pack = _pack_path()
+        return DataIdentity("cifar10", f"JPEG pack {pack.resolve()}", {Path(PACK_FILE).name: file_sha256(pack)}, selection)
+    if source == "batches":
+        root = data_root(required=True)
+        assert root is not None
+        folder = root / BATCHES_DIR
+    else:
+        folder = cache_dir() / BATCHES_DIR
+        if not _batches_complete(folder):
+            raise DataMissingError(f"CIFAR-10 is neither under {DATA_ENV} nor downloaded yet (to {folder}); {_LAYOUTS_HINT}")
+    files = {}
+    for name in (n for part in PARTS if part in parts for n in _BATCH_FILES[part]):
+        if not (folder / name).is_file():
+            raise DataMissingError(f"CIFAR-10 batch file {folder / name} is missing; copy the whole {BATCHES_DIR} folder again")
+        files[name] = file_sha256(folder / name)
+    return DataIdentity("cifar10", f"{BATCHES_DIR} at {folder.resolve()}", files, selection)
 
 
 def _pick_source() -> str:

@@ -11,13 +11,16 @@ file that does not hold what the format promises, is a one-line error naming the
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.api.errors import CorruptDataError, DataMissingError, unknown
+from harness.api.task import DataIdentity
 from harness.data.cifar10 import ImageSet, _ArrayUnpickler, _frozen
+from harness.data.identity import file_sha256
 from harness.fileio import sha256_file
 from harness.settings import DATA_ENV, data_root
 
@@ -47,6 +50,23 @@ def load_cifar100(part: str, root: Path | None = None) -> ImageSet:
     path = folder / part
     images, labels = read_part_file(path)
     return _frozen(images, labels, f"{FOLDER} at {folder} ({part}: sha256 {sha256_file(path)})")
+
+
+def folder_identity(selection: Mapping[str, Any], root: Path | None = None) -> DataIdentity:
+    """Which CIFAR-100 ``load_cifar100`` reads: the SHA-256 of both part files (a cell reads both), and ``selection``."""
+    if root is None:
+        base = data_root(required=True)
+        assert base is not None
+        root = base
+    folder = Path(root) / FOLDER
+    if not folder.is_dir():
+        raise DataMissingError(f"CIFAR-100 folder not found at {folder}; {_HINT}")
+    files = {}
+    for part in PARTS:
+        if not (folder / part).is_file():
+            raise DataMissingError(f"CIFAR-100 file {folder / part} is missing; copy the whole {FOLDER} folder again")
+        files[part] = file_sha256(folder / part)
+    return DataIdentity("cifar100", f"{FOLDER} at {folder.resolve()}", files, selection)
 
 
 def read_part_file(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from harness.api.errors import CorruptDataError, DataMissingError, WsbenchError
+from harness.api.task import DataIdentity
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -87,6 +88,26 @@ def scan_folder(root: str | Path, part: str, classes: Sequence[str] | None = Non
         files += [f"{name}/{n}" for n in names]
         labels += [label] * len(names)
     return FolderIndex(Path(root), part, wanted, tuple(files), np.asarray(labels, dtype=np.int64))
+
+
+def folder_identity(root: str | Path, parts: Sequence[str], classes: int, selection: Mapping[str, Any]) -> DataIdentity:
+    """Which images a cell reads from an ImageNet-format folder: per part, the listing (relative path and
+    size) of the first ``classes`` class folders of ``train`` (a digest, not the images' bytes: see
+    ``harness.data.identity.listing_sha256``), where it is, and ``selection``."""
+    from harness.data.identity import listing_sha256
+
+    folder = Path(root) / "train"
+    if not folder.is_dir():
+        raise DataMissingError(f"ImageNet-format folder {folder} not found; {LAYOUT_HINT}")
+    names = sorted(d.name for d in os.scandir(folder) if d.is_dir())[:classes]
+    files = {}
+    for part in parts:
+        present = [n for n in names if (Path(root) / part / n).is_dir()]
+        if len(present) < len(names):
+            missing = sorted(set(names) - set(present))
+            raise DataMissingError(f"{Path(root) / part} lacks class folder(s) {', '.join(missing[:3])}; {LAYOUT_HINT}")
+        files[f"{part} listing"] = listing_sha256(Path(root) / part, names)
+    return DataIdentity("imagenet", f"image folder {Path(root).resolve()}", files, selection)
 
 
 def class_balanced(labels: np.ndarray, size: int, rng: np.random.Generator, num_classes: int) -> np.ndarray:
@@ -193,6 +214,22 @@ def _loader(index: FolderIndex, size: int, plan: _Plan, workers: int, pin: bool)
     )
 
 
+def _unwrapped(loader: torch.utils.data.DataLoader) -> Iterator[Any]:
+    """The loader's batches; a user error raised in a worker process comes back as its own one line.
+
+    torch re-raises a worker's exception as the same type whose message is "Caught X in DataLoader
+    worker process N." and the worker's whole traceback: the file at fault was named only on the last line.
+    """
+    try:
+        yield from loader
+    except WsbenchError as e:
+        text = str(e)
+        if not text.startswith("Caught "):
+            raise
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        raise type(e)(last.split(": ", 1)[1] if ": " in last else last) from None
+
+
 class Normalizer:
     """uint8 NHWC batches -> normalized float32 NCHW on the device (channels_last memory, as ``TensorBatches``)."""
 
@@ -251,8 +288,12 @@ class StreamedBatches:
         self.plan.batches = [[(order[j], seeds[j]) for j in range(i * b, (i + 1) * b)] for i in range(len(self))]
         if self._loader is None:
             self._loader = _loader(self.index, self.size, self.plan, self.workers, self.device.type == "cuda")
-        for x, y in self._loader:
-            yield self.normalize(x), y.to(self.device, non_blocking=True)
+        try:
+            for x, y in _unwrapped(self._loader):
+                yield self.normalize(x), y.to(self.device, non_blocking=True)
+        except WsbenchError:
+            self._loader = None  # its persistent workers end with it, rather than wait for a next epoch
+            raise
 
     def __getstate__(self) -> dict[str, Any]:  # worker processes never need the loader itself
         return {**self.__dict__, "_loader": None}
@@ -264,7 +305,7 @@ def decode_fixed(index: FolderIndex, size: int, workers: int = 4, batch_size: in
     plan.batches = [[(i, -1) for i in range(s, min(s + batch_size, len(index)))] for s in range(0, len(index), batch_size)]
     loader = _loader(index, size, plan, min(workers, len(plan.batches)), pin=False)
     out = np.empty((len(index), size, size, 3), dtype=np.uint8)
-    for k, (x, _) in enumerate(loader):
+    for k, (x, _) in enumerate(_unwrapped(loader)):
         out[k * batch_size : k * batch_size + len(x)] = x.numpy()
     return out
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.api.errors import CorruptDataError, DataMissingError
+from harness.api.task import DataIdentity
 
 _TRAIN = re.compile(r"train_data_batch_(\d+)\.npz")
 VAL_FILE = "val_data.npz"
@@ -45,6 +48,14 @@ def part_files(root: str | Path, size: int, part: str) -> list[Path]:
         f"downsampled ImageNet {size}x{size} {part} files ({want}) not found in {root} or Imagenet{size}_{part}_npz/ beside it; "
         "download the npz version from image-net.org (Downsampled ImageNet) and unpack it there"
     )
+
+
+def files_identity(root: str | Path, size: int, parts: Sequence[str], selection: Mapping[str, Any]) -> DataIdentity:
+    """Which downsampled-ImageNet files a cell reads: the SHA-256 of each ``.npz`` of ``parts``, where, and ``selection``."""
+    from harness.data.identity import file_sha256
+
+    files = {f"{part}/{path.name}": file_sha256(path) for part in parts for path in part_files(root, size, part)}
+    return DataIdentity("imagenet", f"downsampled ImageNet {size}x{size} in {Path(root).resolve()}", files, selection)
 
 
 def _read_npz(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:

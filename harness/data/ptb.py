@@ -18,13 +18,17 @@ from __future__ import annotations
 import hashlib
 import lzma
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.api.errors import CorruptDataError, DataMissingError, unknown
+from harness.api.task import DataIdentity
+from harness.data.identity import file_sha256, stat_cached
 from harness.settings import DATA_ENV, data_checksum_status, data_root
 
 PARTS: tuple[str, ...] = ("train", "valid", "test")
@@ -95,8 +99,31 @@ def _from_texts(stamp: tuple[tuple[str, int, int], ...]) -> Corpus:
     return _corpus(texts, f"text files in {Path(stamp[0][0]).parent}")
 
 
+def corpus_identity(selection: Mapping[str, Any]) -> DataIdentity:
+    """Which PTB ``load_ptb`` reads: the SHA-256 of each part's text (the same whether from text files or
+    the pack), where it is, and ``selection`` (the parts and token budgets a task uses)."""
+    files = text_files()
+    if files is not None:
+        sums = {part: file_sha256(path) for part, path in files.items()}
+        return DataIdentity("ptb", f"text files in {files['train'].resolve().parent}", sums, selection)
+    root = data_root(required=True)
+    assert root is not None
+    pack = root / PACK_FILE
+    if not pack.is_file():
+        raise DataMissingError(f"Penn Treebank not found under {root}; {_HINT}")
+    sums = stat_cached(
+        pack, "ptb-pack-texts", lambda p: {k: hashlib.sha256(v).hexdigest() for k, v in _pack_texts(str(p)).items()}
+    )
+    return DataIdentity("ptb", f"pack {pack.resolve()}", sums, selection)
+
+
 @lru_cache(maxsize=2)
 def _from_pack(path: str, size: int, mtime: int, status: str) -> Corpus:
+    return _corpus(_pack_texts(path), f"{path} ({status})")
+
+
+def _pack_texts(path: str) -> dict[str, bytes]:
+    """The three texts of the pack at ``path``."""
     texts: dict[str, bytes] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
@@ -112,7 +139,7 @@ def _from_pack(path: str, size: int, mtime: int, status: str) -> Corpus:
     missing = [p for p in PARTS if p not in texts]
     if missing:
         raise CorruptDataError(f"Penn Treebank pack {path} lacks {', '.join(missing)}.txt; copy it again")
-    return _corpus(texts, f"{path} ({status})")
+    return texts
 
 
 def _corpus(texts: dict[str, bytes], source: str) -> Corpus:

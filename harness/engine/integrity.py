@@ -108,12 +108,23 @@ def _check_structure(run_dir: Path, result: dict[str, Any]) -> None:
         raise ValueError("metrics.csv has no metric rows")
 
 
-def set_aside(run_dir: Path, reason: str, names: tuple[str, ...] = ("result.json", *OUTPUTS)) -> Path:
-    """Move a damaged cell's outputs into ``run_dir/.damaged-<k>/`` with the reason; returns that folder."""
-    k = 1
-    while (run_dir / f".damaged-{k}").exists():
-        k += 1
-    dest = run_dir / f".damaged-{k}"
+def set_aside(run_dir: Path, reason: str, names: tuple[str, ...] = ("result.json", *OUTPUTS), prefix: str = ".damaged-") -> Path:
+    """Move a damaged cell's outputs into ``run_dir/.damaged-<k>/`` with the reason; returns that folder.
+
+    ``prefix``: another name for the folder (``.stale-<data>`` for a cell trained on other data: its
+    first one is ``<prefix>`` alone when that ends in a word, then ``<prefix>-2``, ...). Folders inside
+    the cell are never read as cells (the store looks exactly four levels below ``runs/``).
+    """
+    if prefix.endswith("-"):
+        k = 1
+        while (run_dir / f"{prefix}{k}").exists():
+            k += 1
+        dest = run_dir / f"{prefix}{k}"
+    else:
+        k, dest = 1, run_dir / prefix
+        while dest.exists():
+            k += 1
+            dest = run_dir / f"{prefix}-{k}"
     dest.mkdir()
     for name in names:
         if (run_dir / name).exists():

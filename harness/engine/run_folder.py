@@ -10,6 +10,8 @@ files at ``runs/<space>/imported/<label>/...``) and holds (results/README.md):
 - ``supernet.pt``   the shared weights that were scored; ``checkpoint.pt`` while the cell runs
 - ``result.json``   written last and atomically, with the size and SHA-256 of every file above:
   the cell is finished iff it validates (``harness.engine.integrity``)
+- ``.damaged-<k>/``, ``.stale-<data>/`` outputs moved aside (damaged; trained on other data:
+  ``harness.engine.reuse``), ``data_identity.json`` the data an older cell adopted at its first reuse
 
 The trained loop, the results store and imported score files all go through ``RunFolder``; the
 task of a cell is the one its config names (registered in ``harness.catalog``), never guessed.
@@ -72,9 +74,11 @@ class RunFolder:
         """Whether the cell has a result whose files no longer validate."""
         return self.state()[0] == DAMAGED
 
-    def set_aside(self, reason: str, names: Sequence[str] | None = None) -> Path:
-        """Move outputs (all, or ``names``) into ``.damaged-<k>/`` with the reason; returns that folder."""
-        return set_aside(self.path, reason) if names is None else set_aside(self.path, reason, tuple(names))
+    def set_aside(self, reason: str, names: Sequence[str] | None = None, prefix: str = ".damaged-") -> Path:
+        """Move outputs (all, or ``names``) into ``.damaged-<k>/`` (or ``prefix``) with the reason; returns that folder."""
+        if names is None:
+            return set_aside(self.path, reason, prefix=prefix)
+        return set_aside(self.path, reason, tuple(names), prefix=prefix)
 
     # -- writing -------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:

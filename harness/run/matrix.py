@@ -29,7 +29,9 @@ file and the key. Schema::
     name = "spos"               # a registered strategy
     label = "spos-deiso"        # optional (default: name); tells option variants apart in reports
     options = { sampling = "deisomorphic" }   # the strategy's options, checked by the strategy
-    spaces = ["nb201"]          # optional: default every space of the matrix
+    spaces = ["nb201"]          # optional: default every space of the matrix; "nb201/fewshot-oneshot"
+                                # names one [[spaces]] entry (space/protocol, as its table names it):
+                                # how a recipe's strategy is paired with its own protocol
 
 TOML has no null, so settings whose default is ``None`` (``eval_images``, ``archset_n``,
 ``grad_clip``, the task option ``subset``) can be set to a value but not back to ``None``. The matrix's
@@ -56,7 +58,7 @@ from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
 from harness.api.protocol import coerce_changes, merged
 from harness.api.space import GTSpec
 from harness.engine.cell import CellSpec
-from harness.run.cluster_options import ExecutorOptions, parse_table
+from harness.run.cluster_options import MAX_WORKERS, ExecutorOptions, check_device, parse_table
 
 MATRICES_DIR = Path(__file__).resolve().parents[2] / "matrices"
 
@@ -64,6 +66,15 @@ TOP_KEYS = ("name", "description", "seeds", "device", "workers", "data", "baseli
 SPACE_KEYS = ("name", "protocol", "overrides", "ground_truths")
 STRATEGY_KEYS = ("name", "label", "options", "spaces")
 DEVICES = ("cpu", "cuda", "auto")
+
+#: A matrix's name: it names the Slurm jobs folder (``<results>/jobs/<name>``) and the protocols
+#: its overrides make (``<protocol>+<name>``), so it is a plain file name.
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]{0,63}")
+#: Upper bounds that catch typos, not limits of any machine: a seed is a 31-bit integer (what
+#: every framework's seeding accepts), and a matrix lists at most this many seeds. (The workers'
+#: bound, ``MAX_WORKERS``, is the pool's: ``cluster_options``.)
+MAX_SEED = 2**31 - 1
+MAX_SEEDS = 1000
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,12 @@ class SpaceEntry:
     name: str
     protocol: Any  # harness.api.protocol.Protocol
     ground_truths: tuple[GTSpec, ...] | None = None
+    given_protocol: str = ""  # the protocol as the table names it (before overrides rename it)
+
+    def keys(self) -> tuple[str, ...]:
+        """How a strategy's ``spaces`` may name this entry: the space, or ``space/protocol``
+        (the protocol as the table names it, or as overrides renamed it)."""
+        return (self.name, f"{self.name}/{self.given_protocol}", f"{self.name}/{self.protocol.name}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,10 @@ class StrategyEntry:
     label: str
     options: dict[str, Any]
     spaces: tuple[str, ...]
+
+    def runs_on(self, entry: SpaceEntry) -> bool:
+        """Whether this strategy runs on a ``[[spaces]]`` entry (named by space, or space/protocol)."""
+        return any(key in self.spaces for key in entry.keys())
 
 
 @dataclass(frozen=True)
@@ -117,7 +138,7 @@ class Matrix:
         cells = []
         for sp in self.spaces:
             for st in sorted(self.strategies, key=lambda s: s.label):
-                if sp.name not in st.spaces:
+                if not st.runs_on(sp):
                     continue
                 for seed in self.seeds:
                     spec = CellSpec(sp.name, st.name, sp.protocol, seed, dict(st.options), sp.ground_truths, device)
@@ -183,19 +204,19 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
     """Validate a decoded matrix table; errors name ``path`` and the offending key."""
     src = str(path) if path is not None else "<matrix>"
     _check_keys(raw, TOP_KEYS, "the top level", src)
-    name = _get(raw, "name", str, path.stem if path is not None else "matrix", src)
+    name = _name(raw, path, src)
     description = _get(raw, "description", str, "", src)
     seeds = _seeds(raw, src)
     device = _get(raw, "device", str, "cpu", src)
     if device not in DEVICES:
         raise _fail(src, "device", f"must be one of {', '.join(DEVICES)}, got {device!r}{did_you_mean(device, DEVICES)}")
     workers = _get(raw, "workers", int, 1, src)
-    if workers < 1:
-        raise _fail(src, "workers", f"must be >= 1, got {workers}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise _fail(src, "workers", f"must be an integer in 1..{MAX_WORKERS}, got {workers}")
     data_path = _data_folder(raw, path, src)
     baselines = _baselines(raw, src)
     spaces = _spaces(raw, name, src)
-    strategies = _strategies(raw, list(dict.fromkeys(s.name for s in spaces)), src)
+    strategies = _strategies(raw, list(dict.fromkeys(key for s in spaces for key in s.keys())), src)
     matrix = Matrix(
         name=name,
         description=description,
@@ -209,6 +230,7 @@ def parse_matrix(raw: dict[str, Any], path: Path | None = None) -> Matrix:
         baselines=tuple(baselines),
         executor=parse_table(raw["executor"], src) if "executor" in raw else ExecutorOptions(),
     )
+    check_device(matrix.executor, device, f"{src}: ")
     _check_distinct_cells(matrix, src)
     return matrix
 
@@ -217,13 +239,31 @@ def _fail(src: str, key: str, problem: str) -> WsbenchError:
     return WsbenchError(f"{src}: {key}: {problem}")
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _name(raw: dict[str, Any], path: Path | None, src: str) -> str:
+    """The matrix's name (default: the file's stem), a plain file name: it names folders."""
+    given = "name" in raw
+    name = _get(raw, "name", str, path.stem if path is not None else "matrix", src)
+    if not NAME_RULE.fullmatch(name) or ".." in name:
+        fix = "rename it" if given else f'add name = "..." (the file name {name!r} is not one)'
+        raise _fail(src, "name", f"{name!r} must be 1-64 letters, digits and _ . + = , - without '..' (it names folders); {fix}")
+    return name
+
+
 def _seeds(raw: dict[str, Any], src: str) -> list[int]:
-    """The required ``seeds``: distinct integers >= 0."""
+    """The required ``seeds``: distinct integers in 0..MAX_SEED, at most MAX_SEEDS of them."""
     seeds = _get(raw, "seeds", list, None, src)
     if seeds is None:
         raise _fail(src, "seeds", "missing; add e.g. seeds = [0, 1]")
-    if not seeds or any(type(s) is not int or s < 0 for s in seeds):
-        raise _fail(src, "seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    if not seeds or any(type(s) is not int or not 0 <= s <= MAX_SEED for s in seeds):
+        raise _fail(src, "seeds", f"must be a non-empty list of integers in 0..{MAX_SEED}, got {_short(seeds)}")
+    if len(seeds) > MAX_SEEDS:
+        raise _fail(src, "seeds", f"lists {len(seeds)} seeds; at most {MAX_SEEDS} (each is a cell per space and strategy)")
     if len(set(seeds)) != len(seeds):
         raise _fail(src, "seeds", f"{seeds!r} repeats a seed; list each seed once")
     return seeds
@@ -254,6 +294,8 @@ def _baselines(raw: dict[str, Any], src: str) -> list[str]:
                 "baselines",
                 f"unknown baseline {b!r}{did_you_mean(str(b), BASELINES.names())}; known: {', '.join(BASELINES.names())}",
             )
+    if len(set(baselines)) != len(baselines):
+        raise _fail(src, "baselines", f"{baselines!r} lists a baseline twice; list each once")
     return baselines
 
 
@@ -341,6 +383,7 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
         task_of(SPACES.get(name), protocol.task).check_protocol(protocol)
     except WsbenchError as e:
         raise WsbenchError(f"{src}: {where}: {e}") from None
+    _check_archset(SPACES.get(name), protocol, overrides, where, src)
     gts = _get(t, "ground_truths", list, None, src, f"{where}.")
     specs = None
     if gts is not None:
@@ -359,7 +402,36 @@ def _parse_space(t: dict[str, Any], where: str, matrix_name: str, src: str) -> S
             raise WsbenchError(f"{src}: {where}.ground_truths: empty; list at least one or remove the key for the defaults")
         if len(set(specs)) != len(specs):
             raise WsbenchError(f"{src}: {where}.ground_truths: a ground truth is listed twice")
-    return SpaceEntry(name, protocol, tuple(specs) if specs is not None else None)
+    return SpaceEntry(name, protocol, tuple(specs) if specs is not None else None, proto_name)
+
+
+def _check_archset(space: Any, protocol: Any, overrides: dict[str, Any], where: str, src: str) -> None:
+    """The archset every cell will score, checked now rather than when each cell starts.
+
+    The kind's capability; a source only where a ground-truth archset reads one (set by the
+    matrix with another kind it would have no effect); a source among the pools the space declares
+    (``pools``: every grid space; a space without that list checks its source when a cell starts).
+    """
+    from harness.engine.archsets import NEEDS
+
+    kind, source = protocol.archset, protocol.archset_source
+    try:
+        space.require(NEEDS[kind], f"archset {kind!r}")
+    except WsbenchError as e:
+        raise WsbenchError(f"{src}: {where}: {e}") from None
+    if source is None:
+        return
+    if "archset_source" in overrides and not kind.startswith("ground-truth"):
+        raise WsbenchError(
+            f"{src}: {where}.overrides.archset_source: {source!r} has no effect with archset {kind!r}: only the "
+            "ground-truth archsets (ground-truth, ground-truth-sample) read a source; remove it or change archset"
+        )
+    pools = getattr(space, "pools", None)
+    if isinstance(pools, Mapping) and source not in pools:
+        raise UnknownNameError(
+            f"{src}: {where}: archset_source {source!r} is not a ground-truth pool of space {space.name!r}"
+            f"{did_you_mean(str(source), list(pools))}; its pools: {', '.join(pools)}"
+        )
 
 
 def _overridden(protocol: Any, overrides: dict[str, Any], space: Any, where: str, default_name: str, src: str) -> Any:
@@ -397,9 +469,11 @@ def _parse_strategy(t: dict[str, Any], where: str, space_names: list[str], src: 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", label):
         raise WsbenchError(f"{src}: {where}.label: {label!r} must be letters, digits and _ . + - (it names report rows)")
     options = _get(t, "options", dict, {}, src, f"{where}.")
-    spaces = _get(t, "spaces", list, list(space_names), src, f"{where}.")
+    spaces = _get(t, "spaces", list, [n for n in space_names if "/" not in n], src, f"{where}.")
     if not spaces:
         raise WsbenchError(f"{src}: {where}.spaces: empty; list the spaces it runs on or remove the key for all")
+    if len(set(map(str, spaces))) != len(spaces):
+        raise WsbenchError(f"{src}: {where}.spaces: {spaces!r} lists a space twice; list each once")
     for s in spaces:
         if s not in space_names:
             raise UnknownNameError(
@@ -409,7 +483,7 @@ def _parse_strategy(t: dict[str, Any], where: str, space_names: list[str], src: 
     # The strategy checks its own options (names and values) when built; do it now, not mid-run.
     for s in spaces:
         try:
-            cls(SPACES.get(s), np.random.default_rng(0), **options)
+            cls(SPACES.get(s.split("/")[0]), np.random.default_rng(0), **options)
         except WsbenchError as e:
             raise WsbenchError(f"{src}: {where}.options: {e}") from None
     return StrategyEntry(name, label, dict(options), tuple(spaces))

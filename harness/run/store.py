@@ -22,6 +22,7 @@ import pandas as pd
 from harness.api.errors import WsbenchError
 from harness.api.task import ScoreField
 from harness.engine.integrity import FINISHED, cell_state, read_json
+from harness.engine.reuse import recorded_identity
 from harness.engine.run_folder import RunFolder
 from harness.fileio import atomic_write_bytes, atomic_write_text
 from harness.settings import results_dir
@@ -205,6 +206,7 @@ def scan(root: str | Path | None = None, require_finished: bool = True, labels: 
     if labels:
         _apply_labels(out, labels)
     _split_protocols(out)
+    _split_data(out)
     return out
 
 
@@ -229,6 +231,31 @@ def _split_protocols(sc: Scan) -> None:
         for c in sc.cells:
             if c.config["space"]["name"] == space and c.protocol == name:
                 c.protocol = f"{name}@{protocol_fingerprint(c.config['protocol'])}"
+
+
+def _split_data(sc: Scan) -> None:
+    """Cells of one protocol trained on different data (``data_identity``) are shown apart (``name@<data>``),
+    never pooled as seeds; cells from before identities were recorded keep the plain name."""
+    found: dict[tuple[str, str], dict[str, str]] = {}  # (space, protocol) -> content key -> short identity
+    keys: dict[int, str] = {}
+    for c in sc.cells:
+        identity, _ = recorded_identity(c.run_dir, c.config)
+        if identity is None:
+            continue
+        keys[id(c)] = json.dumps([identity.dataset, dict(identity.files)], sort_keys=True)
+        found.setdefault((c.config["space"]["name"], c.protocol), {})[keys[id(c)]] = identity.short
+    for (space, name), shorts in sorted(found.items()):
+        if len(shorts) < 2:
+            continue
+        sc.notes.append(
+            f"{space}: cells of protocol {name!r} were trained on {len(shorts)} different data ("
+            + ", ".join(sorted(shorts.values()))
+            + "); shown apart as "
+            + ", ".join(f"{name}@{v}" for v in sorted(shorts.values()))
+        )
+        for c in sc.cells:
+            if c.config["space"]["name"] == space and c.protocol == name and id(c) in keys:
+                c.protocol = f"{name}@{shorts[keys[id(c)]]}"
 
 
 def _drop_duplicates(sc: Scan) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from harness.api.options import Option
-from harness.api.task import CellData
+from harness.api.task import CellData, DataIdentity
 from harness.data.cifar100 import CIFAR100_MEAN, CIFAR100_STD
 from harness.seeding import numpy_stream
 from harness.tasks.classification import ImageClassification
@@ -64,6 +64,12 @@ class CIFAR100Classification(ImageClassification):
         (xtr, ytr, _), (xev, yev, _) = parts[o["train_part"]], parts[o["eval_part"]]
         info = {"source": {k: v[2] for k, v in parts.items()}, "split_fingerprint": split.fingerprint()}
         return self._cell_data(p, o, (xtr, ytr), (xev, yev), seed, device, arch_half, info)
+
+    def data_identity(self, protocol: Any) -> DataIdentity:
+        """The checksums of both CIFAR-100 part files (a cell reads both), and the split and image budgets."""
+        from harness.data.cifar100 import folder_identity
+
+        return folder_identity(self.selection(protocol, self.options(protocol)))
 
     def _load(self, cifar_part: str) -> Any:
         """One CIFAR-100 part, checked to be complete."""

@@ -32,7 +32,7 @@ import torch
 
 from harness.api.errors import WsbenchError
 from harness.api.options import Option
-from harness.api.task import CellData, ScoreField
+from harness.api.task import CellData, DataIdentity, ScoreField
 from harness.seeding import numpy_stream, torch_stream
 from harness.tasks.classification import ClassificationTask
 
@@ -103,6 +103,19 @@ class ImageNetClassification(ClassificationTask):
         self.options(protocol)
 
     # -- data --------------------------------------------------------------------------------------
+    def data_identity(self, protocol: Any) -> DataIdentity:
+        """The files (npz) or the listing (folder) of the parts a cell reads, and the selection it makes."""
+        from harness.data.imagenet import folder_identity
+        from harness.data.imagenet_downsampled import files_identity
+
+        p, opts = protocol, self.options(protocol)
+        parts = ["train", "val"] if opts["eval_part"] == "val" else ["train"]
+        keys = ("data", "image_size", "classes", "train_part", "eval_part", "holdout_per_class", "subset")
+        selection = {**{k: opts[k] for k in keys}, "eval_images": p.eval_images}
+        if opts["data"] == "folder":
+            return folder_identity(self.root(opts), parts, opts["classes"], selection)
+        return files_identity(self.root(opts), opts["image_size"], parts, selection)
+
     def make_data(self, protocol: Any, seed: int, device: torch.device, arch_half: bool = False) -> CellData:
         p, opts = protocol, self.options(protocol)
         if opts["data"] == "folder":

@@ -31,7 +31,7 @@ from torch import nn
 from harness.api.errors import WsbenchError
 from harness.api.options import Option
 from harness.api.space import TaskSpec
-from harness.api.task import Batch, CellData, ScoreField, Task
+from harness.api.task import Batch, CellData, DataIdentity, ScoreField, Task
 from harness.seeding import torch_stream
 
 if TYPE_CHECKING:
@@ -131,6 +131,14 @@ class LanguageModelling(Task):
             info={"source": corpus.source, "sha256": corpus.sha256, "unit": "tokens"},
             full_epoch_steps=windows_per_epoch(len(corpus_train), p.batch_size, opts["bptt"]),
         )
+
+    def data_identity(self, protocol: Any) -> DataIdentity:
+        """The SHA-256 of PTB's three texts (token ids depend on all three), and the parts and budgets read."""
+        from harness.data.ptb import corpus_identity
+
+        opts = self.options(protocol)
+        keys = ("train_part", "train_tokens", "eval_part", "eval_tokens")
+        return corpus_identity({k: opts[k] for k in keys})
 
     def synthetic_data(self, protocol: Any, seed: int, device: torch.device) -> CellData:
         """Random words in BPTT windows, as ``make_data`` windows the text: eight windows per epoch."""

@@ -31,6 +31,7 @@ class CellOutcome:
     status: str  # finished (ran here) | failed | skipped (result already there, or made by another process)
     detail: str = ""  # one line: why skipped, or the failure's type and message
     seconds: float = 0.0
+    user_error: bool = False  # failed with a WsbenchError (bad input, missing data), not a bug or a crash
 
 
 @dataclass
@@ -100,6 +101,14 @@ def failure_line(run_dir: Path) -> str:
         return f"{info['type']}: {info['message']}".splitlines()[0]
     except (ValueError, OSError, KeyError, TypeError) as e:
         return f"failed (failed.json unreadable: {e})"
+
+
+def failed_by_user_error(run_dir: Path) -> bool:
+    """Whether a failed cell's failed.json records a user error (bad input, missing data)."""
+    try:
+        return read_json(run_dir / "failed.json").get("user_error") is True
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 class Backend(abc.ABC):

@@ -11,14 +11,15 @@
   traceback; written atomically) and the rest of the matrix goes on; a rerun retries it.
 - Each attempt to run a cell appends its pid, host and start time to ``attempts.jsonl`` in the
   run dir, so "did this cell run once, or resume?" has an answer on disk.
-- Workers exit within a second of their parent's death (``kill -9`` of ``matrix run``).
+- Workers die with their parent (``kill -9`` of ``matrix run``), at any moment, start-up included:
+  they are started through ``spawning``, whose ``bootstrap`` watches the parent before the worker
+  imports anything heavy.
 
 This module is the parent's side; ``worker`` is what runs in each worker process.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import queue
 import sys
@@ -33,9 +34,11 @@ from typing import Any
 from harness.api.errors import WsbenchError
 from harness.engine.cell import CellSpec
 from harness.engine.integrity import is_finished
-from harness.run.backends.base import Backend, CellOutcome, MatrixRun, cell_name, failure_line
+from harness.run.backends.base import Backend, CellOutcome, MatrixRun, cell_name, failed_by_user_error, failure_line
 from harness.run.backends.locks import cell_lock
+from harness.run.backends.spawning import WatchedSpawnContext
 from harness.run.backends.worker import Runner, attempt, init_worker
+from harness.run.cluster_options import INT_RANGE, MAX_WORKERS
 from harness.run.matrix import Matrix
 from harness.settings import results_dir, writable_folder
 
@@ -65,8 +68,8 @@ def run_matrix(
     t0 = time.perf_counter()
     root = writable_folder(Path(root) if root is not None else results_dir(), "results folder")
     workers = matrix.workers if workers is None else workers
-    if workers < 1:
-        raise WsbenchError(f"workers must be >= 1, got {workers}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise WsbenchError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers}")
     cells = [(lab, spec) for lab, spec in matrix.labelled_cells() if only is None or spec.cell_hash() in only]
     run = MatrixRun(matrix, root)
     outcomes: dict[str, CellOutcome] = {}
@@ -113,14 +116,14 @@ class _Pool:
 
         slots = _gpu_slots(self.matrix, todo, workers)
         n_procs = min(len(slots), len(todo))
-        ctx = mp.get_context("spawn")
+        ctx = WatchedSpawnContext()
         slot_q, messages = ctx.Queue(), ctx.Queue()
         for s in slots[:n_procs]:
             slot_q.put(s)
         if threads is None:
             threads = max(1, _cores() // n_procs)
-        elif threads < 1:
-            raise WsbenchError(f"threads must be >= 1, got {threads}")
+        elif not INT_RANGE["threads"][0] <= threads <= INT_RANGE["threads"][1]:
+            raise WsbenchError(f"threads must be an integer in {'..'.join(map(str, INT_RANGE['threads']))}, got {threads}")
         show = (not os.environ.get("CI")) if progress is None else progress
         self.bar = tqdm(total=done + len(todo), initial=done, desc=f"matrix {self.matrix.name}", unit="cell", disable=not show)
         self.emit = _emitter(log, show, self.bar)
@@ -128,7 +131,7 @@ class _Pool:
         data = str(self.matrix.data) if self.matrix.data is not None else None
         try:
             with ProcessPoolExecutor(
-                n_procs, mp_context=ctx, initializer=init_worker, initargs=(slot_q, threads, data, messages)
+                n_procs, mp_context=ctx, initializer=init_worker, initargs=(slot_q, threads, data, messages, os.getpid())
             ) as pool:
                 pending = todo
                 while pending:
@@ -162,14 +165,14 @@ class _Pool:
         for fut in as_completed(futures):
             label, spec = futures[fut]
             try:
-                status, detail, secs = fut.result()
+                status, detail, secs, user = fut.result()
             except BrokenProcessPool as e:
                 broken = True
-                status, detail, secs = "failed", f"worker process died ({_death_hint()}): {e}", 0.0
+                status, detail, secs, user = "failed", f"worker process died ({_death_hint()}): {e}", 0.0, False
             if status == "locked":
                 locked.append((label, spec))
                 continue
-            self._record(CellOutcome(label, spec, spec.run_dir(self.root), status, detail, secs))
+            self._record(CellOutcome(label, spec, spec.run_dir(self.root), status, detail, secs, user))
             self.bar.set_postfix(failed=sum(o.status == "failed" for o in self.outcomes.values()), refresh=False)
         return locked, broken
 
@@ -196,7 +199,7 @@ def _wait_for_other(label: str, spec: CellSpec, root: Path, emit: Callable[[str]
         if is_finished(run_dir):
             return CellOutcome(label, spec, run_dir, "skipped", "finished by another process")
         if (run_dir / "failed.json").exists():
-            return CellOutcome(label, spec, run_dir, "failed", failure_line(run_dir))
+            return CellOutcome(label, spec, run_dir, "failed", failure_line(run_dir), user_error=failed_by_user_error(run_dir))
     return None
 
 

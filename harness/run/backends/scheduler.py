@@ -6,6 +6,8 @@ A ``submitit-local`` job's id is the pid of its process, so its state comes from
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,17 +19,59 @@ from harness.run.backends.records import JobRecord
 ACTIVE = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED")
 
 
-def slurm_output(*args: str) -> str:
-    """A Slurm command's stdout; a one-line error when the command is missing or fails."""
+#: The Slurm commands a submission needs: sbatch submits, squeue and scontrol follow the jobs, and
+#: submitit builds no Slurm executor where srun is missing.
+SLURM_COMMANDS = ("sbatch", "srun", "squeue")
+#: Seconds the controller has to answer the check before a submission (its own retries take ~10 s).
+PING_TIMEOUT_S = 30
+
+
+def slurm_output(*args: str, timeout: float = 60) -> str:
+    """A Slurm command's stdout; a one-line error when the command is missing, fails or hangs."""
     try:
-        done = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
         raise WsbenchError(
             f"{args[0]} not found: this machine has no Slurm client (install slurm-wlm or use --executor local)"
         ) from None
+    except subprocess.TimeoutExpired:
+        raise WsbenchError(
+            f"{args[0]} did not answer within {timeout:g} s: the Slurm controller is unreachable; check it with "
+            "scontrol ping (or ask the cluster's admins), or use --executor local"
+        ) from None
     if done.returncode != 0:
-        raise WsbenchError(f"{' '.join(args)} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:] or ['no output']}")
+        raise WsbenchError(f"{' '.join(args)} failed: {last_line(done.stderr or done.stdout)}")
     return done.stdout
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a command's output (Slurm puts the reason there), or 'no output'."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def check_slurm() -> None:
+    """Before a submission writes anything: Slurm's commands are on PATH and its controller answers."""
+    missing = [c for c in SLURM_COMMANDS if shutil.which(c) is None]
+    if missing:
+        raise WsbenchError(
+            f"executor slurm needs the Slurm commands {', '.join(SLURM_COMMANDS)}, and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not on PATH: run it on a Slurm login node (or install the "
+            "Slurm client), or use --executor local"
+        )
+    command = ["squeue", "-h", "-o", "%i", "-u", str(os.getuid())]  # this user's jobs: a small answer
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PING_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        reason = f"squeue did not answer within {PING_TIMEOUT_S} s"
+    else:
+        if done.returncode == 0:
+            return
+        reason = f"squeue exited with {done.returncode}: {last_line(done.stderr or done.stdout)}"
+    raise WsbenchError(
+        f"the Slurm controller does not answer ({reason}); check it with scontrol ping (or ask the cluster's "
+        "admins), or use --executor local"
+    )
 
 
 def queued_states(ids: set[str]) -> dict[str, str]:

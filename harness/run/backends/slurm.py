@@ -20,18 +20,21 @@ runs, and anything the local backend guarantees holds here:
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.api.errors import WsbenchError
 from harness.engine.integrity import is_finished
-from harness.run.backends.base import Backend, CellOutcome, failure_line
+from harness.run.backends.base import Backend, CellOutcome, failed_by_user_error, failure_line
 from harness.run.backends.local import run_matrix
 from harness.run.backends.records import JobRecord, append_records, jobs_folder, read_records, submission_lock
-from harness.run.backends.scheduler import ACTIVE, held_cells, job_states
+from harness.run.backends.scheduler import ACTIVE, check_slurm, held_cells, job_states
 from harness.run.cluster_options import ExecutorOptions, sbatch_parameters
 from harness.run.matrix import Matrix
 
@@ -82,13 +85,18 @@ def make_executor(opts: ExecutorOptions, folder: Path, matrix: Matrix) -> Any:
             "array_parallelism": opts.array_parallelism, "signal_delay_s": opts.signal_delay_s,
             "additional_parameters": sbatch_parameters(opts.sbatch),
         }  # fmt: skip
-        optional = {"gpus_per_node": opts.gpus_per_job or None, "mem": f"{opts.mem_gb}GB" if opts.mem_gb else None,
+        optional = {"gpus_per_node": opts.gpus_per_job or None, "mem": _mem(opts.mem_gb) if opts.mem_gb else None,
                     "partition": opts.partition, "account": opts.account, "qos": opts.qos}  # fmt: skip
         ex.update_parameters(**params, **{k: v for k, v in optional.items() if v is not None})
         return ex
     local = submitit.LocalExecutor(folder=folder, max_num_timeout=opts.max_requeues)
     local.update_parameters(timeout_min=opts.time_limit_min, gpus_per_node=opts.gpus_per_job or 0)
     return local
+
+
+def _mem(gb: float) -> str:
+    """sbatch's ``--mem`` for ``gb`` GB: whole GB as ``32GB``, else whole MB (sbatch reads no fractions)."""
+    return f"{int(gb)}GB" if gb == int(gb) else f"{max(1, int(gb * 1024))}MB"
 
 
 # --------------------------------------------------------------------------- submit and wait
@@ -104,11 +112,17 @@ class Submission:
 
 
 def submit(matrix: Matrix, root: Path, opts: ExecutorOptions, log: Callable[[str], None] = print) -> Submission:
-    """Submit a job for every cell that is neither finished nor held by a live job; record the jobs."""
+    """Submit a job for every cell that is neither finished nor held by a live job; record the jobs.
+
+    Slurm is checked before anything is written (its commands, its controller); a submission the
+    scheduler refuses is a one-line error, and what it wrote is removed (``_undone_on_failure``).
+    """
     opts = opts.resolved(matrix.resolved_device())
+    if opts.kind == "slurm":
+        check_slurm()
     folder = jobs_folder(root, matrix)
     out = Submission()
-    with submission_lock(folder):
+    with _undone_on_failure(folder), submission_lock(folder):
         records = read_records(root, matrix)
         held = held_cells(records, job_states(records)) if records else {}
         todo = []
@@ -131,16 +145,72 @@ def submit(matrix: Matrix, root: Path, opts: ExecutorOptions, log: Callable[[str
     return out
 
 
+@contextlib.contextmanager
+def _undone_on_failure(folder: Path) -> Iterator[None]:
+    """On an error, remove what the submission wrote under ``folder`` (job pickles, sbatch scripts), and
+    the folders it created (the lock file of a new one too): a refused submission leaves nothing behind.
+
+    The lock file of a new folder goes too: only a submitter that started at the same moment on a
+    matrix never submitted before could be waiting on it, and it then submits on its own.
+    """
+    created = [d for d in (folder, *folder.parents) if not d.exists()]  # this submission makes them
+    before = set(folder.rglob("*")) if folder.exists() else set()
+    try:
+        yield
+    except BaseException:
+        new = set(folder.rglob("*")) - before if folder.exists() else set()
+        for path in sorted(new, key=lambda p: len(p.parts), reverse=True):  # files before their folders
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for path in created:  # the deepest first
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        raise
+
+
 def _submit_groups(matrix: Matrix, root: Path, opts: ExecutorOptions, folder: Path, todo: list[str]) -> list[JobRecord]:
     """One job per ``cells_per_job`` cells, submitted together (a job array on Slurm)."""
     executor = make_executor(opts, folder, matrix)
     size = opts.cells_per_job
     groups = [todo[i : i + size] for i in range(0, len(todo), size)]
     threads = opts.threads or max(1, int(opts.cpus_per_job or 2) // size)
-    with executor.batch():
-        jobs = [executor.submit(CellsJob(matrix, g, str(root.resolve()), size, threads)) for g in groups]
+    try:
+        # submitit prints sbatch's whole stderr before it raises; the error below names the reason once.
+        with contextlib.redirect_stderr(io.StringIO()), executor.batch():
+            jobs = [executor.submit(CellsJob(matrix, g, str(root.resolve()), size, threads)) for g in groups]
+    except Exception as e:
+        if opts.kind != "slurm" or not _is_submission_error(e):
+            raise
+        reason = _refusal_reason(e)
+        fix = (
+            "the Slurm controller stopped answering: check it with scontrol ping, then run again"
+            if "contact" in reason.lower() or "controller" in reason.lower()
+            else "fix the job's options (--partition, --account, --qos, --time, --mem-gb, --gpus-per-job, --sbatch) and run again"
+        )
+        raise WsbenchError(f"sbatch refused the job(s): {reason}; nothing was submitted: {fix}") from None
     now = time.time()
     return [JobRecord(str(j.job_id), opts.kind, g, now, str(j.paths.stdout), str(j.paths.stderr)) for j, g in zip(jobs, groups)]
+
+
+def _is_submission_error(e: Exception) -> bool:
+    """Whether submitit raised because sbatch refused or answered nonsense (not a bug of ours)."""
+    from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+    return isinstance(e, (FailedJobError, FailedSubmissionError, OSError))
+
+
+def _refusal_reason(e: Exception) -> str:
+    """The line of sbatch's output that says why (``sbatch: error: ...``), else its last line; for an
+    answer submitit could not read (no job id), its first line, which quotes the answer."""
+    from submitit.core.utils import FailedSubmissionError
+
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or ["no output"]
+    if isinstance(e, FailedSubmissionError):
+        return lines[0]
+    said = [line for line in lines if "error:" in line]
+    return (said or lines)[-1].removeprefix("sbatch: error: ")
 
 
 def wait(matrix: Matrix, root: Path, jobs: Sequence[JobRecord], log: Callable[[str], None] = print,
@@ -185,7 +255,7 @@ def outcomes(matrix: Matrix, root: Path, sub: Submission, states: dict[str, str]
             out.append(CellOutcome(label, spec, d, "finished" if h in job_of else "skipped",
                                    "" if h in job_of else f"finished by job {sub.held.get(h, '?')}"))  # fmt: skip
         elif (d / "failed.json").exists():
-            out.append(CellOutcome(label, spec, d, "failed", failure_line(d)))
+            out.append(CellOutcome(label, spec, d, "failed", failure_line(d), user_error=failed_by_user_error(d)))
         else:
             j = job_of.get(h)
             why = (f"job {j.job_id} ended ({states.get(j.job_id, 'ENDED')}) without finishing it; log {j.stdout}"

@@ -1,8 +1,9 @@
 """One worker process of the local pool: the cells it is handed, each under its lock.
 
-Started by ``local`` (``spawn``): ``init_worker`` sets its torch threads, device and log queue and
-watches its parent; ``attempt`` runs one cell if no other process holds it, and leaves
-``attempts.jsonl`` (each start) and ``failed.json`` (a failure) in the cell's run dir.
+Started by ``local`` through ``spawning`` (``bootstrap`` watches the parent from the first
+instruction); ``init_worker`` sets its torch threads, device and log queue; ``attempt`` runs one
+cell if no other process holds it, and leaves ``attempts.jsonl`` (each start) and ``failed.json``
+(a failure) in the cell's run dir.
 """
 
 from __future__ import annotations
@@ -11,30 +12,33 @@ import dataclasses
 import json
 import os
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.api.errors import WsbenchError
 from harness.engine.cell import CellSpec
 from harness.engine.integrity import is_finished
 from harness.fileio import atomic_write_json, atomic_write_text
 from harness.run.backends.base import cell_name
+from harness.run.backends.bootstrap import watch_parent
 from harness.run.backends.locks import cell_lock
 from harness.settings import DATA_ENV
-
-#: How often a worker checks that the process that started it is still alive (seconds).
-PARENT_POLL_S = 0.5
 
 Runner = Callable[..., Any]
 
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(slots: Any, threads: int, data: str | None, messages: Any) -> None:
-    """Set this worker up: torch threads, data folder, its GPU slot, the log queue, the parent watch."""
+def init_worker(slots: Any, threads: int, data: str | None, messages: Any, parent: int) -> None:
+    """Set this worker up: torch threads, data folder, its GPU slot, the log queue.
+
+    ``parent``: the pool's process. ``bootstrap`` watches it already; the call here is the safety net
+    where a worker was started some other way (it checks at once, so a parent that died during the
+    imports is noticed too).
+    """
     import torch
 
     torch.set_num_threads(threads)
@@ -45,25 +49,12 @@ def init_worker(slots: Any, threads: int, data: str | None, messages: Any) -> No
     watch_parent(os.getppid())
 
 
-def watch_parent(parent: int) -> None:
-    """Exit this worker as soon as its parent is gone (e.g. ``kill -9`` of ``matrix run``).
+def attempt(label: str, spec: CellSpec, root: Path, runner: Runner | None) -> tuple[str, str, float, bool]:
+    """Run one cell if its lock is free: ('finished'|'failed'|'skipped'|'locked', detail, seconds, user error).
 
-    Orphaned workers would otherwise train the queued cells and then block forever. Exiting at
-    any moment is safe: every file a cell writes is replaced atomically and the epoch checkpoint
-    is the resume point, exactly as when the worker itself is killed.
+    A user error is a ``WsbenchError`` (bad input, missing data): the run reports it as such when
+    every cell meets the same one.
     """
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_POLL_S)
-            if os.getppid() != parent:
-                os._exit(3)
-
-    threading.Thread(target=watch, name="wsbench-parent-watch", daemon=True).start()
-
-
-def attempt(label: str, spec: CellSpec, root: Path, runner: Runner | None) -> tuple[str, str, float]:
-    """Run one cell if its lock is free: ('finished'|'failed'|'skipped'|'locked', detail, seconds)."""
     run_dir = spec.run_dir(root)
     name = cell_name(label, spec)
     messages = _WORKER.get("messages")
@@ -74,9 +65,9 @@ def attempt(label: str, spec: CellSpec, root: Path, runner: Runner | None) -> tu
 
     with cell_lock(run_dir, blocking=False) as got:
         if not got:
-            return "locked", "", 0.0
+            return "locked", "", 0.0, False
         if is_finished(run_dir):  # another process finished it meanwhile
-            return "skipped", "finished by another process", 0.0
+            return "skipped", "finished by another process", 0.0, False
         device = _WORKER.get("device")
         if device is not None and spec.device == "cuda":
             spec = dataclasses.replace(spec, device=device)  # same cell hash: it holds the device type only
@@ -90,8 +81,8 @@ def attempt(label: str, spec: CellSpec, root: Path, runner: Runner | None) -> tu
             reason = f"{type(e).__name__}: {e}".splitlines()[0]
             _record_failure(run_dir, label, spec, e)
             log(f"FAILED: {reason}")
-            return "failed", reason, time.perf_counter() - t0
-        return "finished", "", time.perf_counter() - t0
+            return "failed", reason, time.perf_counter() - t0, isinstance(e, WsbenchError)
+        return "finished", "", time.perf_counter() - t0, False
 
 
 def _engine_run_cell() -> Runner:
@@ -120,6 +111,7 @@ def _record_failure(run_dir: Path, label: str, spec: CellSpec, e: Exception) -> 
             "cell_hash": spec.cell_hash(),
             "type": type(e).__name__,
             "message": str(e),
+            "user_error": isinstance(e, WsbenchError),
             "traceback": traceback.format_exc(),
             "pid": os.getpid(),
             "host": socket.gethostname(),
