@@ -31,7 +31,7 @@ def _figures(result):
 
 @pytest.fixture(scope="module")
 def result():
-    return B.run_bench(**TINY, cells=(1, 2))
+    return B.run_bench(**TINY, cells=(1, 2), replicas=(2,))
 
 
 def test_every_figure_is_positive_and_finite(result):
@@ -54,6 +54,21 @@ def test_provenance_records_the_setup(result):
     )
     assert c["unit"] == "images" and c["examples_per_step"] == 32
     assert p["torch"] == torch.__version__ and p["torch_threads"] == 1 and p["device_name"]
+
+
+def test_bf16_scoring_and_stacked_replicas_have_their_rows(result):
+    assert result["score"]["bf16"]["archs_per_s"] > 0
+    (row,) = result["replicas"]
+    assert row["replicas"] == 2 and math.isfinite(row["examples_per_s"]) and row["examples_per_s"] > 0
+    assert row["vs_one_cell"] == pytest.approx(row["examples_per_s"] / result["train"]["ours"]["examples_per_s"])
+    text = B.format_bench(result)
+    assert "score archs/s, bf16" in text and "2 replicas stacked:" in text
+
+
+def test_replicas_on_a_space_without_a_masked_forward_are_skipped_with_the_reason():
+    r = B.run_bench(space="cbm-mobilenet", protocol=SPACES.get("cbm-mobilenet").smoke_protocol, device="cpu", steps=1, warmup=0, score_archs=1,
+                    replicas=(2,))  # fmt: skip
+    assert r["replicas"] == [] and "replicas 2" in r["skipped"] and "\n" not in r["skipped"]["replicas 2"]
 
 
 def test_threads_are_restored_after_the_run(result):

@@ -35,6 +35,13 @@ OPTIMIZERS = ("sgd", "asgd", "nt-asgd")
 #: are unset: no weight decay, no momentum step) or ``zeros`` (zeroed, as ``zero_grad()`` did in torch
 #: 1.x: weight decay and momentum still move every parameter that ever had a gradient).
 ZERO_GRAD = ("none", "zeros")
+#: How a training step runs a path: ``ordinary`` (only the path's ops) or ``static`` (every candidate
+#: op, scaled by the path's 0/1 mask: shapes and kernel launches that do not depend on the path, so
+#: the step can be captured as a CUDA graph; ``harness.engine.static_step``).
+STEPS = ("ordinary", "static")
+#: The precision architectures are scored in, when it is not the training's (``autocast``): bfloat16
+#: autocast, or float32 (``harness.engine.evaluator.scoring_autocast``).
+SCORE_PRECISIONS = (None, "bf16", "fp32")
 #: A protocol name becomes a folder name: letters, digits and _ . + = , - (no path separators).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]{0,119}")
 
@@ -71,6 +78,10 @@ class Protocol:
     weight_decay: float = setting(5e-4, min=0.0, help="L2 weight decay")
     grad_clip: float | None = setting(5.0, above=0.0, help="gradient-norm clipping (unset: none)")
     zero_grad: str = setting("none", choices=ZERO_GRAD, since="0.2.0", help="off-path gradients: none (unset) or zeros")
+    step: str = setting(
+        "ordinary", choices=STEPS, since="0.2.0+static", help="ordinary (the path's ops) or static (every op, masked)"
+    )
+    deterministic: bool = setting(False, since="0.2.0+deterministic", help="deterministic kernels (torch, cuDNN, cuBLAS)")
     warmup_epochs: int = setting(0, min=0, since="0.1.0+warmup", help="linear warm-up epochs, then the cosine")
     lr_restarts: int = setting(0, min=0, since="0.1.0+restarts", help="cosine restarts: equal cycles after the warm-up")
     equal_compute: bool = setting(False, help="epochs count SPOS-equivalent path passes")
@@ -82,6 +93,9 @@ class Protocol:
     # -- scoring --------------------------------------------------------------------------------------
     snapshot_epochs: tuple[int, ...] = setting((250,), min=1, help="epochs (1-based) after which the archset is scored")
     bn_mode: str = setting("recalibrate", choices=BN_MODES, help="BN statistics when scoring")
+    score_autocast: str | None = setting(
+        None, choices=SCORE_PRECISIONS, since="0.2.0+score_autocast", help="scoring precision: bf16 | fp32 (unset: as autocast)"
+    )
     calib_batches: int = setting(25, min=0, help="batches of BN recalibration per architecture")
     calib_batch_size: int = setting(400, min=1, help="images per recalibration batch")
     eval_images: int | None = setting(None, min=1, help="held-out images scored (unset: the whole part)")
@@ -228,6 +242,8 @@ def _check_relations(p: Protocol) -> None:
     if (p.optimizer == "nt-asgd" or p.restore_best) and not p.validate_every:
         what = "optimizer nt-asgd" if p.optimizer == "nt-asgd" else "restore_best"
         raise fail("validate_every", f"must be >= 1 with {what} (it needs validation passes during training)")
+    if p.step == "static" and p.optimizer != "sgd":
+        raise fail("step", f"static needs optimizer sgd (it puts back the update of ops off the path), got {p.optimizer!r}")
     if p.asgd_start_epoch >= p.epochs:
         raise fail("asgd_start_epoch", f"must be an integer in 0..{p.epochs - 1}, got {p.asgd_start_epoch!r}")
     if p.warmup_epochs >= p.epochs:

@@ -43,6 +43,16 @@ ORDERED = "ordered_options"
 #: The supernet's forward also takes one architecture per cell position (a sequence of ``model.cell_positions``).
 PER_POSITION = "per_position"
 
+#: The supernet has a masked forward, whose shapes and kernel launches do not depend on the path:
+#: ``path_mask(arch)`` (a 0/1 float tensor: 1 for each candidate op a forward of ``arch`` computes),
+#: ``forward_masked(x, mask)`` (every candidate op computed and scaled by its mask entry: for
+#: ``path_mask(arch)`` the function of ``forward(x, arch)``, off ops adding exact zeros) and
+#: ``masked_members()`` (name -> flat mask index of each parameter and buffer of a candidate op; the
+#: rest are on every path). The static step and stacked replicas (``harness.engine``) ask the model.
+MASKED_FORWARD = "masked_forward"
+#: The methods a supernet of a ``MASKED_FORWARD`` space has.
+MASKED_METHODS = ("path_mask", "forward_masked", "masked_members")
+
 CAPABILITIES = (
     ENUMERABLE,
     ISOMORPHISM,
@@ -54,6 +64,7 @@ CAPABILITIES = (
     GROUND_TRUTH_ARCHS,
     ORDERED,
     PER_POSITION,
+    MASKED_FORWARD,
 )
 
 #: (source, dataset, split, metric, seed_reduction): one explicit ground-truth query.

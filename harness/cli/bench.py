@@ -23,11 +23,23 @@ def add_parser(sub: Subparsers) -> None:
     b.add_argument(
         "--autocast", choices=("bf16",), default=None, help="bf16: run ours (training and scoring) under bfloat16 autocast"
     )
+    b.add_argument(
+        "--replicas",
+        type=int_list,
+        default=None,
+        help="comma list of k: also time k supernets stacked in one launch (spaces with a masked forward), e.g. 1,2,4",
+    )
+    b.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="every phase in deterministic mode (deterministic kernels; Protocol.deterministic)",
+    )
     b.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.run.bench import bench_command
+    from harness.run.bench.command import parse_cells
 
     network = {k: v for k, v in (("C", args.C), ("N", args.N)) if v is not None}
     print(
@@ -41,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
             cells=args.cells,
             threads=args.threads,
             autocast=args.autocast,
+            deterministic=args.deterministic,
+            replicas=parse_cells(args.replicas) if args.replicas else (),
         )
     )
     return 0

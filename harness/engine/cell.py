@@ -20,6 +20,7 @@ from harness.api.ground_truth import dataset_family
 from harness.api.protocol import Protocol
 from harness.api.space import GTSpec
 from harness.catalog import SPACES, STRATEGIES, task_of
+from harness.engine.determinism import settings as determinism_settings
 from harness.engine.run_folder import cell_path
 from harness.settings import results_dir
 
@@ -133,6 +134,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "determinism": determinism_settings(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

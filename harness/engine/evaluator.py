@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from harness.api.protocol import BN_MODES
+from harness.api.protocol import BN_MODES, Protocol
 from harness.api.task import Batch, Task
 
 
@@ -33,6 +33,13 @@ def precision(device: torch.device | str, autocast: str | None) -> contextlib.Ab
 
         raise unknown("autocast mode", autocast, ["bf16"])
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def scoring_autocast(p: Protocol) -> str | None:
+    """The autocast mode a protocol scores in: ``score_autocast`` where set (``fp32``: none), else its training's."""
+    if p.score_autocast is None:
+        return p.autocast
+    return None if p.score_autocast == "fp32" else p.score_autocast
 
 
 def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

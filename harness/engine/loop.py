@@ -29,8 +29,10 @@ from harness.api.task import CellData, Task
 from harness.catalog import task_of
 from harness.engine.archsets import build_archset
 from harness.engine.cell import CellSpec, provenance, require_device
-from harness.engine.evaluator import score_architectures
-from harness.engine.integrity import DAMAGED, FINISHED
+from harness.engine.determinism import for_the_cell
+from harness.engine.evaluator import score_architectures, scoring_autocast
+from harness.engine.integrity import ABSENT, DAMAGED, FINISHED
+from harness.engine.reuse import IDENTITY_KEY, check_reuse
 from harness.engine.run_folder import CHECKPOINT, SUPERNET, RunFolder
 from harness.engine.schedule import averaged_weights, effective_schedule, switched_to_asgd
 from harness.engine.scoring import available_ground_truths, selected_summary, snapshot_metrics
@@ -98,14 +100,24 @@ class Progress:
     validation: Validation = field(default_factory=Validation)
 
 
-def run_cell(spec: CellSpec, root: Path | None = None, progress: bool = False, log=print) -> dict[str, Any]:
-    """Train, snapshot, score and write one cell; resumes from its checkpoint; skips if finished."""
+@for_the_cell  # deterministic kernels for the whole cell when its protocol asks (Protocol.deterministic)
+def run_cell(
+    spec: CellSpec, root: Path | None = None, progress: bool = False, log=print, redo_stale_data: bool = False
+) -> dict[str, Any]:
+    """Train, snapshot, score and write one cell; resumes from its checkpoint; skips if finished.
+
+    A finished or interrupted cell is reused only for the data it was trained on
+    (``harness.engine.reuse``): other data is a one-line error, or with ``redo_stale_data`` its
+    outputs are moved aside and it trains again.
+    """
     writable_folder(root if root is not None else results_dir(), "results folder")
     out = spec.run_dir(root)
     folder = RunFolder(out)
     outputs, reason = folder.state()
-    if outputs == FINISHED:
-        return folder.result()
+    if outputs == FINISHED or (outputs == ABSENT and (out / CHECKPOINT).exists()):
+        reusable = check_reuse(spec, out, outputs == FINISHED, redo_stale_data, log)
+        if outputs == FINISHED and reusable:
+            return folder.result()
     cell = prepare(spec, out)
     if outputs == DAMAGED:  # a finished cell whose files no longer validate: keep them aside, run again
         log(f"{out.name}: damaged ({reason}); its files moved to {folder.set_aside(reason).name}, running it again")
@@ -149,6 +161,8 @@ def prepare(spec: CellSpec, out: Path) -> Cell:
     config["ground_truths_skipped"] = skipped
     data = task.make_data(p, spec.seed, device, arch_half=strategy.needs_arch_data)
     config["data"] = {**data.info, "n_train": data.n_train, "n_eval": data.n_eval, "n_arch_train": data.n_arch_train}
+    # Checked when the cell is reused (harness.engine.reuse); not part of the cell hash.
+    config[IDENTITY_KEY] = task.data_identity(p).to_dict()
     archs = build_archset(space, p.archset, p.archset_n, p.archset_seed, p.archset_source)
     model = space.build_supernet(p.network_for(space), task.spec(), seed=stream_seed(spec.seed, "init")).to(device)
     if p.channels_last:
@@ -209,7 +223,7 @@ def checkpoint_state(cell: Cell, state: Progress) -> dict[str, Any]:
         "validation": state.validation.state_dict(),
         # With zero_grad = "zeros", which parameters hold a (zeroed) gradient decides whether weight decay
         # and momentum move them: a resumed cell must hold the same ones.
-        "grads_held": [q.grad is not None for q in cell.trainer.params],
+        "grads_held": cell.trainer.grads_held(),
     }
 
 
@@ -232,9 +246,7 @@ def resume(cell: Cell, log) -> Progress:
     cell.sched.load_state_dict(ck["scheduler"])
     cell.strategy.load_state_dict(ck["strategy"])
     cell.data.load_state_dict(ck)
-    for q, held in zip(cell.trainer.params, ck.get("grads_held", [])):
-        if held and not cell.trainer.set_to_none:
-            q.grad = torch.zeros_like(q)
+    cell.trainer.hold_grads(ck.get("grads_held", []))
     log(f"resuming {cell.out.name} at epoch {ck['epoch']}")
     return Progress(ck["epoch"], ck["step"], ck["log"], ck["metrics"], validation)
 
@@ -310,7 +322,7 @@ def _score(cell: Cell, progress: bool) -> pd.DataFrame:
         p.bn_mode,
         cell.data.calib_batches,
         progress=progress,
-        autocast=p.autocast,
+        autocast=scoring_autocast(p),
         task=cell.task,
     )
 

@@ -6,11 +6,14 @@ architecture update on a held-out batch (bi-level strategies), the paths it trai
 into the supernet's own training views), every path's loss (``Strategy.path_loss``) divided by the
 number of paths and back-propagated, per-path feedback (``observe``), gradient clipping, the
 optimizer and the learning-rate schedule. ``build_training`` makes the optimizer and schedule a
-protocol names, so the bench and the loop train with the same settings.
+protocol names, so the bench and the loop train with the same settings. With ``Protocol.step =
+"static"`` the paths run the supernet's masked forward and the update puts back what the ordinary
+step would not have moved (``harness.engine.static_step``); everything else is this same step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,7 @@ from harness.api.strategy import Strategy
 from harness.api.task import Batch, Task
 from harness.engine.evaluator import precision
 from harness.engine.schedule import build_optimizer, cosine_lr
+from harness.engine.static_step import StaticStep
 
 
 @dataclass
@@ -39,6 +43,22 @@ class Trainer:
     #: ``zero_grad(set_to_none=...)``: True leaves ops off the path untouched; False zeroes their
     #: gradients, so weight decay and momentum still move them (``Protocol.zero_grad``).
     set_to_none: bool = True
+    #: The static step's masks and gates (``Protocol.step = "static"``); None: the ordinary step.
+    static: StaticStep | None = None
+
+    def grads_held(self) -> list[bool]:
+        """Per parameter, whether it holds a gradient the ordinary step's ``zero_grad`` keeps (the resume point)."""
+        held = self.static.held(self.params) if self.static is not None else [None] * len(self.params)
+        return [q.grad is not None if h is None else h for q, h in zip(self.params, held)]
+
+    def hold_grads(self, held: Sequence[bool]) -> None:
+        """Restore ``grads_held`` of a resumed cell: with ``zero_grad = "zeros"`` those gradients are zeros
+        (weight decay and momentum move them) and, in the static step, those ops count as trained."""
+        if self.static is not None:
+            self.static.hold(self.params, held)
+        for q, h in zip(self.params, held):
+            if h and not self.set_to_none:
+                q.grad = torch.zeros_like(q)
 
 
 @dataclass
@@ -61,7 +81,8 @@ class Tally:
 def trainer_for(p: Protocol, model: nn.Module, strategy: Strategy, task: Task, steps_per_epoch: int, epochs: int) -> Trainer:
     """The trainer a protocol makes: its optimizer, schedule, clipping, autocast and off-path gradients."""
     params, opt, sched = build_training(p, model, steps_per_epoch, epochs)
-    return Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast, p.zero_grad == "none")
+    static = StaticStep(model, strategy, opt, zeros=p.zero_grad == "zeros") if p.step == "static" else None
+    return Trainer(model, params, strategy, task, opt, sched, p.grad_clip, p.autocast, p.zero_grad == "none", static)
 
 
 def build_training(p: Protocol, model: nn.Module, steps_per_epoch: int, epochs: int) -> tuple[list[nn.Parameter], Any, Any]:
@@ -80,21 +101,28 @@ def train_step(t: Trainer, step: int, batch: Batch, arch_batch: Batch | None = N
     if arch_batch is not None:
         with precision(device, t.autocast):
             t.strategy.arch_step(step, t.model, arch_batch[0], arch_batch[1], t.task.loss)
-    t.opt.zero_grad(set_to_none=t.set_to_none)
+    # The static step gives every parameter a gradient (zero off the path): none to keep from the last step.
+    t.opt.zero_grad(set_to_none=t.set_to_none or t.static is not None)
     with precision(device, t.autocast):
         trained = training_views(t.model, t.strategy.paths(step), x, y, t.task.loss)
-    for arch in trained:
-        _train_path(t, step, arch, x, y, len(trained), tally)
+    if t.static is not None:
+        t.static.load(trained)
+    for i, arch in enumerate(trained):
+        _train_path(t, step, i, arch, x, y, len(trained), tally)
     if t.grad_clip:
         nn.utils.clip_grad_norm_(t.params, t.grad_clip)
-    _optimizer_step(t.opt, t.task.lr_factor(batch))
+    lr_factor = t.task.lr_factor(batch)
+    if t.static is None:
+        optimizer_step(t.opt, lr_factor)
+    else:
+        t.static.update(lambda: optimizer_step(t.opt, lr_factor))
     t.sched.step()
     if tally is not None:
         tally.seen += len(y)
         tally.steps += 1
 
 
-def _optimizer_step(opt: torch.optim.Optimizer, lr_factor: float) -> None:
+def optimizer_step(opt: torch.optim.Optimizer, lr_factor: float) -> None:
     """The optimizer's update, its learning rate scaled by ``lr_factor`` for this step only
     (DARTS-PTB scales it by the window length; 1.0 everywhere else, which touches nothing)."""
     if lr_factor == 1.0:
@@ -108,10 +136,10 @@ def _optimizer_step(opt: torch.optim.Optimizer, lr_factor: float) -> None:
         group["lr"] = lr
 
 
-def _train_path(t: Trainer, step: int, arch: Any, x: Any, y: torch.Tensor, paths: int, tally: Tally | None) -> None:
-    """Forward and backward of one path, its loss scaled by 1 / paths (the step averages the paths)."""
+def _train_path(t: Trainer, step: int, i: int, arch: Any, x: Any, y: torch.Tensor, paths: int, tally: Tally | None) -> None:
+    """Forward and backward of path ``i``, its loss scaled by 1 / paths (the step averages the paths)."""
     with precision(y.device, t.autocast):
-        output = t.model(x, arch)
+        output = t.model(x, arch) if t.static is None else t.static.forward(x, i)
         loss = t.strategy.path_loss(arch, output, y, t.task) / paths
     loss.backward()
     if tally is None and not t.strategy.wants_feedback:

@@ -23,7 +23,7 @@ import torch
 
 from harness.api.protocol import Protocol
 from harness.api.task import Task, oriented
-from harness.engine.evaluator import score_architectures
+from harness.engine.evaluator import score_architectures, scoring_autocast
 from harness.engine.schedule import averaged_weights, switched_to_asgd
 from harness.engine.step import Trainer
 from harness.seeding import numpy_stream
@@ -70,7 +70,7 @@ def validate(t: Trainer, task: Task, p: Protocol, archs: list[Any], ids: list[st
     field_ = task.primary()
     with averaged_weights(t.opt):
         scores = score_architectures(
-            t.model, archs, ids, data.eval_batches, p.bn_mode, data.calib_batches, autocast=p.autocast, task=task
+            t.model, archs, ids, data.eval_batches, p.bn_mode, data.calib_batches, autocast=scoring_autocast(p), task=task
         )
     values = scores[field_.name].to_numpy(dtype=float)
     kept = values[np.isfinite(values) & (np.abs(values) < DIVERGED)]

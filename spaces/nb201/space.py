@@ -30,6 +30,7 @@ class NB201Space(api.Space):
             api.HAS_FLOPS,
             api.STANDALONE,
             api.PER_POSITION,
+            api.MASKED_FORWARD,
         }
     )
     default_task = "cifar10"

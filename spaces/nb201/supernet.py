@@ -56,6 +56,11 @@ __all__ = [
 ]
 
 
+#: The mixed plan that computes every candidate op of every edge (``forward_masked``).
+_EVERY_OP = mixed_plan(tuple((True,) * len(OPS) for _ in EDGES), False)
+_EDGE_INDEX = {edge_key(t, s): e for e, (t, s) in enumerate(EDGES)}
+
+
 class NB201ConfigError(WsbenchError):
     """A bad NB201 network configuration or input."""
 
@@ -185,6 +190,55 @@ class NB201Supernet(_Backbone):
         for layer, is_cell in zip(self.cells, self._is_cell):
             h = cast(SupernetCell, layer).forward_mixed(h, weights, groups) if is_cell else layer(h)
         return self._head(h)
+
+    # -- the masked forward: every candidate op computed, one mask per replica (``harness.engine.replicas``)
+
+    def path_mask(self, arch: Arch | str | Sequence[Arch | str]) -> torch.Tensor:
+        """A float 0/1 mask [cell_positions, 6 edges, 5 ops] of the ops a forward of ``arch`` computes."""
+        w = self.classifier.weight
+        mask = torch.zeros(self.cell_positions, len(EDGES), len(OPS), dtype=w.dtype, device=w.device)
+        for position, plan in enumerate(self._plans(arch)):
+            for edge, op in self._computed(plan):
+                mask[position, edge, op] = 1.0
+        return mask
+
+    def _computed(self, plan: CellPlan) -> list[tuple[int, int]]:
+        """(edge, op) of each op the cell's forward runs on ``plan`` (``run_every_edge`` or ``run_cell``)."""
+        if self.cell_settings.dead_ops:
+            return [(e, op) for e, op in enumerate(plan.arch) if OPS[op] != "none"]
+        return [(_EDGE_INDEX[s.key], OPS.index(s.op)) for s in plan.steps]
+
+    def forward_masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits with every candidate op computed and scaled by its ``mask`` entry (``path_mask``).
+
+        The function of ``forward(x, arch)`` for ``mask = path_mask(arch)`` (off ops add exact zeros
+        and get zero gradients), but what runs never depends on the mask's values, so
+        ``torch.func.vmap`` can batch supernets that each follow their own path.
+        """
+        _check_input(x)
+        masks = iter(mask.unbind(0))
+        h = self.stem(x)
+        for layer, is_cell in zip(self.cells, self._is_cell):
+            if is_cell:
+                weights = [list(row.unbind(0)) for row in next(masks).unbind(0)]
+                h = cast(SupernetCell, layer).forward_mixed(h, weights, _EVERY_OP)
+            else:
+                h = layer(h)
+        return self._head(h)
+
+    def masked_members(self) -> dict[str, int]:
+        """Name -> flat ``path_mask`` index of every parameter and buffer of a candidate op: the entry
+        that puts it on a path (names not listed are on every path)."""
+        layers = [i for i, is_cell in enumerate(self._is_cell) if is_cell]
+        owner = {
+            f"cells.{layer}.edges.{edge_key(t, s)}.{op}": (position * len(EDGES) + e) * len(OPS) + k
+            for position, layer in enumerate(layers)
+            for e, (t, s) in enumerate(EDGES)
+            for k, op in enumerate(OPS)
+        }
+        names = [n for n, _ in self.named_parameters()] + [n for n, _ in self.named_buffers()]
+        # A candidate op's members are named cells.<layer>.edges.<edge>.<op>.<...>
+        return {n: owner[".".join(n.split(".")[:5])] for n in names if ".edges." in n}
 
     def _path_modules(self, arch: Arch | str, keep_dead_ops: bool) -> Iterator[tuple[str, nn.Module]]:
         """(stand-alone module name, supernet module) of every module the path holds, in network order."""

@@ -139,16 +139,67 @@ class ProxylessSupernet(_Frame):
         initialise(self, seed, init)
 
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
-        from harness.api.errors import WsbenchError
-
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise WsbenchError(f"ProxylessNAS network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}")
-        ops = tuple(int(v) for v in arch)
-        if len(ops) != encoding.NUM_LAYERS:
-            raise WsbenchError(f"a ProxylessNAS path has {encoding.NUM_LAYERS} layers, got {len(ops)}")
+        _check_input(x)
+        ops = _ops(arch)
         x = self.first(self.stem(x))
         for op, plan, layer in zip(ops, self.plans, self.candidates):
             if op != encoding.ZERO:
                 block = cast(nn.ModuleList, layer)[op]
                 x = block(x) + x if plan.residual else block(x)
         return self.head(x)
+
+    # -- the masked forward (space capability ``masked_forward``, ``harness.api.space``) -------------
+
+    def path_mask(self, arch: Any) -> torch.Tensor:
+        """A float 0/1 mask [21 layers, 7 options] of the blocks a forward of ``arch`` runs (zero runs none)."""
+        mask = torch.zeros(encoding.NUM_LAYERS, len(encoding.OPS))
+        mask[torch.arange(encoding.NUM_LAYERS), torch.tensor(_ops(arch))] = 1.0
+        mask[:, encoding.ZERO] = 0.0  # the zero option has no block: its layer adds nothing to the shortcut
+        return mask.to(self.classifier.weight.device)
+
+    def forward_masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits with every block of every layer computed and scaled by its ``mask`` entry (``path_mask``).
+
+        For ``mask = path_mask(arch)`` the function of ``forward(x, arch)``, value for value: the chosen
+        block's output times 1 plus exact zeros, then the shortcut; a zero layer is zeros plus the
+        shortcut. What runs never depends on the mask, so the step can be captured (CUDA graphs).
+        """
+        _check_input(x)
+        x = self.first(self.stem(x))
+        for row, plan, layer in zip(mask.unbind(0), self.plans, self.candidates):
+            weights = row.unbind(0)
+            mixed: torch.Tensor | None = None
+            for k, block in enumerate(cast(nn.ModuleList, layer)):
+                out = weights[k] * block(x)
+                mixed = out if mixed is None else mixed + out
+            assert mixed is not None  # every layer has six blocks
+            x = mixed + x if plan.residual else mixed
+        return self.head(x)
+
+    def masked_members(self) -> dict[str, int]:
+        """Name -> flat ``path_mask`` index of every parameter and buffer of a candidate block (names not
+        listed, the stem, first block and head, are on every path)."""
+        names = [n for n, _ in self.named_parameters()] + [n for n, _ in self.named_buffers()]
+        out = {}
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "candidates":  # candidates.<layer>.<option>.<...>
+                out[name] = int(parts[1]) * len(encoding.OPS) + int(parts[2])
+        return out
+
+
+def _check_input(x: torch.Tensor) -> None:
+    from harness.api.errors import WsbenchError
+
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise WsbenchError(f"ProxylessNAS network expects images shaped (batch, 3, H, W), got {tuple(x.shape)}")
+
+
+def _ops(arch: Any) -> tuple[int, ...]:
+    """The option index of every layer of a path, its length checked."""
+    from harness.api.errors import WsbenchError
+
+    ops = tuple(int(v) for v in arch)
+    if len(ops) != encoding.NUM_LAYERS:
+        raise WsbenchError(f"a ProxylessNAS path has {encoding.NUM_LAYERS} layers, got {len(ops)}")
+    return ops

@@ -30,7 +30,7 @@ class ProxylessSpace(GridSpace):
 
     name = "proxyless"
     version = 1
-    capabilities = frozenset({api.GRID, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE, api.GROUND_TRUTH_ARCHS})
+    capabilities = frozenset({api.GRID, api.HAS_BN, api.HAS_FLOPS, api.STANDALONE, api.GROUND_TRUTH_ARCHS, api.MASKED_FORWARD})
     default_task = "imagenet"
     default_ground_truths = (
         ("seedpaper", "imagenet", "val", "top1", "as-published"),

@@ -39,6 +39,14 @@ DROPOUT_KEYS = ("dropout", "dropout_h", "dropout_x", "dropout_i", "dropout_e")
 _ACTS = (torch.tanh, torch.relu, torch.sigmoid, lambda t: t)
 
 
+def _lerp(start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``torch.lerp``, whose operands must share a dtype: under bf16 autocast the matmul outputs are
+    bf16 while the carried state stays float32, so they follow the state (float32 runs are untouched)."""
+    if end.dtype != start.dtype:
+        end, weight = end.to(start.dtype), weight.to(start.dtype)
+    return torch.lerp(start, end, weight)
+
+
 class LMOutput(NamedTuple):
     """What the model returns: logits [seq*batch, vocab], the cell outputs [seq, batch, hidden] before
     and after the output dropout (for the AR / TAR regularizers)."""
@@ -112,14 +120,14 @@ class RecurrentSupernet(nn.Module):
     def _init_state(self, x_part: torch.Tensor, h: torch.Tensor, mask_h: torch.Tensor | None) -> torch.Tensor:
         hm = h * mask_h if mask_h is not None else h
         c0, h0 = (x_part + hm @ self.W0[self.hidden :]).chunk(2, dim=-1)
-        return torch.lerp(h, torch.tanh(h0), torch.sigmoid(c0))  # h + sigmoid(c0) * (tanh(h0) - h), one op
+        return _lerp(h, torch.tanh(h0), torch.sigmoid(c0))  # h + sigmoid(c0) * (tanh(h0) - h), one op
 
     def _path_step(self, x_part: torch.Tensor, h: torch.Tensor, mask_h: torch.Tensor | None, arch: Any) -> torch.Tensor:
         states = [self._init_state(x_part, h, mask_h)]
         for i in range(STEPS):
             s_prev = states[arch[2 * i + 1]]
             c, g = ((s_prev * mask_h if mask_h is not None else s_prev) @ self.Ws[i]).chunk(2, dim=-1)
-            states.append(torch.lerp(s_prev, _ACTS[arch[2 * i]](g), torch.sigmoid(c)))
+            states.append(_lerp(s_prev, _ACTS[arch[2 * i]](g), torch.sigmoid(c)))
         return torch.stack(states[1:]).mean(0)
 
     def _mixed_step(self, x_part: torch.Tensor, h: torch.Tensor, mask_h: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
@@ -130,7 +138,7 @@ class RecurrentSupernet(nn.Module):
             c = torch.sigmoid(c)
             rows = w[edge_offset(i) : edge_offset(i) + i + 1].to(prev.dtype)  # [i + 1, 5]
             # k = 0 is ``none``: contributes zero. The sum starts from 0, term by term.
-            terms = (rows[:, k, None, None] * torch.lerp(prev, act(g), c) for k, act in enumerate(_ACTS, start=1))
+            terms = (rows[:, k, None, None] * _lerp(prev, act(g), c) for k, act in enumerate(_ACTS, start=1))
             mixed = 0 + next(terms)
             for term in terms:
                 mixed = mixed + term

@@ -9,6 +9,9 @@ no data files; ``Task.synthetic_data``):
 - *naive, training*: the same network, loss and optimizer fed as a first implementation would
   (CPU NCHW float batches copied per step, images cropped and flipped one by one in NumPy, no
   ``channels_last``, the loss read back every step) — ``naive.py``;
+- *static, training*: the same step with ``Protocol.step = "static"`` (every candidate op, masked), and
+  on a GPU the static step replayed as CUDA graphs — ``static.py``; skipped, with the reason, where
+  the supernet has no masked forward or the device no CUDA graphs;
 - *ours / naive, scoring*: ``score_architectures`` (BN recalibration, fixed device batches) vs a
   plain loop (BN statistics reset per architecture, a copy and a read per batch);
 - *aggregate*: k processes each running the ours-training loop at once — ``aggregate.py``.

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from harness.api.errors import WsbenchError
+from harness.engine.determinism import deterministic_mode
 from harness.engine.step import Tally, train_step
 from harness.run.bench.setup import Plan, build_setup, examples, forever
 
@@ -19,24 +20,30 @@ def _cell_worker(plan: Plan, steps: int, warmup: int, threads: int, barrier: Any
         torch.set_num_threads(threads)
     device = torch.device(plan.device)
     try:
-        setup = build_setup(plan, device, warmup + steps)
-        batches, tally = forever(setup.data.train), Tally.zeros(device)
-        seen = 0
-        for i in range(warmup + steps):
-            if i == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                barrier.wait()
-                t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
-            batch = next(batches)
-            seen += examples(batch) if i >= warmup else 0
-            train_step(setup.trainer, i, batch, tally=tally)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        queue.put((t0, time.perf_counter(), seen, None))
+        with deterministic_mode(plan.protocol.deterministic, device):
+            _run_cell_loop(plan, device, steps, warmup, barrier, queue)
     except BaseException as e:  # report, never hang the parent
         barrier.abort()
         queue.put((0.0, 0.0, 0, f"{type(e).__name__}: {e}"))
+
+
+def _run_cell_loop(plan: Plan, device: torch.device, steps: int, warmup: int, barrier: Any, queue: Any) -> None:
+    """Train like a cell; put (start, end, examples timed, no error) on ``queue``."""
+    setup = build_setup(plan, device, warmup + steps)
+    batches, tally = forever(setup.data.train), Tally.zeros(device)
+    seen = 0
+    for i in range(warmup + steps):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            barrier.wait()
+            t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
+        batch = next(batches)
+        seen += examples(batch) if i >= warmup else 0
+        train_step(setup.trainer, i, batch, tally=tally)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    queue.put((t0, time.perf_counter(), seen, None))
 
 
 def aggregate(plan: Plan, k: int, steps: int, warmup: int) -> float:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from harness.engine.evaluator import score_architectures
+from harness.engine.evaluator import score_architectures, scoring_autocast
 from harness.engine.step import Tally, train_step
 from harness.run.bench.setup import Plan, build_setup, forever, timed
 
@@ -30,7 +30,7 @@ def ours_scoring(plan: Plan, archs: list[Any], warmup: int) -> float:
     def score(batch: list[Any]) -> None:
         ids = [setup.space.arch_id(a) for a in batch]
         score_architectures(
-            t.model, batch, ids, data.eval_batches, p.bn_mode, data.calib_batches, autocast=p.autocast, task=t.task
+            t.model, batch, ids, data.eval_batches, p.bn_mode, data.calib_batches, autocast=scoring_autocast(p), task=t.task
         )
 
     if warmup:

@@ -86,11 +86,16 @@ def bench_protocol(
     return p
 
 
-def build_setup(plan: Plan, device: torch.device, total_steps: int, channels_last: bool | None = None) -> Setup:
-    """The supernet (initialised from the plan's seed), SPOS, the protocol's optimizer and the task's synthetic data."""
+def build_setup(
+    plan: Plan, device: torch.device, total_steps: int, channels_last: bool | None = None, dtype: torch.dtype | None = None
+) -> Setup:
+    """The supernet (initialised from the plan's seed), SPOS, the protocol's optimizer and the task's synthetic data
+    (``dtype``: the supernet's floating type, e.g. float64 for an equivalence check; default as built)."""
     space, p = SPACES.get(plan.space), plan.protocol
     task = task_of(space, p.task).configure(p)
     model = space.build_supernet(p.network_for(space), task.spec(), seed=stream_seed(plan.seed, "init")).to(device)
+    if dtype is not None:
+        model = model.to(dtype)
     if p.channels_last if channels_last is None else channels_last:
         model = model.to(memory_format=torch.channels_last)
     strategy = STRATEGIES.get("spos")(space, numpy_stream(plan.seed, "arch"))
