@@ -141,6 +141,10 @@ class _Partitioned(Strategy):
                     if q.grad is not None:
                         self._stashed[q], q.grad = q.grad, None
 
+    def held_aside(self) -> tuple[Any, ...]:
+        """The idle copies' parameters whose gradients wait for their next step (a resume gives them zeros)."""
+        return tuple(self._stashed)
+
     def paths(self, step: int) -> list[Any]:
         drawn, self._drawn = self._drawn, None
         return drawn if drawn is not None else self._draw(step)

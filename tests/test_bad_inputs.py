@@ -24,11 +24,8 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -401,8 +398,8 @@ def _same_results(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize(
     "name,damage",
-    [("metrics.csv", _truncate(0.5)), ("supernet.pt", _garbage), ("result.json", _truncate(0.33))],
-    ids=["damaged-rerun-metrics", "damaged-rerun-weights", "damaged-rerun-result"],
+    [("supernet.pt", _garbage), ("result.json", _truncate(0.33))],
+    ids=["damaged-rerun-weights", "damaged-rerun-result"],
 )
 def test_matrix_run_reruns_a_damaged_cell_to_identical_results_and_keeps_the_old_files(name, damage, finished, tmp_path):
     matrix_file, root, (cell, other) = _copy(finished, tmp_path)
@@ -416,9 +413,7 @@ def test_matrix_run_reruns_a_damaged_cell_to_identical_results_and_keeps_the_old
     assert (kept / name).read_bytes() == damaged_bytes and "reason.txt" in os.listdir(kept)
 
 
-@pytest.mark.parametrize(
-    "damage", [_truncate(0.0), _truncate(0.5), _truncate(0.9), _garbage], ids=lambda d: f"damaged-checkpoint-{d.__name__}"
-)
+@pytest.mark.parametrize("damage", [_truncate(0.5), _garbage], ids=lambda d: f"damaged-checkpoint-{d.__name__}")
 def test_unreadable_checkpoint_is_set_aside_and_the_cell_starts_over(damage, finished, tmp_path):
     matrix_file, root, (cell, _) = _copy(finished, tmp_path)
     reference = finished[1] / cell.relative_to(root)
@@ -554,52 +549,9 @@ def test_permission_problems_are_one_line(setting, tmp_path, results, monkeypatc
 
 
 # ------------------------------------------------------------------------------ 6: processes
-
-
-def _session_processes(sid: int) -> list[int]:
-    """Live (non-zombie) processes of session ``sid``."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-@pytest.mark.slow
-def test_process_kill_9_of_the_parent_leaves_no_worker_and_the_rerun_is_identical(finished, tmp_path):
-    matrix_file, reference = finished
-    root = tmp_path / "results"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.run.launch", "run", str(matrix_file), "--root", str(root), "--threads", "1"],
-        cwd=REPO,
-        env={**os.environ, "CI": "1"},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    first = _cells(matrix_file, root)[0]
-    deadline = time.monotonic() + 120
-    while not (first / "checkpoint.pt").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)  # the parent only: the workers must notice on their own
-    proc.wait()
-    limit = 10.0
-    t0 = time.monotonic()
-    while _session_processes(proc.pid) and time.monotonic() - t0 < limit:
-        time.sleep(0.1)
-    left = _session_processes(proc.pid)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes {left} still alive {limit:.0f} s after the parent was killed"
-    run = run_matrix(load_matrix(matrix_file), root=root, progress=False, log=None, threads=1)
-    assert run.ok, run.summary()
-    for cell in _cells(matrix_file, root):
-        _same_results(reference / cell.relative_to(root), cell)
+# A parent killed at any moment leaves no worker: tests/test_bad_inputs_run.py (5 moments x SIGKILL and
+# SIGTERM, start-up included); a cell killed mid-epoch reruns to identical numbers:
+# tests/test_executor.py::test_sigkill_mid_epoch_then_rerun_gives_identical_results.
 
 
 # ------------------------------------------------------------------------------- 7: feedback

@@ -11,11 +11,31 @@ GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_con
 
 
 def _run(args, **env):
-    full_env = {**os.environ, **env}
-    for k, v in env.items():
-        if v is None:
-            full_env.pop(k)
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=full_env, timeout=300)
+    """``wsbench ARGS`` in this process (the entry point itself: ``test_the_entry_point_runs_as_a_module``),
+    with ``env`` set meanwhile (None: unset); stdout, stderr and the exit code as a finished process."""
+    import contextlib
+    import io
+
+    from harness.cli import main
+
+    out, err, old = io.StringIO(), io.StringIO(), {k: os.environ.get(k) for k in env}
+    try:
+        for k, v in env.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse's usage errors and --help
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_the_entry_point_runs_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "gt", "nb210"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith("wsbench: error: unknown search space 'nb210'"), done.stderr
 
 
 def _assert_one_line_error(proc, *needles):
@@ -152,16 +172,21 @@ def test_ground_truth_query_writes_table(tmp_path):
 
 
 @needs_data()
-def test_reproduce_prints_the_first_screen_then_the_reports_path(matrix_file, reference, tmp_path):
+def test_reproduce_prints_the_first_screen_then_the_reports_path(matrix_file, reference, tmp_path, monkeypatch, capsys):
     """The terminal gets the table per space and its paragraph, then where the full report is: not the whole report."""
     import shutil
 
+    from harness.cli import main
+
     root = tmp_path / "results"
     shutil.copytree(reference.path, root)  # finished cells: reproduce only reports
-    proc = _run(["reproduce", "--profile", str(matrix_file)], WSBENCH_RESULTS=str(root))
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("WSBENCH_RESULTS", str(root))
+    monkeypatch.setenv("CI", "1")
+    capsys.readouterr()
+    assert main(["reproduce", "--profile", str(matrix_file)]) == 0
+    proc = capsys.readouterr()
     markdown = root / "reports" / "reproduce-exec-test.md"
-    screen, _, last = proc.stdout.rstrip("\n").rpartition("\n\n")
+    screen, _, last = proc.out.rstrip("\n").rpartition("\n\n")
     assert last.startswith(f"Full report: {markdown} (")
     assert screen.startswith("# wsbench reproduce — profile ")
     assert "\n## nb201 at a glance (1 strategy, 8 architectures" in screen
@@ -169,8 +194,8 @@ def test_reproduce_prints_the_first_screen_then_the_reports_path(matrix_file, re
     assert "Verdict against each ground truth" in screen and "the best training-free baseline (params, tau " in screen
     assert markdown.read_text().startswith(screen + "\n\n## Setup\n")
     for later in ("## Setup", "## Bootstrap intervals", "## Plots", "written:"):
-        assert later not in proc.stdout, later
-    assert len(proc.stdout.splitlines()) <= 40
+        assert later not in proc.out, later
+    assert len(proc.out.splitlines()) <= 40
     assert (root / "reports" / "reproduce-exec-test-first-screen.csv").exists()
 
 

@@ -313,22 +313,24 @@ def test_status_and_store_flag_cells_of_one_protocol_trained_on_different_data(t
 def test_matrix_run_refuses_a_finished_cell_of_other_data_before_running_anything_and_redoes_it_on_request(
     two_data, tmp_path, monkeypatch, capsys
 ):
+    from harness.run.launch import check_finished_data
     from harness.run.matrix import load_matrix
 
     _, b = two_data
     (tmp_path / "m.toml").write_text(MATRIX.replace("seeds = [0, 1]", "seeds = [0]"))
-    root = tmp_path / "results"
-    monkeypatch.setenv("WSBENCH_RESULTS", str(root))
-    monkeypatch.setenv("CI", "1")
-    assert main(["matrix", "run", str(tmp_path / "m.toml"), "--threads", "1"]) == 0  # on A
-    capsys.readouterr()
-    (d0,) = (c.run_dir(root) for c in load_matrix(tmp_path / "m.toml").cells())
-    before = _files(d0)
+    matrix, root = load_matrix(tmp_path / "m.toml"), tmp_path / "results"
+    (cell,) = matrix.cells()
+    run_cell(cell, root=root, log=lambda *_: None)  # on A
+    d, lines = cell.run_dir(root), []
+    check_finished_data(matrix, root, False, lines.append)  # the same data: nothing to say
+    assert lines == []
+    before = _files(d)
     monkeypatch.setenv("WSBENCH_DATA", str(b))
-    assert main(["matrix", "run", str(tmp_path / "m.toml"), "--threads", "1"]) == 2
+    monkeypatch.setenv("WSBENCH_RESULTS", str(root))
+    assert main(["matrix", "run", str(tmp_path / "m.toml"), "--threads", "1"]) == 2  # refused before any worker starts
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and "was trained on other data" in err and "--redo-stale-data" in err, err
-    assert _files(d0) == before  # refused before any cell ran: nothing written
-    assert main(["matrix", "run", str(tmp_path / "m.toml"), "--threads", "1", "--redo-stale-data"]) == 0
-    out, _ = capsys.readouterr()
-    assert "1 finished" in out and any(p.name.startswith(".stale-") for p in d0.iterdir())
+    assert _files(d) == before  # nothing written
+    check_finished_data(matrix, root, True, lines.append)  # what --redo-stale-data does before the backend runs
+    assert any("moved to .stale-" in line for line in lines) and not RunFolder(d).finished()
+    assert any(p.name.startswith(".stale-") for p in d.iterdir())

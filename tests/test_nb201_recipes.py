@@ -244,6 +244,25 @@ def test_fewshot_separate_keeps_its_own_copys_off_path_decay():
     assert decayed > 0
 
 
+def test_fewshot_separate_resume_point_counts_the_copies_held_aside():
+    """A resume point taken while idle copies' gradients are held aside lists those parameters as holding
+    one, so a resumed zeroed-gradient cell decays them again as the uninterrupted run does."""
+    s = _fewshot(edge=0, warmup=0.0, separate=True)
+    model = s.bind(_net(), steps_per_epoch=30, epochs=1)
+    p = PROTOCOLS.get("nb201-smoke").replace(zero_grad="zeros", weight_decay=0.01, lr=0.1, lr_min=0.1)
+    t = trainer_for(p, model, s, TASKS.get("cifar10"), 30, 1)
+    g = torch.Generator().manual_seed(3)
+    for step in range(30):
+        train_step(t, step, TASKS.get("cifar10").synthetic_batch(8, g))
+        aside = {id(q) for q in s.held_aside()}
+        if aside:
+            break
+    else:
+        raise AssertionError("no step held an idle copy aside")
+    held = dict(zip(map(id, t.params), t.grads_held()))
+    assert all(held[i] for i in aside) and all(q.grad is None for q in s.held_aside())
+
+
 # -- the recipe protocols ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", RECIPES)
 def test_every_value_a_recipe_sets_has_a_source(name):

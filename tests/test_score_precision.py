@@ -51,7 +51,7 @@ def trained():
 def test_bf16_scoring_keeps_the_float32_ranking(trained):
     space, p, task, model, data = trained
     rng = np.random.default_rng(1)
-    archs = [space.sample(rng) for _ in range(60)]
+    archs = [space.sample(rng) for _ in range(30)]
     ids = [space.arch_id(a) for a in archs]
     scores = {
         mode: score_architectures(model, archs, ids, data.eval_batches, p.bn_mode, data.calib_batches, autocast=mode, task=task)

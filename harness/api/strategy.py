@@ -114,6 +114,11 @@ class Strategy:
         """
         raise NotImplementedError
 
+    def held_aside(self) -> tuple[Any, ...]:
+        """Parameters whose gradient this strategy holds out of the current step (it gives them back
+        later): they count as holding a gradient in a resume point. Default: none."""
+        return ()
+
     def observe(self, step: int, arch: tuple[int, ...], loss: float, accuracy: float) -> None:
         """Feedback after each trained path (loss, batch accuracy in percent); only if ``wants_feedback``."""
 
