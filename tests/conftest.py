@@ -17,6 +17,60 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
+class FixedPaths:
+    """A strategy stand-in that trains ``paths[step]`` at each step (one path per step, the task's loss)."""
+
+    wants_feedback = False
+    needs_arch_data = False
+
+    def __init__(self, paths):
+        self._paths = paths
+
+    @classmethod
+    def always(cls, arch):
+        """The same path at every step."""
+        return cls(_Always(arch))
+
+    def before_step(self, *args):
+        pass
+
+    def paths(self, step):
+        return [self._paths[step]]
+
+    def path_loss(self, arch, output, y, task):
+        return task.loss(output, y)
+
+    def held_aside(self):
+        return ()
+
+
+class _Always:
+    def __init__(self, arch):
+        self.arch = arch
+
+    def __getitem__(self, step):
+        return self.arch
+
+
+def tree(root):
+    """Every file under ``root`` with its bytes (to prove nothing was written or lost)."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def cli(argv, capsys):
+    """Run ``wsbench argv`` in this process: (exit code, stdout, stderr)."""
+    from harness.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 2
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def needs_data():
     """Skip marker for tests that read the real data folder."""
     return pytest.mark.skipif(not REAL_DATA, reason="WSBENCH_DATA is not set (CI points it at ../shared/data)")

@@ -31,10 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REAL_DATA, needs_data
+from conftest import REAL_DATA, cli, needs_data, tree
 
 from harness.api.errors import WsbenchError
-from harness.cli import main
 from harness.engine.integrity import DAMAGED, FINISHED, cell_state
 from harness.run.backends.local import run_matrix
 from harness.run.matrix import load_matrix, shipped_matrices
@@ -85,23 +84,6 @@ def matrix_text(overrides: dict, seeds=(0,), strategy: str = "spos") -> str:
         'ground_truths = [["analog", "cifar10", "test", "accuracy", "as-published"]]\n'
         f'[[strategies]]\nname = "{strategy}"\n'
     )
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its bytes (to prove nothing was written or lost)."""
-    if not root.exists():
-        return {}
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run ``wsbench argv`` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, pattern: str) -> None:

@@ -28,9 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_data
-
-from harness.cli import main
+from conftest import cli, needs_data, tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,23 +54,6 @@ LOCAL = (
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its bytes (to prove nothing was written or lost)."""
-    if not root.exists():
-        return {}
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run ``wsbench argv`` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, pattern: str) -> str:

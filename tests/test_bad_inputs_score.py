@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli, tree
 
-from harness.cli import main
 from spaces.nb201.encoding import enumerate_archs, to_arch_str
 
 ARCHS = [to_arch_str(a) for a in list(enumerate_archs())[:: 15625 // 12][:12]]
@@ -32,21 +32,6 @@ CSV_GT = "csv,cifar10,test,accuracy,mean"
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its bytes (to prove nothing was written or removed)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run ``wsbench argv`` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 2
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def refused(argv: list[str], pattern: str, capsys, watch: Path) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import needs_data
+from conftest import FixedPaths, needs_data
 
 from harness.api.errors import WsbenchError
 from harness.catalog import PROTOCOLS, SPACES, TASKS, protocol_entry
@@ -91,25 +91,6 @@ def test_switch_builds_the_seeds_averaged_sgd():
 # ---------------------------------------------------------------------------------- the step
 
 
-class Fixed:
-    """A strategy stand-in that trains a given path at every step (the seed samples one uniform path per step)."""
-
-    wants_feedback = False
-    needs_arch_data = False
-
-    def __init__(self, arch):
-        self.arch = arch
-
-    def before_step(self, *args):
-        pass
-
-    def paths(self, step):
-        return [self.arch]
-
-    def path_loss(self, arch, output, y, task):
-        return task.loss(output, y)
-
-
 ARCH = SPACE.sample(np.random.default_rng(4))
 
 
@@ -135,7 +116,7 @@ def _windows(lengths, bsz=4):
 def _wsbench_steps(p, windows, switch_at=None):
     """wsbench's trainer on the windows (averaged SGD from step ``switch_at`` on, as nt-asgd switches)."""
     task = TASK.configure(p)
-    t = trainer_for(p, _model(), Fixed(ARCH), task, len(windows), 1)
+    t = trainer_for(p, _model(), FixedPaths.always(ARCH), task, len(windows), 1)  # the seed: one uniform path per step
     hidden = None
     for step, (tokens, y) in enumerate(windows):
         if step == switch_at:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import needs_data
+from conftest import FixedPaths, needs_data
 
 from harness.api.errors import WsbenchError
 from harness.api.space import MASKED_FORWARD, MASKED_METHODS
@@ -174,25 +174,6 @@ def test_static_step_with_dead_ops_untracked_bn_and_several_paths(network, strat
 # ------------------------------------------------------------------------------ what moves off the path
 
 
-class Fixed:
-    """A strategy stand-in that trains a given sequence of paths."""
-
-    wants_feedback = False
-    needs_arch_data = False
-
-    def __init__(self, paths):
-        self._paths = paths
-
-    def before_step(self, *args):
-        pass
-
-    def paths(self, step):
-        return [self._paths[step]]
-
-    def path_loss(self, arch, output, y, task):
-        return task.loss(output, y)
-
-
 # Step 0 trains the 1x1 conv of edge 1<-0; step 1 puts a skip there, so that conv is off the path.
 PATHS = [(2, 1, 1, 1, 1, 1), (1, 1, 1, 1, 1, 1)]
 CONV = "cells.0.edges.1_0.nor_conv_1x1"
@@ -202,7 +183,7 @@ CONV = "cells.0.edges.1_0.nor_conv_1x1"
 def test_an_op_off_the_path_moves_only_under_zeros_and_its_bn_statistics_stay(zero_grad, moves):
     p = PROTOCOLS.get("nb201-smoke").replace(zero_grad=zero_grad, step="static", lr=0.1, lr_min=0.1, weight_decay=0.01)
     model = SPACES.get("nb201").build_supernet({"C": 4, "N": 1}, TASKS.get("cifar10").spec(), seed=0)
-    t = trainer_for(p, model, Fixed(PATHS), TASKS.get("cifar10"), 2, 1)
+    t = trainer_for(p, model, FixedPaths(PATHS), TASKS.get("cifar10"), 2, 1)
     never = "cells.0.edges.1_0.nor_conv_3x3"  # on no path at all: never moves
     batches = _batches(2, dtype=torch.float32)
     start = {k: v.clone() for k, v in model.state_dict().items()}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import needs_data
+from conftest import FixedPaths, needs_data
 
 from harness.api.errors import WsbenchError
 from harness.catalog import PROTOCOLS, SPACES, STRATEGIES, TASKS
@@ -14,25 +14,6 @@ from harness.engine.step import train_step, trainer_for
 from harness.seeding import numpy_stream
 
 SPACE = SPACES.get("nb201")
-
-
-class Fixed:
-    """A strategy stand-in that trains a given sequence of paths."""
-
-    wants_feedback = False
-    needs_arch_data = False
-
-    def __init__(self, paths):
-        self._paths = paths
-
-    def before_step(self, *args):
-        pass
-
-    def paths(self, step):
-        return [self._paths[step]]
-
-    def path_loss(self, arch, output, y, task):
-        return task.loss(output, y)
 
 
 def _trainer(zero_grad: str, paths, lr_factor: float = 1.0):
@@ -44,7 +25,7 @@ def _trainer(zero_grad: str, paths, lr_factor: float = 1.0):
         def lr_factor(self, batch):
             return lr_factor
 
-    return p, trainer_for(p, model, Fixed(paths), Scaled(), 4, 1)
+    return p, trainer_for(p, model, FixedPaths(paths), Scaled(), 4, 1)
 
 
 def _batches(n=3):

@@ -21,6 +21,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import FixedPaths
 from torch import nn
 
 from harness.catalog import PROTOCOLS, SPACES, TASKS
@@ -239,25 +240,6 @@ def test_running_bn_scoring_is_xautodl_eval_mode_on_the_same_batches():
 
 
 # -- (c) k SGD steps along a fixed path sequence -----------------------------------------------------
-class _Fixed:
-    """A strategy stand-in that trains a given path per step."""
-
-    wants_feedback = False
-    needs_arch_data = False
-
-    def __init__(self, paths):
-        self._paths = paths
-
-    def before_step(self, *args):
-        pass
-
-    def paths(self, step):
-        return [self._paths[step]]
-
-    def path_loss(self, arch, output, y, task):
-        return task.loss(output, y)
-
-
 # Dead convs (off the path here, in the autograd graph there) and convs that come and go between steps.
 PATHS = [ARCHS[0], ARCHS[4], ARCHS[1], ARCHS[0], ARCHS[2], ARCHS[5], ARCHS[3], ARCHS[6]]
 
@@ -302,7 +284,7 @@ def _steps_diff(
     p = PROTOCOLS.get("nb201-smoke").replace(
         network=network, zero_grad=zero_grad, lr=LR, lr_min=LR, weight_decay=wd, grad_clip=clip, momentum=0.9, nesterov=True
     )  # lr_min = lr: a constant rate, as the reference holds it within an epoch
-    t = trainer_for(p, ours, _Fixed(paths), TASKS.get("cifar10"), len(paths), 1)
+    t = trainer_for(p, ours, FixedPaths(paths), TASKS.get("cifar10"), len(paths), 1)
     g = torch.Generator().manual_seed(13)
     batches = [(_images(6, seed=20 + i).to(dtype), torch.randint(0, CLASSES, (6,), generator=g)) for i in range(len(paths))]
     for step, batch in enumerate(batches):

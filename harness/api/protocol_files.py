@@ -45,8 +45,9 @@ class ProtocolEntry:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's tables, or a one-line error naming the file (and line) and what is wrong."""
+def read_toml(path: Path, kind: str = "a protocol file is TOML") -> dict[str, Any]:
+    """A TOML file's tables, or a one-line error naming the file (and line) and what is wrong
+    (``kind``: what the file should be, said when it is not text)."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -56,7 +57,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         hint = "; a key or table is set twice" if "overwrite" in msg or "twice" in msg or "Duplicate" in msg else ""
         raise WsbenchError(f"{where}: invalid TOML: {msg}{hint}") from None
     except UnicodeDecodeError:
-        raise WsbenchError(f"{path}: not a UTF-8 text file; a protocol file is TOML") from None
+        raise WsbenchError(f"{path}: not a UTF-8 text file; {kind}") from None
 
 
 def read_protocol_files(paths: Sequence[Path]) -> dict[str, ProtocolEntry]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from harness.api.errors import WsbenchError
 from harness.cli.arguments import Subparsers, int_in, number_in
@@ -56,56 +57,35 @@ def add_parser(sub: Subparsers) -> None:
     ms.set_defaults(func=run)
 
 
+#: Each cluster option's help, in the order ``--help`` lists them.
+CLUSTER_HELP = {
+    "partition": "Slurm partition",
+    "gpus_per_job": "GPUs per job (default: 1 for a cuda matrix)",
+    "cpus_per_job": "CPUs per job (default: 2 per cell)",
+    "time_limit_min": "time limit per job in minutes (a job at its limit requeues and resumes)",
+    "mem_gb": "memory per job in GB (slurm)",
+    "account": "Slurm account",
+    "qos": "Slurm QoS",
+    "sbatch": "an extra sbatch flag, e.g. --sbatch=--constraint=a100 (repeatable)",
+    "array_parallelism": "jobs of one submission running at once",
+    "cells_per_job": "cells one job runs side by side (on its GPUs)",
+    "max_requeues": "requeues after time limits or preemption (default 3)",
+}
+
+
+def _option_type(key: str) -> Callable[[str], Any]:
+    """An executor option's argument type: its bounds where it has them, else text."""
+    if key in INT_RANGE:
+        return _bounded(key)
+    return number_in(*MEM_GB_RANGE) if key == "mem_gb" else str
+
+
 def _add_cluster_options(cl: argparse._ArgumentGroup) -> None:
-    cl.add_argument("--partition", default=None, help="Slurm partition")
-    cl.add_argument(
-        "--gpus-per-job",
-        dest="gpus_per_job",
-        type=_bounded("gpus_per_job"),
-        default=None,
-        help="GPUs per job (default: 1 for a cuda matrix)",
-    )
-    cl.add_argument(
-        "--cpus-per-job",
-        dest="cpus_per_job",
-        type=_bounded("cpus_per_job"),
-        default=None,
-        help="CPUs per job (default: 2 per cell)",
-    )
-    cl.add_argument(
-        "--time",
-        dest="time_limit_min",
-        type=_bounded("time_limit_min"),
-        default=None,
-        help="time limit per job in minutes (a job at its limit requeues and resumes)",
-    )
-    cl.add_argument("--mem-gb", dest="mem_gb", type=number_in(*MEM_GB_RANGE), default=None, help="memory per job in GB (slurm)")
-    cl.add_argument("--account", default=None, help="Slurm account")
-    cl.add_argument("--qos", default=None, help="Slurm QoS")
-    cl.add_argument(
-        "--sbatch", action="append", default=[], help="an extra sbatch flag, e.g. --sbatch=--constraint=a100 (repeatable)"
-    )
-    cl.add_argument(
-        "--array-parallelism",
-        dest="array_parallelism",
-        type=_bounded("array_parallelism"),
-        default=None,
-        help="jobs of one submission running at once",
-    )
-    cl.add_argument(
-        "--cells-per-job",
-        dest="cells_per_job",
-        type=_bounded("cells_per_job"),
-        default=None,
-        help="cells one job runs side by side (on its GPUs)",
-    )
-    cl.add_argument(
-        "--max-requeues",
-        dest="max_requeues",
-        type=_bounded("max_requeues"),
-        default=None,
-        help="requeues after time limits or preemption (default 3)",
-    )
+    for key, text in CLUSTER_HELP.items():
+        if key == "sbatch":
+            cl.add_argument(FLAGS[key], action="append", default=[], help=text)
+        else:
+            cl.add_argument(FLAGS[key], dest=key, type=_option_type(key), default=None, help=text)
     cl.add_argument("--no-wait", dest="no_wait", action="store_true", help="submit and return; follow with wsbench matrix status")
 
 

@@ -49,7 +49,7 @@ class Trainer:
     def grads_held(self) -> list[bool]:
         """Per parameter, whether it holds a gradient the ordinary step's ``zero_grad`` keeps (the resume point)."""
         held = self.static.held(self.params) if self.static is not None else [None] * len(self.params)
-        aside = {id(q) for q in getattr(self.strategy, "held_aside", tuple)()}  # e.g. few-shot's idle copies, out of one step
+        aside = {id(q) for q in self.strategy.held_aside()}  # e.g. few-shot's idle copies, out of one step
         return [(q.grad is not None or id(q) in aside) if h is None else h for q, h in zip(self.params, held)]
 
     def hold_grads(self, held: Sequence[bool]) -> None:

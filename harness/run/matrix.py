@@ -52,10 +52,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from harness.api.errors import UnknownNameError, WsbenchError, did_you_mean
 from harness.api.protocol import coerce_changes, merged
+from harness.api.protocol_files import read_toml
 from harness.api.space import GTSpec
 from harness.engine.cell import CellSpec
 from harness.run.cluster_options import MAX_WORKERS, ExecutorOptions, check_device, parse_table
@@ -187,16 +186,7 @@ def resolve_matrix(target: str | Path) -> Path:
 def load_matrix(target: str | Path) -> Matrix:
     """Read and validate a matrix file (a path or a shipped matrix's name)."""
     path = resolve_matrix(target)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        m = re.search(r"at line (\d+)", msg)
-        where = f"{path}:{m.group(1)}" if m else str(path)
-        hint = "; a key or table is set twice" if "overwrite" in msg or "twice" in msg or "Duplicate" in msg else ""
-        raise WsbenchError(f"{where}: invalid TOML: {msg}{hint}") from None
-    except UnicodeDecodeError:
-        raise WsbenchError(f"{path}: not a UTF-8 text file; a matrix is a TOML file") from None
+    raw = read_toml(path, "a matrix is a TOML file")
     return parse_matrix(raw, path)
 
 
